@@ -1,0 +1,87 @@
+"""An artifact store that keeps blobs in a dict, for tests and single-process runs."""
+
+from __future__ import annotations
+
+import builtins
+import threading
+from pathlib import Path
+
+from receipts.adapters.local.artifact_store import (
+    parse_object_uri,
+    parse_uri,
+    walk_files,
+    write_atomically,
+)
+from receipts.application.ports.artifact_store import ArtifactNotFound
+
+__all__ = ["InMemoryArtifactStore"]
+
+
+class InMemoryArtifactStore:
+    """Stores artifacts under `memory://bucket/key` URIs in process memory."""
+
+    scheme = "memory"
+
+    def __init__(self) -> None:
+        self._objects: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"InMemoryArtifactStore({len(self._objects)} objects)"
+
+    def put_bytes(self, uri: str, data: bytes) -> None:
+        key = self._key(uri)
+        with self._lock:
+            self._objects[key] = bytes(data)
+
+    def get_bytes(self, uri: str) -> bytes:
+        key = self._key(uri)
+        with self._lock:
+            try:
+                return self._objects[key]
+            except KeyError:
+                raise ArtifactNotFound(uri) from None
+
+    def exists(self, uri: str) -> bool:
+        key = self._key(uri)
+        with self._lock:
+            return key in self._objects
+
+    def list(self, prefix: str) -> list[str]:
+        base = str(parse_uri(prefix, self.scheme).as_prefix())
+        with self._lock:
+            return sorted(key for key in self._objects if key.startswith(base))
+
+    def delete(self, uri: str) -> None:
+        key = self._key(uri)
+        with self._lock:
+            self._objects.pop(key, None)
+
+    def upload_file(self, path: Path, uri: str) -> None:
+        self._key(uri)
+        self.put_bytes(uri, path.read_bytes())
+
+    def download_file(self, uri: str, path: Path) -> None:
+        write_atomically(path, self.get_bytes(uri))
+
+    def upload_dir(self, directory: Path, prefix: str) -> builtins.list[str]:
+        base = parse_uri(prefix, self.scheme).as_prefix()
+        written = []
+        for relative, path in walk_files(directory):
+            uri = str(base.join(relative))
+            self.upload_file(path, uri)
+            written.append(uri)
+        return written
+
+    def download_dir(self, prefix: str, directory: Path) -> builtins.list[Path]:
+        base = str(parse_uri(prefix, self.scheme).as_prefix())
+        directory.mkdir(parents=True, exist_ok=True)
+        written = []
+        for uri in self.list(prefix):
+            target = directory / uri.removeprefix(base)
+            self.download_file(uri, target)
+            written.append(target)
+        return written
+
+    def _key(self, uri: str) -> str:
+        return str(parse_object_uri(uri, self.scheme))

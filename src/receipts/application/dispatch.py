@@ -1,0 +1,67 @@
+"""The queue dispatcher: an outbox relay from recorded events to work queues.
+
+It follows Exports and OCRJobs. A message is sent only after the event that asks for it
+is recorded, and the dispatcher's tracking position is recorded only after the send
+succeeds, so every queued ExportJob / submitted OCRJob reaches its queue at least once,
+also across crashes and processes. Workers are idempotent, so a repeat is harmless.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from eventsourcing.application import ProcessingEvent
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.system import ProcessApplication
+from eventsourcing.utils import get_topic
+
+from receipts.application.messages import ExportMessage, OCRMessage
+from receipts.application.persistence import PydanticApplication
+from receipts.application.ports.queue import MessageQueue
+from receipts.domain.export_job import ExportJob
+from receipts.domain.ocr_job import OCRJob
+
+
+class QueuesNotAttached(RuntimeError):
+    pass
+
+
+class QueueDispatcher(PydanticApplication, ProcessApplication[UUID]):
+    name = "QueueDispatcher"
+    topics = (
+        get_topic(ExportJob.Requested),  # type: ignore[attr-defined]
+        get_topic(OCRJob.Submitted),  # type: ignore[attr-defined]
+    )
+    export_queue: MessageQueue | None = None
+    ocr_queue: MessageQueue | None = None
+
+    def attach(self, export_queue: MessageQueue, ocr_queue: MessageQueue) -> None:
+        self.export_queue = export_queue
+        self.ocr_queue = ocr_queue
+
+    def policy(
+        self,
+        domain_event: DomainEventProtocol[UUID],
+        processing_event: ProcessingEvent[UUID],
+    ) -> None:
+        if self.export_queue is None or self.ocr_queue is None:
+            raise QueuesNotAttached("attach the export and OCR queues before dispatching")
+        if isinstance(domain_event, ExportJob.Requested):  # type: ignore[attr-defined]
+            request = domain_event.request
+            message = ExportMessage(
+                export_id=domain_event.originator_id,
+                job_id=str(request.source_job_id or request.source_job_name or ""),
+                job_name=request.source_job_name,
+                model_s3_uri=request.checkpoint_uri,
+                quantize=request.quantization,
+                output_s3_prefix=request.output_prefix,
+            )
+            self.export_queue.send(message.body())
+        elif isinstance(domain_event, OCRJob.Submitted):  # type: ignore[attr-defined]
+            request = domain_event.request
+            ocr = OCRMessage(
+                job_id=domain_event.originator_id,
+                image_uri=request.image_uri,
+                ocr_engine=request.ocr_engine,
+            )
+            self.ocr_queue.send(ocr.body())

@@ -1,0 +1,105 @@
+"""The Exports application and its policy: a succeeded job requests one CoreML export."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import IntegrityError
+from eventsourcing.system import ProcessApplication
+from eventsourcing.utils import get_topic
+
+from receipts.application.persistence import PydanticApplication
+from receipts.domain.errors import ExportJobNotFound
+from receipts.domain.export_job import (
+    ExportJob,
+    ExportOutcome,
+    ExportRequest,
+    default_output_prefix,
+)
+from receipts.domain.job import EXPORT_QUANTIZATION_TAG, SKIP_EXPORT_TAG, TRUTHY, Job
+from receipts.domain.quantization import Quantization
+
+
+def auto_export_request(succeeded: Job.Succeeded) -> ExportRequest | None:  # type: ignore[name-defined]
+    """The export a succeeded job asks for, or None when it is tagged to skip it."""
+    tags: dict[str, str] = succeeded.tags
+    if tags.get(SKIP_EXPORT_TAG, "").strip().lower() in TRUTHY:
+        return None
+    quantization = Quantization(tags.get(EXPORT_QUANTIZATION_TAG, Quantization.FLOAT16.value))
+    checkpoint_uri: str = succeeded.results.best_checkpoint_uri
+    return ExportRequest(
+        source_job_id=succeeded.originator_id,
+        source_job_name=succeeded.job_name,
+        checkpoint_uri=checkpoint_uri,
+        quantization=quantization,
+        output_prefix=default_output_prefix(checkpoint_uri, succeeded.job_name),
+        requested_by="auto",
+    )
+
+
+class Exports(PydanticApplication, ProcessApplication[UUID]):
+    name = "Exports"
+    topics = (get_topic(Job.Succeeded),)  # type: ignore[attr-defined]
+
+    def policy(
+        self,
+        domain_event: DomainEventProtocol[UUID],
+        processing_event: ProcessingEvent[UUID],
+    ) -> None:
+        if isinstance(domain_event, Job.Succeeded):  # type: ignore[attr-defined]
+            request = auto_export_request(domain_event)
+            if request is None:
+                return
+            export_id = ExportJob.auto_id_for(domain_event.originator_id)
+            if self._exists(export_id):
+                return
+            processing_event.collect_events(ExportJob(request=request, export_id=export_id))
+
+    def request_export(self, request: ExportRequest, export_id: UUID | None = None) -> UUID:
+        """Records a queued export; asking again with the same export_id changes nothing."""
+        if export_id is not None and self._exists(export_id):
+            return export_id
+        export = ExportJob(request=request, export_id=export_id)
+        try:
+            self.save(export)
+        except IntegrityError:
+            pass
+        return export.id
+
+    def get_export(self, export_id: UUID) -> ExportJob:
+        try:
+            export: ExportJob = self.repository.get(export_id)
+        except AggregateNotFoundError:
+            raise ExportJobNotFound(export_id) from None
+        return export
+
+    def auto_export_of(self, job_id: UUID) -> ExportJob | None:
+        try:
+            return self.get_export(ExportJob.auto_id_for(job_id))
+        except ExportJobNotFound:
+            return None
+
+    def start_export(self, export_id: UUID, worker: str) -> ExportJob:
+        export = self.get_export(export_id)
+        export.start(worker)
+        self.save(export)
+        return export
+
+    def complete_export(self, export_id: UUID, outcome: ExportOutcome) -> None:
+        export = self.get_export(export_id)
+        export.succeed(outcome)
+        self.save(export)
+
+    def fail_export(self, export_id: UUID, reason: str) -> None:
+        export = self.get_export(export_id)
+        export.fail(reason)
+        self.save(export)
+
+    def _exists(self, export_id: UUID) -> bool:
+        try:
+            self.repository.get(export_id)
+        except AggregateNotFoundError:
+            return False
+        return True

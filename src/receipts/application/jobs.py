@@ -1,0 +1,122 @@
+"""The Jobs application: training jobs, their metric series and their logs."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
+from pydantic import ValidationError
+
+from receipts.application.persistence import PydanticApplication
+from receipts.domain.config import describe
+from receipts.domain.errors import DuplicateJobName, InvalidInput, JobNotFound
+from receipts.domain.job import Job, JobDraft, JobResults
+from receipts.domain.job_log import JobLog, LogEntry
+from receipts.domain.job_metric import Evaluation, JobMetric
+from receipts.domain.job_name import JobName
+
+
+class Jobs(PydanticApplication):
+    name = "Jobs"
+
+    def create_job(self, **fields: Any) -> UUID:
+        """Records a pending job. Refuses bad input (naming each bad field) or a taken name."""
+        try:
+            draft = JobDraft.model_validate(fields)
+        except ValidationError as error:
+            raise InvalidInput("job", describe(error)) from None
+        job = Job(draft=draft)
+        index = JobName(name=draft.name, job_id=job.id)
+        try:
+            self.save(job, index)
+        except IntegrityError:
+            raise DuplicateJobName(draft.name) from None
+        return job.id
+
+    def get_job(self, job_id: UUID) -> Job:
+        try:
+            job: Job = self.repository.get(job_id)
+        except AggregateNotFoundError:
+            raise JobNotFound(job_id) from None
+        return job
+
+    def get_job_by_name(self, name: str) -> Job:
+        try:
+            index: JobName = self.repository.get(JobName.id_for(name))
+        except AggregateNotFoundError:
+            raise JobNotFound(name) from None
+        return self.get_job(index.job_id)
+
+    def find_job(self, key: str | UUID) -> Job:
+        """A job by its id or, failing that, by its name."""
+        if isinstance(key, UUID):
+            return self.get_job(key)
+        try:
+            return self.get_job(UUID(key))
+        except (ValueError, JobNotFound):
+            return self.get_job_by_name(key)
+
+    def start_job(self, job_id: UUID) -> None:
+        job = self.get_job(job_id)
+        job.start()
+        self.save(job)
+
+    def succeed_job(self, job_id: UUID, results: JobResults) -> None:
+        job = self.get_job(job_id)
+        job.succeed(results)
+        self.save(job)
+
+    def fail_job(self, job_id: UUID, reason: str) -> None:
+        job = self.get_job(job_id)
+        job.fail(reason)
+        self.save(job)
+
+    def cancel_job(self, job_id: UUID, reason: str = "cancelled by user") -> None:
+        job = self.get_job(job_id)
+        job.cancel(reason)
+        self.save(job)
+
+    def interrupt_job(self, job_id: UUID, checkpoint_uri: str | None, reason: str) -> None:
+        job = self.get_job(job_id)
+        job.interrupt(checkpoint_uri, reason)
+        self.save(job)
+
+    def record_evaluation(self, job_id: UUID, evaluation: Evaluation) -> bool:
+        self.get_job(job_id)
+        series = self._metric_series(job_id) or JobMetric(job_id=job_id)
+        recorded = series.record(evaluation)
+        if recorded:
+            self.save(series)
+        return recorded
+
+    def log(self, job_id: UUID, entry: LogEntry) -> None:
+        self.get_job(job_id)
+        log = self._log(job_id) or JobLog(job_id=job_id)
+        log.append(entry)
+        self.save(log)
+
+    def evaluations_of(self, job_id: UUID) -> list[Evaluation]:
+        self.get_job(job_id)
+        series = self._metric_series(job_id)
+        return list(series.evaluations) if series else []
+
+    def logs_of(self, job_id: UUID) -> list[LogEntry]:
+        self.get_job(job_id)
+        log = self._log(job_id)
+        return list(log.entries) if log else []
+
+    def _metric_series(self, job_id: UUID) -> JobMetric | None:
+        try:
+            series: JobMetric = self.repository.get(JobMetric.id_for(job_id))
+        except AggregateNotFoundError:
+            return None
+        return series
+
+    def _log(self, job_id: UUID) -> JobLog | None:
+        try:
+            log: JobLog = self.repository.get(JobLog.id_for(job_id))
+        except AggregateNotFoundError:
+            return None
+        return log

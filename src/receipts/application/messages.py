@@ -1,0 +1,70 @@
+"""Queue message bodies, in the seeds' formats."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Self
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from receipts.domain.artifacts import URIText
+from receipts.domain.config import describe
+from receipts.domain.errors import InvalidInput
+from receipts.domain.quantization import Quantization
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    @classmethod
+    def parse(cls, body: str | bytes) -> Self:
+        """Parses a message body; a clear InvalidInput names what is wrong."""
+        try:
+            data: Any = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise InvalidInput(f"{cls.__name__} body", [f"not JSON: {error}"]) from None
+        if not isinstance(data, dict):
+            raise InvalidInput(f"{cls.__name__} body", ["expected a JSON object"])
+        try:
+            return cls.model_validate(data)
+        except ValidationError as error:
+            raise InvalidInput(f"{cls.__name__} body", describe(error)) from None
+
+    def body(self) -> str:
+        return self.model_dump_json(by_alias=True, exclude_none=True)
+
+
+class ExportMessage(Message):
+    """The seeds' export request: export_id, job_id, model_s3_uri, quantize, output_s3_prefix."""
+
+    export_id: UUID
+    job_id: str
+    job_name: str | None = None
+    model_uri: URIText = Field(alias="model_s3_uri")
+    quantize: Quantization = Quantization.FLOAT16
+    output_prefix: URIText = Field(alias="output_s3_prefix")
+
+
+class ExportResultMessage(Message):
+    export_id: UUID
+    job_id: str
+    status: str
+    bundle_uri: str | None = None
+    total_bytes: int | None = None
+    error: str | None = None
+
+
+class OCRMessage(Message):
+    job_id: UUID
+    image_uri: URIText
+    ocr_engine: str | None = None
+
+
+class OCRResultMessage(Message):
+    job_id: UUID
+    status: str
+    word_count: int | None = None
+    routing: str | None = None
+    result_uris: dict[str, str] = Field(default_factory=dict)
+    error: str | None = None

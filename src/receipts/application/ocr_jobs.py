@@ -1,0 +1,49 @@
+"""The OCRJobs application: receipt images submitted for OCR and labelling."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+from pydantic import ValidationError
+
+from receipts.application.persistence import PydanticApplication
+from receipts.domain.config import describe
+from receipts.domain.errors import InvalidInput, OCRJobNotFound
+from receipts.domain.ocr_job import OCRJob, OCROutcome, OCRRequest
+
+
+class OCRJobs(PydanticApplication):
+    name = "OCRJobs"
+
+    def submit(self, image_uri: str, **fields: object) -> UUID:
+        try:
+            request = OCRRequest.model_validate({"image_uri": image_uri, **fields})
+        except ValidationError as error:
+            raise InvalidInput("OCR job", describe(error)) from None
+        job = OCRJob(request=request)
+        self.save(job)
+        return job.id
+
+    def get_ocr_job(self, job_id: UUID) -> OCRJob:
+        try:
+            job: OCRJob = self.repository.get(job_id)
+        except AggregateNotFoundError:
+            raise OCRJobNotFound(job_id) from None
+        return job
+
+    def start(self, job_id: UUID, worker: str) -> OCRJob:
+        job = self.get_ocr_job(job_id)
+        job.start(worker)
+        self.save(job)
+        return job
+
+    def complete(self, job_id: UUID, outcome: OCROutcome) -> None:
+        job = self.get_ocr_job(job_id)
+        job.complete(outcome)
+        self.save(job)
+
+    def fail(self, job_id: UUID, reason: str) -> None:
+        job = self.get_ocr_job(job_id)
+        job.fail(reason)
+        self.save(job)

@@ -1,0 +1,56 @@
+"""The artifact-store port: blobs and directory trees addressed by URI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+
+class ArtifactNotFound(LookupError):
+    """No artifact exists at the given URI."""
+
+    def __init__(self, uri: str) -> None:
+        super().__init__(f"no artifact at {uri}")
+        self.uri = uri
+
+
+@runtime_checkable
+class ArtifactStore(Protocol):
+    """Stores artifacts (checkpoints, bundles, images, OCR results) under URIs.
+
+    URIs use the store's scheme (`file://`, `memory://`, `s3://`). A "prefix" URI
+    ending in `/` names a directory tree. Writes are atomic per object: a reader sees
+    the old content or the new, never a partial file.
+    """
+
+    scheme: str
+
+    def put_bytes(self, uri: str, data: bytes) -> None: ...
+
+    def get_bytes(self, uri: str) -> bytes:
+        """Raises ArtifactNotFound when nothing is stored at `uri`."""
+        ...
+
+    def exists(self, uri: str) -> bool: ...
+
+    def list(self, prefix: str) -> list[str]:
+        """URIs of all objects under `prefix`, sorted."""
+        ...
+
+    def delete(self, uri: str) -> None:
+        """Removes one object; no error when it is already gone."""
+        ...
+
+    def upload_file(self, path: Path, uri: str) -> None: ...
+
+    def download_file(self, uri: str, path: Path) -> None:
+        """Raises ArtifactNotFound; never leaves a partial file at `path`."""
+        ...
+
+    def upload_dir(self, directory: Path, prefix: str) -> list[str]:
+        """Uploads every file under `directory`; returns the URIs written."""
+        ...
+
+    def download_dir(self, prefix: str, directory: Path) -> list[Path]:
+        """Downloads every object under `prefix`; returns the local paths written."""
+        ...

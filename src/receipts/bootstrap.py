@@ -1,0 +1,143 @@
+"""Wires adapters into the applications, as the settings say. The only place that chooses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.system import SingleThreadedRunner
+
+from receipts.adapters.local.artifact_store import LocalArtifactStore
+from receipts.adapters.memory.artifact_store import InMemoryArtifactStore
+from receipts.adapters.memory.queue import InMemoryQueue
+from receipts.adapters.sqlite.queue import SQLiteQueue
+from receipts.application.dispatch import QueueDispatcher
+from receipts.application.exports import Exports
+from receipts.application.job_views import JobCatalog
+from receipts.application.jobs import Jobs
+from receipts.application.ocr_jobs import OCRJobs
+from receipts.application.ports.artifact_store import ArtifactStore
+from receipts.application.ports.queue import MessageQueue
+from receipts.application.system import APPLICATIONS, RECEIPTS_SYSTEM
+from receipts.settings import Settings
+
+
+@dataclass
+class Queues:
+    export_jobs: MessageQueue
+    export_results: MessageQueue
+    ocr_jobs: MessageQueue
+    ocr_results: MessageQueue
+    dead_letters: dict[str, MessageQueue] = field(default_factory=dict)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    runner: SingleThreadedRunner[UUID]
+    queues: Queues
+    artifacts: ArtifactStore
+
+    @property
+    def jobs(self) -> Jobs:
+        return self.runner.get(Jobs)
+
+    @property
+    def exports(self) -> Exports:
+        return self.runner.get(Exports)
+
+    @property
+    def ocr_jobs(self) -> OCRJobs:
+        return self.runner.get(OCRJobs)
+
+    @property
+    def dispatcher(self) -> QueueDispatcher:
+        return self.runner.get(QueueDispatcher)
+
+    def catalog(self) -> JobCatalog:
+        return JobCatalog(self.jobs)
+
+    def runs_prefix(self) -> str:
+        if self.settings.mode == "local":
+            return self.artifacts_uri("runs/")
+        return "memory://receipts/runs/"
+
+    def artifacts_uri(self, key: str) -> str:
+        if isinstance(self.artifacts, LocalArtifactStore):
+            return self.artifacts.uri_for(self.settings.artifacts_dir / key) + (
+                "/" if key.endswith("/") else ""
+            )
+        return f"memory://receipts/{key}"
+
+    def catch_up(self) -> None:
+        """Lets every follower process what its leaders recorded, in this or another process."""
+        for leader, follower in RECEIPTS_SYSTEM.edges:
+            self.runner.apps[follower].pull_and_process(leader)  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        self.runner.stop()
+
+
+def event_store_env(settings: Settings) -> dict[str, Any]:
+    if settings.mode == "memory":
+        return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+    if settings.mode == "local":
+        settings.events_dir.mkdir(parents=True, exist_ok=True)
+        env: dict[str, Any] = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_LOCK_TIMEOUT": "30"}
+        # each application keeps its own database: they share one table name
+        for app in APPLICATIONS:
+            env[f"{app.name.upper()}_SQLITE_DBNAME"] = str(settings.events_dir / f"{app.name.lower()}.sqlite")
+        return env
+    raise NotImplementedError(f"mode {settings.mode!r} is not available yet")
+
+
+def build_queues(settings: Settings) -> Queues:
+    names = {
+        "export_jobs": settings.export_queue,
+        "export_results": settings.export_results_queue,
+        "ocr_jobs": settings.ocr_queue,
+        "ocr_results": settings.ocr_results_queue,
+    }
+    dead_letters: dict[str, MessageQueue] = {}
+    built: dict[str, MessageQueue] = {}
+    for role, name in names.items():
+        if settings.mode == "memory":
+            dlq: MessageQueue = InMemoryQueue(f"{name}-dlq")
+            built[role] = InMemoryQueue(
+                name,
+                visibility_timeout=settings.visibility_timeout,
+                max_receive_count=settings.max_receive_count,
+                dead_letter_queue=dlq,
+            )
+        else:
+            settings.home.mkdir(parents=True, exist_ok=True)
+            sqlite_dlq = SQLiteQueue(settings.queue_db, f"{name}-dlq")
+            dlq = sqlite_dlq
+            built[role] = SQLiteQueue(
+                settings.queue_db,
+                name,
+                visibility_timeout=settings.visibility_timeout,
+                max_receive_count=settings.max_receive_count,
+                dead_letter_queue=sqlite_dlq,
+            )
+        dead_letters[name] = dlq
+    return Queues(dead_letters=dead_letters, **built)
+
+
+def build_artifacts(settings: Settings) -> ArtifactStore:
+    if settings.mode == "memory":
+        return InMemoryArtifactStore()
+    settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
+    return LocalArtifactStore(settings.artifacts_dir)
+
+
+def bootstrap(settings: Settings | None = None) -> Runtime:
+    settings = settings or Settings.from_env()
+    runner: SingleThreadedRunner[UUID] = SingleThreadedRunner(RECEIPTS_SYSTEM, env=event_store_env(settings))
+    queues = build_queues(settings)
+    runner.get(QueueDispatcher).attach(queues.export_jobs, queues.ocr_jobs)
+    runner.start()
+    runtime = Runtime(settings=settings, runner=runner, queues=queues, artifacts=build_artifacts(settings))
+    runtime.catch_up()
+    return runtime

@@ -1,0 +1,64 @@
+"""The event-sourced aggregate base: pydantic events on the eventsourcing library.
+
+Events are frozen pydantic models, so their payloads (configs, metrics, boxes) are
+validated value objects that round-trip through JSON exactly. Timestamps are always
+timezone-aware UTC and serialise as ISO 8601 with `+00:00`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from uuid import UUID, uuid4
+
+from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    """ISO 8601 with an explicit `+00:00` offset (never `Z`), as Python and Swift both parse."""
+    return moment.astimezone(UTC).isoformat()
+
+
+def _as_utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware")
+    return moment.astimezone(UTC)
+
+
+Timestamp = Annotated[
+    datetime, AfterValidator(_as_utc), PlainSerializer(iso, return_type=str, when_used="json")
+]
+"""A timezone-aware UTC datetime that serialises as ISO 8601 with `+00:00`."""
+
+
+class ValueObject(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DomainEvent(ValueObject):
+    originator_id: UUID
+    originator_version: int
+    timestamp: Timestamp = Field(default_factory=utc_now)
+
+
+class Aggregate(BaseAggregate[UUID]):
+    """Base for the project's aggregates; subclasses declare commands with `@event`."""
+
+    @staticmethod
+    def create_id(*_: Any, **__: Any) -> UUID:
+        return uuid4()
+
+    class Event(DomainEvent, CanMutateAggregate[UUID]):
+        pass
+
+    class Created(Event, CanInitAggregate[UUID]):
+        originator_topic: str
+
+
+NAMESPACE = UUID("6f1c2a4e-8d0b-4c1e-9a53-2f7e1b0c9d11")
+"""Namespace of the deterministic ids (uuid5) of aggregates keyed by another aggregate or name."""

@@ -1,0 +1,44 @@
+"""The JobLog aggregate: a job's run_config, run_summary and messages (the seeds' JobLog)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import event
+from pydantic import Field
+
+from receipts.domain.aggregate import NAMESPACE, Aggregate, Timestamp, ValueObject, utc_now
+
+LogKind = Literal["run_config", "run_summary", "message"]
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+
+class LogEntry(ValueObject):
+    kind: LogKind = "message"
+    level: LogLevel = "info"
+    message: str
+    data: dict[str, Any] = Field(default_factory=dict)
+    timestamp: Timestamp = Field(default_factory=utc_now)
+
+
+class JobLog(Aggregate):
+    @staticmethod
+    def create_id(*_: Any, job_id: UUID, **__: Any) -> UUID:
+        return JobLog.id_for(job_id)
+
+    @staticmethod
+    def id_for(job_id: UUID) -> UUID:
+        return uuid5(NAMESPACE, f"job-log:{job_id}")
+
+    @event("Created")
+    def __init__(self, job_id: UUID) -> None:
+        self.job_id = job_id
+        self.entries: list[LogEntry] = []
+
+    @event("Logged")
+    def append(self, entry: LogEntry) -> None:
+        self.entries.append(entry)
+
+    def of_kind(self, kind: LogKind) -> list[LogEntry]:
+        return [entry for entry in self.entries if entry.kind == kind]

@@ -1,0 +1,102 @@
+"""The OCRJob aggregate: one receipt image through OCR and LayoutLM."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from eventsourcing.domain import event
+from pydantic import Field
+
+from receipts.domain.aggregate import Aggregate, ValueObject
+from receipts.domain.artifacts import URIText
+from receipts.domain.transitions import StatusMachine
+
+OCREngineName = Literal["tesseract", "vision", "stub"]
+
+
+class OCRStatus(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class RoutingDecision(StrEnum):
+    AUTO_ACCEPT = "auto_accept"
+    NEEDS_REVIEW = "needs_review"
+
+
+O = OCRStatus
+OCR_STATUS = StatusMachine[OCRStatus](
+    "OCR job",
+    {
+        O.PENDING: frozenset({O.PROCESSING, O.FAILED}),
+        O.PROCESSING: frozenset({O.PROCESSING, O.COMPLETED, O.FAILED}),
+        O.COMPLETED: frozenset(),
+        O.FAILED: frozenset(),
+    },
+)
+
+
+class OCRRequest(ValueObject):
+    image_uri: URIText
+    ocr_engine: OCREngineName = "tesseract"
+    model_uri: URIText | None = None
+    submitted_by: str = "unknown"
+
+
+class OCROutcome(ValueObject):
+    word_count: int = Field(ge=0)
+    routing: RoutingDecision
+    routing_reason: str = ""
+    result_uris: dict[str, URIText] = Field(default_factory=dict)
+    fields: dict[str, Any] = Field(default_factory=dict)
+    model_used: str | None = None
+    ocr_seconds: float = Field(0.0, ge=0)
+    inference_seconds: float = Field(0.0, ge=0)
+
+
+class OCRJob(Aggregate):
+    """pending → processing → completed | failed."""
+
+    @event("Submitted")
+    def __init__(self, request: OCRRequest) -> None:
+        self.request = request
+        self.status = O.PENDING
+        self.attempts = 0
+        self.worker: str | None = None
+        self.outcome: OCROutcome | None = None
+        self.error: str | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in OCR_STATUS.terminal
+
+    def start(self, worker: str) -> None:
+        OCR_STATUS.check(self.id, self.status, O.PROCESSING, "start processing")
+        self._started(worker=worker)
+
+    def complete(self, outcome: OCROutcome) -> None:
+        OCR_STATUS.check(self.id, self.status, O.COMPLETED, "complete")
+        self._completed(outcome=outcome)
+
+    def fail(self, reason: str) -> None:
+        OCR_STATUS.check(self.id, self.status, O.FAILED, "fail")
+        self._failed(reason=reason)
+
+    @event("ProcessingStarted")
+    def _started(self, worker: str) -> None:
+        self.status = O.PROCESSING
+        self.worker = worker
+        self.attempts += 1
+
+    @event("Completed")
+    def _completed(self, outcome: OCROutcome) -> None:
+        self.status = O.COMPLETED
+        self.outcome = outcome
+
+    @event("Failed")
+    def _failed(self, reason: str) -> None:
+        self.status = O.FAILED
+        self.error = reason

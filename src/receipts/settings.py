@@ -1,0 +1,63 @@
+"""Settings: which adapters run, read from the environment (`RECEIPTS_*`)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+Mode = Literal["memory", "local", "aws"]
+LogFormat = Literal["auto", "json", "console"]
+
+
+class InvalidSettings(ValueError):
+    pass
+
+
+class Settings(BaseModel):
+    """`memory`: everything in this process. `local` (the embedded default): SQLite event
+    store, SQLite queues and files under `home`. `aws`: DynamoDB, SQS and S3."""
+
+    model_config = ConfigDict(frozen=True)
+
+    mode: Mode = "local"
+    home: Path = Path(".receipts")
+    log_format: LogFormat = "auto"
+    log_level: str = "info"
+    export_queue: str = "coreml-export-job-queue"
+    export_results_queue: str = "coreml-export-results-queue"
+    ocr_queue: str = "ocr-job-queue"
+    ocr_results_queue: str = "ocr-results-queue"
+    max_receive_count: int = 5
+    visibility_timeout: float = 900.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        fields = {
+            name: env[f"RECEIPTS_{name.upper()}"]
+            for name in cls.model_fields
+            if f"RECEIPTS_{name.upper()}" in env
+        }
+        try:
+            return cls.model_validate(fields)
+        except ValidationError as error:
+            problems = "; ".join(
+                f"RECEIPTS_{str(e['loc'][0]).upper()}: {e['msg']}" for e in error.errors()
+            )
+            raise InvalidSettings(f"invalid settings: {problems}") from None
+
+    @property
+    def events_dir(self) -> Path:
+        return self.home.resolve() / "events"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.home.resolve() / "artifacts"
+
+    @property
+    def queue_db(self) -> Path:
+        return self.home.resolve() / "queues.sqlite"
