@@ -80,14 +80,29 @@ class Runtime:
 
 
 def event_store_env(settings: Settings) -> dict[str, Any]:
+    # The cache fast-forwards a cached aggregate with newer stored events on every get,
+    # so it stays correct when another process writes too.
+    # Commands check their rules before they record anything, and a failed save evicts
+    # (PydanticApplication.save), so handing out the cached aggregate itself is safe.
+    cache = {
+        "AGGREGATE_CACHE_MAXSIZE": "1000",
+        "AGGREGATE_CACHE_FASTFORWARD": "y",
+        "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
+    }
     if settings.mode == "memory":
-        return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+        return {"PERSISTENCE_MODULE": "eventsourcing.popo", **cache}
     if settings.mode == "local":
         settings.events_dir.mkdir(parents=True, exist_ok=True)
-        env: dict[str, Any] = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_LOCK_TIMEOUT": "30"}
+        env: dict[str, Any] = {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_LOCK_TIMEOUT": "30",
+            **cache,
+        }
         # each application keeps its own database: they share one table name
         for app in APPLICATIONS:
-            env[f"{app.name.upper()}_SQLITE_DBNAME"] = str(settings.events_dir / f"{app.name.lower()}.sqlite")
+            env[f"{app.name.upper()}_SQLITE_DBNAME"] = str(
+                settings.events_dir / f"{app.name.lower()}.sqlite"
+            )
         return env
     raise NotImplementedError(f"mode {settings.mode!r} is not available yet")
 
@@ -134,10 +149,14 @@ def build_artifacts(settings: Settings) -> ArtifactStore:
 
 def bootstrap(settings: Settings | None = None) -> Runtime:
     settings = settings or Settings.from_env()
-    runner: SingleThreadedRunner[UUID] = SingleThreadedRunner(RECEIPTS_SYSTEM, env=event_store_env(settings))
+    runner: SingleThreadedRunner[UUID] = SingleThreadedRunner(
+        RECEIPTS_SYSTEM, env=event_store_env(settings)
+    )
     queues = build_queues(settings)
     runner.get(QueueDispatcher).attach(queues.export_jobs, queues.ocr_jobs)
     runner.start()
-    runtime = Runtime(settings=settings, runner=runner, queues=queues, artifacts=build_artifacts(settings))
+    runtime = Runtime(
+        settings=settings, runner=runner, queues=queues, artifacts=build_artifacts(settings)
+    )
     runtime.catch_up()
     return runtime

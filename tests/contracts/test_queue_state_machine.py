@@ -156,7 +156,5 @@ class QueueMachine(RuleBasedStateMachine):
         assert set(remaining) | newly_dead == set(self.live)
 
 
-QueueMachine.TestCase.settings = settings(
-    max_examples=150, stateful_step_count=40, deadline=None
-)
+QueueMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
 test_in_memory_queue_state_machine = QueueMachine.TestCase

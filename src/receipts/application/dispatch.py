@@ -29,8 +29,8 @@ class QueuesNotAttached(RuntimeError):
 class QueueDispatcher(PydanticApplication, ProcessApplication[UUID]):
     name = "QueueDispatcher"
     topics = (
-        get_topic(ExportJob.Requested),  # type: ignore[attr-defined]
-        get_topic(OCRJob.Submitted),  # type: ignore[attr-defined]
+        get_topic(ExportJob.Requested),
+        get_topic(OCRJob.Submitted),
     )
     export_queue: MessageQueue | None = None
     ocr_queue: MessageQueue | None = None
@@ -46,22 +46,21 @@ class QueueDispatcher(PydanticApplication, ProcessApplication[UUID]):
     ) -> None:
         if self.export_queue is None or self.ocr_queue is None:
             raise QueuesNotAttached("attach the export and OCR queues before dispatching")
-        if isinstance(domain_event, ExportJob.Requested):  # type: ignore[attr-defined]
+        if isinstance(domain_event, ExportJob.Requested):
             request = domain_event.request
             message = ExportMessage(
                 export_id=domain_event.originator_id,
                 job_id=str(request.source_job_id or request.source_job_name or ""),
                 job_name=request.source_job_name,
-                model_s3_uri=request.checkpoint_uri,
+                model_uri=request.checkpoint_uri,
                 quantize=request.quantization,
-                output_s3_prefix=request.output_prefix,
+                output_prefix=request.output_prefix,
             )
             self.export_queue.send(message.body())
-        elif isinstance(domain_event, OCRJob.Submitted):  # type: ignore[attr-defined]
-            request = domain_event.request
+        elif isinstance(domain_event, OCRJob.Submitted):
             ocr = OCRMessage(
                 job_id=domain_event.originator_id,
-                image_uri=request.image_uri,
-                ocr_engine=request.ocr_engine,
+                image_uri=domain_event.request.image_uri,
+                ocr_engine=domain_event.request.ocr_engine,
             )
             self.ocr_queue.send(ocr.body())

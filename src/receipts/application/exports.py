@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
@@ -22,7 +23,7 @@ from receipts.domain.job import EXPORT_QUANTIZATION_TAG, SKIP_EXPORT_TAG, TRUTHY
 from receipts.domain.quantization import Quantization
 
 
-def auto_export_request(succeeded: Job.Succeeded) -> ExportRequest | None:  # type: ignore[name-defined]
+def auto_export_request(succeeded: Job.Succeeded) -> ExportRequest | None:
     """The export a succeeded job asks for, or None when it is tagged to skip it."""
     tags: dict[str, str] = succeeded.tags
     if tags.get(SKIP_EXPORT_TAG, "").strip().lower() in TRUTHY:
@@ -41,14 +42,14 @@ def auto_export_request(succeeded: Job.Succeeded) -> ExportRequest | None:  # ty
 
 class Exports(PydanticApplication, ProcessApplication[UUID]):
     name = "Exports"
-    topics = (get_topic(Job.Succeeded),)  # type: ignore[attr-defined]
+    topics = (get_topic(Job.Succeeded),)
 
     def policy(
         self,
         domain_event: DomainEventProtocol[UUID],
         processing_event: ProcessingEvent[UUID],
     ) -> None:
-        if isinstance(domain_event, Job.Succeeded):  # type: ignore[attr-defined]
+        if isinstance(domain_event, Job.Succeeded):
             request = auto_export_request(domain_event)
             if request is None:
                 return
@@ -62,10 +63,8 @@ class Exports(PydanticApplication, ProcessApplication[UUID]):
         if export_id is not None and self._exists(export_id):
             return export_id
         export = ExportJob(request=request, export_id=export_id)
-        try:
+        with contextlib.suppress(IntegrityError):
             self.save(export)
-        except IntegrityError:
-            pass
         return export.id
 
     def get_export(self, export_id: UUID) -> ExportJob:

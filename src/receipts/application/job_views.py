@@ -21,13 +21,13 @@ from receipts.domain.errors import JobNotFound
 from receipts.domain.job import Job, JobStatus
 
 _JOB_EVENTS = (
-    Job.Created,  # type: ignore[attr-defined]
-    Job.Started,  # type: ignore[attr-defined]
-    Job.Resumed,  # type: ignore[attr-defined]
-    Job.Succeeded,  # type: ignore[attr-defined]
-    Job.Failed,  # type: ignore[attr-defined]
-    Job.Cancelled,  # type: ignore[attr-defined]
-    Job.Interrupted,  # type: ignore[attr-defined]
+    Job.Created,
+    Job.Started,
+    Job.Resumed,
+    Job.Succeeded,
+    Job.Failed,
+    Job.Cancelled,
+    Job.Interrupted,
 )
 
 
@@ -87,7 +87,7 @@ class InMemoryJobReadModel:
 def evolve(summary: JobSummary | None, event: Any) -> JobSummary | None:
     """The summary after one Job event (a pure function, so projections are replayable)."""
     at: datetime = event.timestamp
-    if isinstance(event, Job.Created):  # type: ignore[attr-defined]
+    if isinstance(event, Job.Created):
         draft = event.draft
         return JobSummary(
             job_id=event.originator_id,
@@ -102,19 +102,19 @@ def evolve(summary: JobSummary | None, event: Any) -> JobSummary | None:
     if summary is None:
         return None
     changes: dict[str, Any] = {"updated_at": at}
-    if isinstance(event, Job.Started | Job.Resumed):  # type: ignore[attr-defined]
+    if isinstance(event, Job.Started | Job.Resumed):
         changes |= {"status": JobStatus.RUNNING, "status_reason": None}
-    elif isinstance(event, Job.Succeeded):  # type: ignore[attr-defined]
+    elif isinstance(event, Job.Succeeded):
         changes |= {
             "status": JobStatus.SUCCEEDED,
             "best_f1": event.results.best_f1,
             "best_checkpoint_uri": event.results.best_checkpoint_uri,
         }
-    elif isinstance(event, Job.Failed):  # type: ignore[attr-defined]
+    elif isinstance(event, Job.Failed):
         changes |= {"status": JobStatus.FAILED, "status_reason": event.reason}
-    elif isinstance(event, Job.Cancelled):  # type: ignore[attr-defined]
+    elif isinstance(event, Job.Cancelled):
         changes |= {"status": JobStatus.CANCELLED, "status_reason": event.reason}
-    elif isinstance(event, Job.Interrupted):  # type: ignore[attr-defined]
+    elif isinstance(event, Job.Interrupted):
         changes |= {"status": JobStatus.INTERRUPTED, "status_reason": event.reason}
     return summary.model_copy(update=changes)
 

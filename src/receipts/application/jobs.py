@@ -91,7 +91,7 @@ class Jobs(PydanticApplication):
             self.save(series)
         return recorded
 
-    def log(self, job_id: UUID, entry: LogEntry) -> None:
+    def append_log(self, job_id: UUID, entry: LogEntry) -> None:
         self.get_job(job_id)
         log = self._log(job_id) or JobLog(job_id=job_id)
         log.append(entry)

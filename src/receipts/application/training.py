@@ -30,10 +30,12 @@ class JobReporter:
         self.jobs.record_evaluation(self.job_id, evaluation)
 
     def log(self, message: str, level: LogLevel = "info", **data: Any) -> None:
-        self.jobs.log(self.job_id, LogEntry(message=message, level=level, data=data))
+        self.jobs.append_log(self.job_id, LogEntry(message=message, level=level, data=data))
 
     def run_config(self, data: dict[str, Any]) -> None:
-        self.jobs.log(self.job_id, LogEntry(kind="run_config", message="run config", data=data))
+        self.jobs.append_log(
+            self.job_id, LogEntry(kind="run_config", message="run config", data=data)
+        )
 
     def cancelled(self) -> bool:
         return self.jobs.get_job(self.job_id).status is JobStatus.CANCELLED
@@ -63,7 +65,9 @@ def run_training(jobs: Jobs, job_id: UUID, backend: TrainingBackend) -> JobStatu
         reporter.log("training stopped: job cancelled", "warning")
         return jobs.get_job(job_id).status
     except Exception as error:
-        reason = str(error) if isinstance(error, TrainingFailed) else f"{type(error).__name__}: {error}"
+        reason = (
+            str(error) if isinstance(error, TrainingFailed) else f"{type(error).__name__}: {error}"
+        )
         if jobs.get_job(job_id).status is JobStatus.RUNNING:
             jobs.fail_job(job_id, reason)
         _summary(jobs, job_id, JobStatus.FAILED, reason=reason)
@@ -80,7 +84,7 @@ def run_training(jobs: Jobs, job_id: UUID, backend: TrainingBackend) -> JobStatu
 
 def _summary(jobs: Jobs, job_id: UUID, status: JobStatus, **data: Any) -> None:
     best = max(jobs.evaluations_of(job_id), key=lambda e: e.f1, default=None)
-    jobs.log(
+    jobs.append_log(
         job_id,
         LogEntry(
             kind="run_summary",

@@ -8,7 +8,7 @@ timezone-aware UTC and serialise as ISO 8601 with `+00:00`.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate
@@ -38,6 +38,11 @@ Timestamp = Annotated[
 
 class ValueObject(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
+        # Frozen and never mutated in place: sharing is safe, and it keeps the
+        # repository's cache (which deep-copies aggregates) cheap.
+        return self
 
 
 class DomainEvent(ValueObject):

@@ -70,8 +70,23 @@ class ExportOutcome(ValueObject):
 class ExportJob(Aggregate):
     """queued → running → succeeded | failed."""
 
+    class Requested(Aggregate.Created):
+        request: ExportRequest
+        export_id: UUID | None = None
+
+    class Started(Aggregate.Event):
+        worker: str
+
+    class Succeeded(Aggregate.Event):
+        outcome: ExportOutcome
+
+    class Failed(Aggregate.Event):
+        reason: str
+
     @staticmethod
-    def create_id(*_: Any, request: ExportRequest, export_id: UUID | None = None, **__: Any) -> UUID:
+    def create_id(
+        *_: Any, request: ExportRequest, export_id: UUID | None = None, **__: Any
+    ) -> UUID:
         if export_id is not None:
             return export_id
         return Aggregate.create_id()
@@ -81,7 +96,7 @@ class ExportJob(Aggregate):
         """The id of the export the policy requests for a job: at most one per job."""
         return uuid5(NAMESPACE, f"auto-export:{job_id}")
 
-    @event("Requested")
+    @event(Requested)
     def __init__(self, request: ExportRequest, export_id: UUID | None = None) -> None:
         self.request = request
         self.status = E.QUEUED
@@ -106,18 +121,18 @@ class ExportJob(Aggregate):
         EXPORT_STATUS.check(self.id, self.status, E.FAILED, "fail")
         self._failed(reason=reason)
 
-    @event("Started")
+    @event(Started)
     def _started(self, worker: str) -> None:
         self.status = E.RUNNING
         self.worker = worker
         self.attempts += 1
 
-    @event("Succeeded")
+    @event(Succeeded)
     def _succeeded(self, outcome: ExportOutcome) -> None:
         self.status = E.SUCCEEDED
         self.outcome = outcome
 
-    @event("Failed")
+    @event(Failed)
     def _failed(self, reason: str) -> None:
         self.status = E.FAILED
         self.error = reason

@@ -105,7 +105,32 @@ class JobDraft(ValueObject):
 class Job(Aggregate):
     """A training job: pending → running → succeeded | failed | cancelled | interrupted."""
 
-    @event("Created")
+    class Created(Aggregate.Created):
+        draft: JobDraft
+
+    class Started(Aggregate.Event):
+        pass
+
+    class Resumed(Aggregate.Event):
+        from_checkpoint_uri: str | None
+
+    class Succeeded(Aggregate.Event):
+        results: JobResults
+        # name and tags travel on the event so downstream policies need no lookup
+        job_name: str
+        tags: dict[str, str]
+
+    class Failed(Aggregate.Event):
+        reason: str
+
+    class Cancelled(Aggregate.Event):
+        reason: str
+
+    class Interrupted(Aggregate.Event):
+        checkpoint_uri: str | None
+        reason: str
+
+    @event(Created)
     def __init__(self, draft: JobDraft) -> None:
         self.draft = draft
         self.status = JobStatus.PENDING
@@ -159,38 +184,37 @@ class Job(Aggregate):
         JOB_STATUS.check(self.id, self.status, S.INTERRUPTED, "be interrupted")
         self._interrupted(checkpoint_uri=checkpoint_uri, reason=reason)
 
-    @event("Started")
+    @event(Started)
     def _started(self) -> None:
         self.status = S.RUNNING
         self.started_at = self.modified_on
         self.attempts += 1
 
-    @event("Resumed")
+    @event(Resumed)
     def _resumed(self, from_checkpoint_uri: str | None) -> None:
         self.status = S.RUNNING
         self.status_reason = None
         self.attempts += 1
 
-    @event("Succeeded")
+    @event(Succeeded)
     def _succeeded(self, results: JobResults, job_name: str, tags: dict[str, str]) -> None:
-        # name and tags travel on the event so downstream policies need no lookup
         self.status = S.SUCCEEDED
         self.results = results
         self.ended_at = self.modified_on
 
-    @event("Failed")
+    @event(Failed)
     def _failed(self, reason: str) -> None:
         self.status = S.FAILED
         self.status_reason = reason
         self.ended_at = self.modified_on
 
-    @event("Cancelled")
+    @event(Cancelled)
     def _cancelled(self, reason: str) -> None:
         self.status = S.CANCELLED
         self.status_reason = reason
         self.ended_at = self.modified_on
 
-    @event("Interrupted")
+    @event(Interrupted)
     def _interrupted(self, checkpoint_uri: str | None, reason: str) -> None:
         self.status = S.INTERRUPTED
         self.status_reason = reason

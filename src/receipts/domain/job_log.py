@@ -23,6 +23,12 @@ class LogEntry(ValueObject):
 
 
 class JobLog(Aggregate):
+    class Created(Aggregate.Created):
+        job_id: UUID
+
+    class Logged(Aggregate.Event):
+        entry: LogEntry
+
     @staticmethod
     def create_id(*_: Any, job_id: UUID, **__: Any) -> UUID:
         return JobLog.id_for(job_id)
@@ -31,12 +37,12 @@ class JobLog(Aggregate):
     def id_for(job_id: UUID) -> UUID:
         return uuid5(NAMESPACE, f"job-log:{job_id}")
 
-    @event("Created")
+    @event(Created)
     def __init__(self, job_id: UUID) -> None:
         self.job_id = job_id
         self.entries: list[LogEntry] = []
 
-    @event("Logged")
+    @event(Logged)
     def append(self, entry: LogEntry) -> None:
         self.entries.append(entry)
 

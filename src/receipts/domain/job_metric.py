@@ -17,7 +17,6 @@ from receipts.domain.aggregate import NAMESPACE, Aggregate, Timestamp, ValueObje
 from receipts.domain.errors import DomainError
 
 
-
 class LabelScore(ValueObject):
     precision: float = Field(ge=0, le=1)
     recall: float = Field(ge=0, le=1)
@@ -54,6 +53,12 @@ class MetricOutOfOrder(DomainError):
 
 
 class JobMetric(Aggregate):
+    class Created(Aggregate.Created):
+        job_id: UUID
+
+    class Recorded(Aggregate.Event):
+        evaluation: Evaluation
+
     @staticmethod
     def create_id(*_: Any, job_id: UUID, **__: Any) -> UUID:
         return JobMetric.id_for(job_id)
@@ -62,7 +67,7 @@ class JobMetric(Aggregate):
     def id_for(job_id: UUID) -> UUID:
         return uuid5(NAMESPACE, f"job-metric:{job_id}")
 
-    @event("Created")
+    @event(Created)
     def __init__(self, job_id: UUID) -> None:
         self.job_id = job_id
         self.evaluations: list[Evaluation] = []
@@ -85,7 +90,7 @@ class JobMetric(Aggregate):
         self._recorded(evaluation=evaluation)
         return True
 
-    @event("Recorded")
+    @event(Recorded)
     def _recorded(self, evaluation: Evaluation) -> None:
         self.evaluations.append(evaluation)
 

@@ -21,7 +21,11 @@ class JobName(Aggregate):
     def id_for(name: str) -> UUID:
         return uuid5(NAMESPACE, f"job-name:{name}")
 
-    @event("Registered")
+    class Registered(Aggregate.Created):
+        name: str
+        job_id: UUID
+
+    @event(Registered)
     def __init__(self, name: str, job_id: UUID) -> None:
         self.name = name
         self.job_id = job_id

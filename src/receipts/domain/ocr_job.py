@@ -27,14 +27,14 @@ class RoutingDecision(StrEnum):
     NEEDS_REVIEW = "needs_review"
 
 
-O = OCRStatus
+P = OCRStatus
 OCR_STATUS = StatusMachine[OCRStatus](
     "OCR job",
     {
-        O.PENDING: frozenset({O.PROCESSING, O.FAILED}),
-        O.PROCESSING: frozenset({O.PROCESSING, O.COMPLETED, O.FAILED}),
-        O.COMPLETED: frozenset(),
-        O.FAILED: frozenset(),
+        P.PENDING: frozenset({P.PROCESSING, P.FAILED}),
+        P.PROCESSING: frozenset({P.PROCESSING, P.COMPLETED, P.FAILED}),
+        P.COMPLETED: frozenset(),
+        P.FAILED: frozenset(),
     },
 )
 
@@ -60,10 +60,22 @@ class OCROutcome(ValueObject):
 class OCRJob(Aggregate):
     """pending → processing → completed | failed."""
 
-    @event("Submitted")
+    class Submitted(Aggregate.Created):
+        request: OCRRequest
+
+    class ProcessingStarted(Aggregate.Event):
+        worker: str
+
+    class Completed(Aggregate.Event):
+        outcome: OCROutcome
+
+    class Failed(Aggregate.Event):
+        reason: str
+
+    @event(Submitted)
     def __init__(self, request: OCRRequest) -> None:
         self.request = request
-        self.status = O.PENDING
+        self.status = P.PENDING
         self.attempts = 0
         self.worker: str | None = None
         self.outcome: OCROutcome | None = None
@@ -74,29 +86,29 @@ class OCRJob(Aggregate):
         return self.status in OCR_STATUS.terminal
 
     def start(self, worker: str) -> None:
-        OCR_STATUS.check(self.id, self.status, O.PROCESSING, "start processing")
+        OCR_STATUS.check(self.id, self.status, P.PROCESSING, "start processing")
         self._started(worker=worker)
 
     def complete(self, outcome: OCROutcome) -> None:
-        OCR_STATUS.check(self.id, self.status, O.COMPLETED, "complete")
+        OCR_STATUS.check(self.id, self.status, P.COMPLETED, "complete")
         self._completed(outcome=outcome)
 
     def fail(self, reason: str) -> None:
-        OCR_STATUS.check(self.id, self.status, O.FAILED, "fail")
+        OCR_STATUS.check(self.id, self.status, P.FAILED, "fail")
         self._failed(reason=reason)
 
-    @event("ProcessingStarted")
+    @event(ProcessingStarted)
     def _started(self, worker: str) -> None:
-        self.status = O.PROCESSING
+        self.status = P.PROCESSING
         self.worker = worker
         self.attempts += 1
 
-    @event("Completed")
+    @event(Completed)
     def _completed(self, outcome: OCROutcome) -> None:
-        self.status = O.COMPLETED
+        self.status = P.COMPLETED
         self.outcome = outcome
 
-    @event("Failed")
+    @event(Failed)
     def _failed(self, reason: str) -> None:
-        self.status = O.FAILED
+        self.status = P.FAILED
         self.error = reason

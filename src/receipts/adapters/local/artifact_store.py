@@ -27,7 +27,7 @@ __all__ = [
 _TEMP_PREFIX = ".~partial-"
 
 
-class PathOutsideRoot(ValueError):  # noqa: N818 - named like ArtifactNotFound
+class PathOutsideRoot(ValueError):
     """A URI (or a symlink on its path) leads outside the store's root directory."""
 
     def __init__(self, uri: str, root: Path) -> None:

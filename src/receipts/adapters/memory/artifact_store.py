@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import builtins
 import threading
 from pathlib import Path
@@ -24,6 +25,7 @@ class InMemoryArtifactStore:
 
     def __init__(self) -> None:
         self._objects: dict[str, bytes] = {}
+        self._keys: builtins.list[str] = []  # sorted, so a prefix listing is a range
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -32,6 +34,8 @@ class InMemoryArtifactStore:
     def put_bytes(self, uri: str, data: bytes) -> None:
         key = self._key(uri)
         with self._lock:
+            if key not in self._objects:
+                bisect.insort(self._keys, key)
             self._objects[key] = bytes(data)
 
     def get_bytes(self, uri: str) -> bytes:
@@ -50,12 +54,19 @@ class InMemoryArtifactStore:
     def list(self, prefix: str) -> list[str]:
         base = str(parse_uri(prefix, self.scheme).as_prefix())
         with self._lock:
-            return sorted(key for key in self._objects if key.startswith(base))
+            start = bisect.bisect_left(self._keys, base)
+            found = []
+            for key in self._keys[start:]:
+                if not key.startswith(base):
+                    break
+                found.append(key)
+            return found
 
     def delete(self, uri: str) -> None:
         key = self._key(uri)
         with self._lock:
-            self._objects.pop(key, None)
+            if self._objects.pop(key, None) is not None:
+                del self._keys[bisect.bisect_left(self._keys, key)]
 
     def upload_file(self, path: Path, uri: str) -> None:
         self._key(uri)

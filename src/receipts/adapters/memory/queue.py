@@ -32,7 +32,7 @@ MAX_WAIT_SECONDS = 20.0
 MAX_VISIBILITY_TIMEOUT = 43_200.0
 
 
-class ReceiptHandleInvalid(ValueError):  # noqa: N818 - named like ArtifactNotFound
+class ReceiptHandleInvalid(ValueError):
     """The receipt handle is unknown, or belongs to an earlier delivery of the message."""
 
     def __init__(self, queue: str, receipt_handle: str) -> None:
@@ -189,7 +189,7 @@ class InMemoryQueue:
                 del self._by_handle[message.receipt_handle]
             if (
                 self._max_receive_count is not None
-                and message.receive_count > self._max_receive_count
+                and message.receive_count >= self._max_receive_count
             ):
                 del self._messages[message.message_id]
                 dead.append(message.body)

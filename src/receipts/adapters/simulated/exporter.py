@@ -12,7 +12,9 @@ from receipts.domain.quantization import Quantization
 class SimulatedExporter:
     name = "simulated"
 
-    def export(self, checkpoint_dir: Path, bundle_dir: Path, quantization: Quantization) -> BundleReport:
+    def export(
+        self, checkpoint_dir: Path, bundle_dir: Path, quantization: Quantization
+    ) -> BundleReport:
         config_path = checkpoint_dir / "config.json"
         if not config_path.is_file():
             raise ExportFailed(f"{checkpoint_dir} is not a checkpoint: config.json is missing")

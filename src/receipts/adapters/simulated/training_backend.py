@@ -76,7 +76,14 @@ class SimulatedTrainingBackend:
             dataset=DatasetLineage(source="simulated", content_hash=digest, receipts=0, words=0),
         )
 
-    def _write_checkpoint(self, uri: ArtifactURI, spec: TrainingSpec, epoch: int, f1: float) -> None:
+    def _write_checkpoint(
+        self, uri: ArtifactURI, spec: TrainingSpec, epoch: int, f1: float
+    ) -> None:
         labels = spec.config.data.bio_tags()
-        config = {"model_type": "simulated", "epoch": epoch, "f1": f1, "id2label": dict(enumerate(labels))}
+        config = {
+            "model_type": "simulated",
+            "epoch": epoch,
+            "f1": f1,
+            "id2label": dict(enumerate(labels)),
+        }
         self.artifacts.put_bytes(str(uri.join("config.json")), json.dumps(config).encode())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -47,10 +48,10 @@ class ArtifactStore(Protocol):
         """Raises ArtifactNotFound; never leaves a partial file at `path`."""
         ...
 
-    def upload_dir(self, directory: Path, prefix: str) -> list[str]:
+    def upload_dir(self, directory: Path, prefix: str) -> builtins.list[str]:
         """Uploads every file under `directory`; returns the URIs written."""
         ...
 
-    def download_dir(self, prefix: str, directory: Path) -> list[Path]:
+    def download_dir(self, prefix: str, directory: Path) -> builtins.list[Path]:
         """Downloads every object under `prefix`; returns the local paths written."""
         ...

@@ -24,6 +24,8 @@ class BundleReport(BaseModel):
 class Exporter(Protocol):
     name: str
 
-    def export(self, checkpoint_dir: Path, bundle_dir: Path, quantization: Quantization) -> BundleReport:
+    def export(
+        self, checkpoint_dir: Path, bundle_dir: Path, quantization: Quantization
+    ) -> BundleReport:
         """Writes the bundle into `bundle_dir` (empty, existing); raises ExportFailed."""
         ...

@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict
 
 from receipts.domain.config import JobConfig
 from receipts.domain.job import JobResults
-from receipts.domain.job_metric import Evaluation
 from receipts.domain.job_log import LogLevel
+from receipts.domain.job_metric import Evaluation
 
 
 class TrainingSpec(BaseModel):

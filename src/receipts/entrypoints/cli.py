@@ -1,0 +1,220 @@
+"""The `receipts` command (also installed as `layoutlm-cli`, the seeds' name)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from receipts.bootstrap import Runtime, bootstrap
+from receipts.domain.errors import DomainError
+from receipts.domain.job import JobStatus
+from receipts.entrypoints import console
+from receipts.entrypoints.structured_logs import configure_logging
+from receipts.settings import InvalidSettings, Mode, Settings
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Train, track, export and serve LayoutLM receipt models.",
+)
+jobs_app = typer.Typer(no_args_is_help=True, help="List, inspect and cancel training jobs.")
+app.add_typer(jobs_app, name="jobs")
+
+
+@dataclass
+class State:
+    settings: Settings
+    _runtime: Runtime | None = field(default=None, repr=False)
+
+    def runtime(self) -> Runtime:
+        if self._runtime is None:
+            self._runtime = bootstrap(self.settings)
+        return self._runtime
+
+    def close(self) -> None:
+        if self._runtime is not None:
+            self._runtime.close()
+
+
+@app.callback()
+def options(
+    ctx: typer.Context,
+    mode: Annotated[
+        Mode | None, typer.Option(help="Adapters: memory, local (embedded default) or aws.")
+    ] = None,
+    home: Annotated[
+        Path | None, typer.Option(help="Data directory of the local mode (RECEIPTS_HOME).")
+    ] = None,
+) -> None:
+    settings = Settings.from_env()
+    overrides = {k: v for k, v in {"mode": mode, "home": home}.items() if v is not None}
+    settings = settings.model_copy(update=overrides)
+    configure_logging(settings)
+    state = State(settings)
+    ctx.obj = state
+    ctx.call_on_close(state.close)
+
+
+def _state(ctx: typer.Context) -> State:
+    state: State = ctx.obj
+    return state
+
+
+@jobs_app.command("list")
+def jobs_list(
+    ctx: typer.Context,
+    status: Annotated[JobStatus | None, typer.Option(help="Only jobs with this status.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Every job (or those with one status), oldest first."""
+    catalog = _state(ctx).runtime().catalog()
+    jobs = catalog.by_status(status) if status else catalog.all()
+    if as_json:
+        console.print_json([job.model_dump(mode="json") for job in jobs])
+    else:
+        console.out.print(console.jobs_table(jobs))
+
+
+@jobs_app.command("show")
+def jobs_show(
+    ctx: typer.Context,
+    job: Annotated[str, typer.Argument(help="Job id or name.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """One job: config, status, results, metrics, logs and its export."""
+    runtime = _state(ctx).runtime()
+    found = runtime.jobs.find_job(job)
+    evaluations = runtime.jobs.evaluations_of(found.id)
+    logs = runtime.jobs.logs_of(found.id)
+    export = runtime.exports.auto_export_of(found.id)
+    if as_json:
+        console.print_json(
+            {
+                **console.job_detail(found),
+                "metrics": [e.model_dump(mode="json") for e in evaluations],
+                "logs": [entry.model_dump(mode="json") for entry in logs],
+                "export": console.export_detail(export) if export else None,
+            }
+        )
+        return
+    detail = console.job_detail(found)
+    console.out.print(f"[bold]{found.name}[/]  {found.id}")
+    style = console.STATUS_STYLE.get(found.status, "")
+    reason = f" ({found.status_reason})" if found.status_reason else ""
+    console.out.print(f"status: [{style}]{found.status.value}[/]{reason}")
+    for key in ("created_by", "created_at", "updated_at", "tags"):
+        console.out.print(f"{key}: {detail[key]}")
+    hp = found.config.hyperparameters
+    console.out.print(
+        f"config: epochs={hp.epochs} batch_size={hp.batch_size} lr={hp.learning_rate}"
+        f" warmup={hp.warmup_ratio} labels={','.join(found.config.data.entity_labels())}"
+    )
+    if found.results:
+        r = found.results
+        console.out.print(
+            f"best: F1 {r.best_f1:.4f} at epoch {r.best_epoch} → {r.best_checkpoint_uri}"
+        )
+    if evaluations:
+        console.out.print(console.evaluations_table(evaluations))
+    if logs:
+        console.out.print(console.logs_table(logs))
+    if export:
+        e = console.export_detail(export)
+        console.out.print(f"export: {e['status']} {e['quantization']} → {e['bundle_uri'] or '-'}")
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(
+    ctx: typer.Context,
+    job: Annotated[str, typer.Argument(help="Job id or name.")],
+    reason: Annotated[str, typer.Option(help="Why it is cancelled.")] = "cancelled by user",
+) -> None:
+    """Cancel a pending, running or interrupted job."""
+    runtime = _state(ctx).runtime()
+    found = runtime.jobs.find_job(job)
+    runtime.jobs.cancel_job(found.id, reason)
+    console.out.print(f"cancelled {found.name} ({found.id})")
+
+
+@app.command()
+def simulate(
+    ctx: typer.Context,
+    jobs: Annotated[int, typer.Option(min=1, help="Lifecycles to run.")] = 100,
+    epochs: Annotated[int, typer.Option(min=1, help="Simulated epochs per job.")] = 3,
+    fail_rate: Annotated[float, typer.Option(min=0, max=1, help="Chance an epoch fails.")] = 0.05,
+    skip_rate: Annotated[float, typer.Option(min=0, max=1, help="Share tagged skip-export.")] = 0.1,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    store: Annotated[
+        Mode, typer.Option(help="Where the lifecycles are recorded (memory by default).")
+    ] = "memory",
+) -> None:
+    """Run N complete lifecycles and report lifecycles/s."""
+    from receipts.entrypoints.simulation import simulate_lifecycles
+
+    state = _state(ctx)
+    state.settings = state.settings.model_copy(update={"mode": store})
+    runtime = state.runtime()
+    with _progress() as progress:
+        task = progress.add_task("lifecycles", total=jobs)
+        report = simulate_lifecycles(
+            runtime,
+            jobs,
+            epochs=epochs,
+            fail_rate=fail_rate,
+            skip_rate=skip_rate,
+            seed=seed,
+            on_progress=lambda done: progress.update(task, completed=done),
+        )
+    console.out.print(f"mode: {runtime.settings.mode}")
+    console.out.print(f"jobs: {dict(report.job_statuses)}")
+    console.out.print(
+        f"exports: {dict(report.export_statuses)} (skipped by tag: {report.skipped_exports})"
+    )
+    console.out.print(f"OCR jobs: {dict(report.ocr_statuses)}")
+    console.out.print(
+        f"[bold]{report.lifecycles} lifecycles in {report.seconds:.2f} s:"
+        f" {report.per_second:,.0f} lifecycles/s[/]"
+    )
+
+
+@app.command()
+def demo(ctx: typer.Context) -> None:
+    """The end-to-end path on the embedded default: job → training → auto-export → bundle."""
+    from receipts.entrypoints.demo import run_demo
+
+    run_demo(_state(ctx).runtime())
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console.err,
+    )
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except DomainError as error:
+        console.err.print(f"[red]error:[/] {error}")
+        sys.exit(1)
+    except InvalidSettings as error:
+        console.err.print(f"[red]error:[/] {error}")
+        sys.exit(2)
+    except (typer.Exit, typer.Abort) as stop:
+        sys.exit(getattr(stop, "exit_code", 1))
+    except Exception as error:
+        import click
+
+        if isinstance(error, click.ClickException):
+            error.show()
+            sys.exit(error.exit_code)
+        raise

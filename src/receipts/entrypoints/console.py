@@ -1,0 +1,114 @@
+"""Rendering jobs, metrics and logs for people (rich) and for programs (JSON)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from receipts.application.job_views import JobSummary
+from receipts.domain.aggregate import iso
+from receipts.domain.export_job import ExportJob
+from receipts.domain.job import Job, JobStatus
+from receipts.domain.job_log import LogEntry
+from receipts.domain.job_metric import Evaluation
+
+out = Console()
+err = Console(stderr=True)
+
+STATUS_STYLE = {
+    JobStatus.PENDING: "yellow",
+    JobStatus.RUNNING: "cyan",
+    JobStatus.SUCCEEDED: "green",
+    JobStatus.FAILED: "red",
+    JobStatus.CANCELLED: "magenta",
+    JobStatus.INTERRUPTED: "yellow",
+}
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+def jobs_table(jobs: list[JobSummary]) -> Table:
+    table = Table(title=f"{len(jobs)} job(s)")
+    for column in ("name", "status", "best F1", "updated", "id"):
+        table.add_column(column, overflow="fold")
+    for job in jobs:
+        style = STATUS_STYLE.get(job.status, "")
+        table.add_row(
+            job.name,
+            f"[{style}]{job.status.value}[/]",
+            f"{job.best_f1:.4f}" if job.best_f1 is not None else "-",
+            iso(job.updated_at)[:19],
+            str(job.job_id)[:8],
+        )
+    return table
+
+
+def evaluations_table(evaluations: list[Evaluation]) -> Table:
+    table = Table(title="metrics per evaluation")
+    for column in ("epoch", "step", "F1", "precision", "recall", "loss", "train loss"):
+        table.add_column(column, justify="right")
+    best = max(evaluations, key=lambda e: e.f1, default=None)
+    for e in evaluations:
+        mark = " *" if e is best else ""
+        table.add_row(
+            str(e.epoch),
+            str(e.global_step),
+            f"{e.f1:.4f}{mark}",
+            f"{e.precision:.4f}",
+            f"{e.recall:.4f}",
+            _num(e.loss),
+            _num(e.train_loss),
+        )
+    return table
+
+
+def job_detail(job: Job) -> dict[str, Any]:
+    return {
+        "job_id": str(job.id),
+        "name": job.name,
+        "status": job.status.value,
+        "status_reason": job.status_reason,
+        "description": job.draft.description,
+        "priority": job.draft.priority,
+        "created_by": job.draft.created_by,
+        "created_at": iso(job.created_on),
+        "updated_at": iso(job.modified_on),
+        "tags": job.tags,
+        "job_config": job.config.model_dump(mode="json"),
+        "storage": job.draft.storage.model_dump(mode="json"),
+        "results": job.results.model_dump(mode="json") if job.results else None,
+        "resume_checkpoint_uri": job.resume_checkpoint_uri,
+        "attempts": job.attempts,
+    }
+
+
+def export_detail(export: ExportJob) -> dict[str, Any]:
+    return {
+        "export_id": str(export.id),
+        "status": export.status.value,
+        "quantization": export.request.quantization.value,
+        "checkpoint_uri": export.request.checkpoint_uri,
+        "output_prefix": export.request.output_prefix,
+        "bundle_uri": export.outcome.bundle_uri if export.outcome else None,
+        "total_bytes": export.outcome.total_bytes if export.outcome else None,
+        "error": export.error,
+        "attempts": export.attempts,
+    }
+
+
+def logs_table(entries: list[LogEntry], limit: int = 20) -> Table:
+    table = Table(title=f"logs (last {min(limit, len(entries))} of {len(entries)})")
+    for column in ("time", "kind", "level", "message"):
+        table.add_column(column)
+    for entry in entries[-limit:]:
+        table.add_row(iso(entry.timestamp)[:19], entry.kind, entry.level, entry.message)
+    return table
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
