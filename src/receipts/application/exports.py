@@ -8,9 +8,9 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import IntegrityError
-from eventsourcing.system import ProcessApplication
 from eventsourcing.utils import get_topic
 
+from receipts.application.following import TopicFollower
 from receipts.application.persistence import PydanticApplication
 from receipts.domain.errors import ExportJobNotFound
 from receipts.domain.export_job import (
@@ -40,7 +40,7 @@ def auto_export_request(succeeded: Job.Succeeded) -> ExportRequest | None:
     )
 
 
-class Exports(PydanticApplication, ProcessApplication[UUID]):
+class Exports(PydanticApplication, TopicFollower):
     name = "Exports"
     topics = (get_topic(Job.Succeeded),)
 

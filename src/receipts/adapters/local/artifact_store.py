@@ -67,29 +67,36 @@ def walk_files(directory: Path) -> list[tuple[str, Path]]:
     return sorted(found)
 
 
-def _write_via_temp(target: Path, write: Callable[[BinaryIO], object]) -> None:
+def _write_via_temp(
+    target: Path, write: Callable[[BinaryIO], object], *, durable: bool = True
+) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     temp = target.with_name(f"{_TEMP_PREFIX}{target.name}.{uuid.uuid4().hex}")
     try:
         with temp.open("xb") as out:
             write(out)
             out.flush()
-            os.fsync(out.fileno())
+            if durable:
+                os.fsync(out.fileno())
         temp.replace(target)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
 
 
-def write_atomically(target: Path, data: bytes) -> None:
-    """Write `data` to `target` so readers see the old file or the new one, never a part."""
-    _write_via_temp(target, lambda out: out.write(data))
+def write_atomically(target: Path, data: bytes, *, durable: bool = True) -> None:
+    """Write `data` to `target` so readers see the old file or the new one, never a part.
+
+    `durable` also fsyncs before the rename: wanted for the store's own objects, not for
+    downloads into a caller's (often temporary) directory.
+    """
+    _write_via_temp(target, lambda out: out.write(data), durable=durable)
 
 
-def copy_atomically(source: Path, target: Path) -> None:
+def copy_atomically(source: Path, target: Path, *, durable: bool = True) -> None:
     """Copy `source` to `target` atomically; FileNotFoundError (and no file) if it is missing."""
     with source.open("rb") as src:
-        _write_via_temp(target, lambda out: shutil.copyfileobj(src, out))
+        _write_via_temp(target, lambda out: shutil.copyfileobj(src, out), durable=durable)
 
 
 class LocalArtifactStore:
@@ -156,7 +163,7 @@ class LocalArtifactStore:
         if not source.is_file():
             raise ArtifactNotFound(uri)
         try:
-            copy_atomically(source, path)
+            copy_atomically(source, path, durable=False)
         except FileNotFoundError as error:
             if error.filename == str(source):
                 raise ArtifactNotFound(uri) from None
@@ -177,7 +184,7 @@ class LocalArtifactStore:
         written = []
         for uri in self.list(prefix):
             target = directory / uri.removeprefix(base)
-            copy_atomically(self._object_path(uri), target)
+            copy_atomically(self._object_path(uri), target, durable=False)
             written.append(target)
         return written
 

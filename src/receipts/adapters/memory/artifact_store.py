@@ -55,12 +55,8 @@ class InMemoryArtifactStore:
         base = str(parse_uri(prefix, self.scheme).as_prefix())
         with self._lock:
             start = bisect.bisect_left(self._keys, base)
-            found = []
-            for key in self._keys[start:]:
-                if not key.startswith(base):
-                    break
-                found.append(key)
-            return found
+            end = bisect.bisect_left(self._keys, base + "\U0010ffff", lo=start)
+            return self._keys[start:end]
 
     def delete(self, uri: str) -> None:
         key = self._key(uri)
@@ -73,7 +69,7 @@ class InMemoryArtifactStore:
         self.put_bytes(uri, path.read_bytes())
 
     def download_file(self, uri: str, path: Path) -> None:
-        write_atomically(path, self.get_bytes(uri))
+        write_atomically(path, self.get_bytes(uri), durable=False)
 
     def upload_dir(self, directory: Path, prefix: str) -> builtins.list[str]:
         base = parse_uri(prefix, self.scheme).as_prefix()
