@@ -1,0 +1,188 @@
+"""The eventsourcing library's own recorder test cases, run against the stores we configure.
+
+These are the cases a custom persistence module (the DynamoDB recorder to come) must pass:
+subclass them once more with a `create_recorder` that builds the new recorder. Recorders
+are built by `InfrastructureFactory` from `bootstrap.event_store_env`, so the cases run on
+exactly the configuration the applications get.
+
+The base classes are reached through the module (`cases.X`) so pytest does not collect
+the abstract bases themselves.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+from unittest import SkipTest
+
+from eventsourcing import popo, sqlite
+from eventsourcing.persistence import (
+    AggregateRecorder,
+    ApplicationRecorder,
+    InfrastructureFactory,
+    ProcessRecorder,
+    TrackingRecorder,
+)
+from eventsourcing.tests import persistence as cases
+from eventsourcing.utils import Environment
+
+from receipts.application.jobs import Jobs
+from receipts.bootstrap import event_store_env
+from receipts.settings import Mode, Settings
+
+APP_NAME = Jobs.name
+
+
+def _env(mode: Mode, home: Path) -> Environment:
+    return Environment(APP_NAME, event_store_env(Settings(mode=mode, home=home)))
+
+
+class _Stores:
+    """Each `create_recorder` call gets a fresh store (a new SQLite file in a temp dir)."""
+
+    mode: Mode
+
+    def _factory(self) -> InfrastructureFactory:
+        test: Any = self
+        home = Path(tempfile.mkdtemp(prefix="receipts-recorder-case-"))
+        factory = InfrastructureFactory.construct(_env(self.mode, home))
+        test.addCleanup(_remove, home)
+        test.addCleanup(factory.close)
+        return factory
+
+
+def _remove(home: Path) -> None:
+    import shutil
+
+    shutil.rmtree(home, ignore_errors=True)
+
+
+class _Popo(_Stores):
+    mode: Mode = "memory"
+
+
+class _SQLite(_Stores):
+    mode: Mode = "local"
+
+
+# --- POPO -----------------------------------------------------------------------------------
+
+
+class TestPOPOAggregateRecorder(_Popo, cases.AggregateRecorderTestCase):
+    def create_recorder(self) -> AggregateRecorder:
+        return self._factory().aggregate_recorder()
+
+
+class TestPOPOApplicationRecorder(_Popo, cases.ApplicationRecorderTestCase):
+    def create_recorder(self) -> ApplicationRecorder:
+        return self._factory().application_recorder()
+
+    def test_insert_subscribe(self) -> None:
+        self.optional_test_insert_subscribe()
+
+
+class TestPOPOTrackingRecorder(_Popo, cases.TrackingRecorderTestCase):
+    def create_recorder(self) -> TrackingRecorder:
+        return self._factory().tracking_recorder()
+
+
+class TestPOPOProcessRecorder(_Popo, cases.ProcessRecorderTestCase):
+    def create_recorder(self) -> ProcessRecorder:
+        return self._factory().process_recorder()
+
+
+class TestPOPONonInterleavingNotificationIDs(_Popo, cases.NonInterleavingNotificationIDsBaseCase):
+    def create_recorder(self) -> ApplicationRecorder:
+        return self._factory().application_recorder()
+
+
+class _POPOTrackingSubclass(popo.POPOTrackingRecorder):
+    pass
+
+
+class TestPOPOInfrastructureFactory(cases.InfrastructureFactoryTestCase[popo.POPOFactory]):
+    def setUp(self) -> None:
+        self.env = _env("memory", Path(tempfile.gettempdir()))
+        super().setUp()
+
+    def expected_factory_class(self) -> type[popo.POPOFactory]:
+        return popo.POPOFactory
+
+    def expected_aggregate_recorder_class(self) -> type[AggregateRecorder]:
+        return popo.POPOAggregateRecorder
+
+    def expected_application_recorder_class(self) -> type[ApplicationRecorder]:
+        return popo.POPOApplicationRecorder
+
+    def expected_tracking_recorder_class(self) -> type[TrackingRecorder]:
+        return popo.POPOTrackingRecorder
+
+    def tracking_recorder_subclass(self) -> type[TrackingRecorder]:
+        return _POPOTrackingSubclass
+
+    def expected_process_recorder_class(self) -> type[ProcessRecorder]:
+        return popo.POPOProcessRecorder
+
+
+# --- SQLite (a database file, as the `local` mode uses) -------------------------------------
+
+
+class TestSQLiteAggregateRecorder(_SQLite, cases.AggregateRecorderTestCase):
+    def create_recorder(self) -> AggregateRecorder:
+        return self._factory().aggregate_recorder()
+
+
+class TestSQLiteApplicationRecorder(_SQLite, cases.ApplicationRecorderTestCase):
+    def create_recorder(self) -> ApplicationRecorder:
+        return self._factory().application_recorder()
+
+    def test_insert_subscribe(self) -> None:
+        raise SkipTest("SQLiteApplicationRecorder does not implement subscribe() in 9.5")
+
+
+class TestSQLiteTrackingRecorder(_SQLite, cases.TrackingRecorderTestCase):
+    def create_recorder(self) -> TrackingRecorder:
+        return self._factory().tracking_recorder()
+
+
+class TestSQLiteProcessRecorder(_SQLite, cases.ProcessRecorderTestCase):
+    def create_recorder(self) -> ProcessRecorder:
+        return self._factory().process_recorder()
+
+
+class TestSQLiteNonInterleavingNotificationIDs(
+    _SQLite, cases.NonInterleavingNotificationIDsBaseCase
+):
+    def create_recorder(self) -> ApplicationRecorder:
+        return self._factory().application_recorder()
+
+
+class _SQLiteTrackingSubclass(sqlite.SQLiteTrackingRecorder):
+    pass
+
+
+class TestSQLiteInfrastructureFactory(cases.InfrastructureFactoryTestCase[sqlite.SQLiteFactory]):
+    def setUp(self) -> None:
+        home = Path(tempfile.mkdtemp(prefix="receipts-factory-case-"))
+        self.addCleanup(_remove, home)
+        self.env = _env("local", home)
+        super().setUp()
+
+    def expected_factory_class(self) -> type[sqlite.SQLiteFactory]:
+        return sqlite.SQLiteFactory
+
+    def expected_aggregate_recorder_class(self) -> type[AggregateRecorder]:
+        return sqlite.SQLiteAggregateRecorder
+
+    def expected_application_recorder_class(self) -> type[ApplicationRecorder]:
+        return sqlite.SQLiteApplicationRecorder
+
+    def expected_tracking_recorder_class(self) -> type[TrackingRecorder]:
+        return sqlite.SQLiteTrackingRecorder
+
+    def tracking_recorder_subclass(self) -> type[TrackingRecorder]:
+        return _SQLiteTrackingSubclass
+
+    def expected_process_recorder_class(self) -> type[ProcessRecorder]:
+        return sqlite.SQLiteProcessRecorder
