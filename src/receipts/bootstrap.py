@@ -65,9 +65,8 @@ class Runtime:
 
     def artifacts_uri(self, key: str) -> str:
         if isinstance(self.artifacts, LocalArtifactStore):
-            return self.artifacts.uri_for(self.settings.artifacts_dir / key) + (
-                "/" if key.endswith("/") else ""
-            )
+            uri = self.artifacts.uri_for(self.settings.artifacts_dir / key)
+            return uri.rstrip("/") + ("/" if key.endswith("/") else "")
         return f"memory://receipts/{key}"
 
     def catch_up(self) -> None:

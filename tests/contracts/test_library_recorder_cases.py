@@ -11,6 +11,7 @@ the abstract bases themselves.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -53,8 +54,6 @@ class _Stores:
 
 
 def _remove(home: Path) -> None:
-    import shutil
-
     shutil.rmtree(home, ignore_errors=True)
 
 

@@ -54,7 +54,7 @@ def job_in(status: JobStatus, **draft: object) -> Job:
     return job
 
 
-def expected_event(before: JobStatus, after: JobStatus) -> type[Job.Event]:
+def expected_event(before: JobStatus, after: JobStatus) -> type:
     if after is S.RUNNING:
         return Job.Resumed if before is S.INTERRUPTED else Job.Started
     return EVENTS[after]
@@ -158,7 +158,25 @@ def test_succeeded_carries_the_name_and_tags_for_downstream_policies() -> None:
         RESULTS,
     )
     assert job.results == RESULTS
-    assert job.ended_at == succeeded.timestamp
+
+
+def test_started_at_is_when_the_job_started() -> None:
+    job = job_in(S.PENDING)
+
+    job.start()
+
+    (started,) = job.collect_events()
+    assert job.started_at == started.timestamp
+
+
+@pytest.mark.parametrize("status", sorted(JOB_STATUS.terminal))
+def test_ended_at_is_when_the_job_ended(status: JobStatus) -> None:
+    job = job_in(S.RUNNING)
+
+    COMMANDS[status][1](job)
+
+    (ended,) = job.collect_events()
+    assert job.ended_at == ended.timestamp
 
 
 def test_fail_and_cancel_record_their_reason() -> None:

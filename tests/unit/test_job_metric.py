@@ -13,9 +13,7 @@ from receipts.domain.job_metric import Evaluation, JobMetric, MetricOutOfOrder
 
 
 def evaluation(epoch: int, step: int, f1: float = 0.8, **fields: Any) -> Evaluation:
-    return Evaluation(
-        epoch=epoch, global_step=step, f1=f1, precision=f1, recall=f1, **fields
-    )
+    return Evaluation(epoch=epoch, global_step=step, f1=f1, precision=f1, recall=f1, **fields)
 
 
 def series_with(*evaluations: Evaluation) -> JobMetric:

@@ -59,7 +59,12 @@ class Aggregate(BaseAggregate[UUID]):
         return uuid4()
 
     class Event(DomainEvent, CanMutateAggregate[UUID]):
-        pass
+        def mutate(self, aggregate: Any) -> Any:
+            # the library sets modified_on after the body runs; bodies that record
+            # "when" (started_at, ended_at) must see this event's time
+            if aggregate is not None:
+                aggregate.modified_on = self.timestamp
+            return super().mutate(aggregate)
 
     class Created(Event, CanInitAggregate[UUID]):
         originator_topic: str

@@ -57,6 +57,6 @@ class BoundingBox(ValueObject):
             self.x1 / width * LAYOUT_SCALE,
             self.y1 / height * LAYOUT_SCALE,
         )
-        clamped = tuple(min(LAYOUT_SCALE, max(0, round(v))) for v in raw)
+        clamped = tuple(round(min(LAYOUT_SCALE, max(0.0, v))) for v in raw)
         was_clamped = any(v < 0 or v > LAYOUT_SCALE for v in raw)
         return (clamped[0], clamped[1], clamped[2], clamped[3]), was_clamped

@@ -117,9 +117,7 @@ class DataConfig(ValueObject):
         if label == OUTSIDE:
             return OUTSIDE
         merged = self.merge_map().get(label, label)
-        if self.allowed_labels and merged not in self.allowed_labels:
-            return OUTSIDE
-        return merged
+        return merged if merged in self.entity_labels() else OUTSIDE
 
     def bio_tags(self) -> list[str]:
         return bio_tags(self.entity_labels())

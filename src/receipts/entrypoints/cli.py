@@ -212,9 +212,9 @@ def main() -> None:
     except (typer.Exit, typer.Abort) as stop:
         sys.exit(getattr(stop, "exit_code", 1))
     except Exception as error:
-        import click
-
-        if isinstance(error, click.ClickException):
-            error.show()
+        # typer bundles its own click: its usage errors are not click.ClickException
+        show = getattr(error, "show", None)
+        if callable(show) and hasattr(error, "exit_code"):
+            show()
             sys.exit(error.exit_code)
         raise

@@ -1,0 +1,139 @@
+"""Lifecycle throughput and import time, against the project's targets.
+
+    .venv/bin/python bench/lifecycle.py [--jobs 2000] [--sqlite-jobs 200] [--repeat 3]
+
+A lifecycle is what `receipts simulate` runs: create a job, train it (simulated, metrics
+per epoch), succeed or fail, auto-export through the queue and worker, and one OCR job.
+Throughput is the best of `--repeat` runs, each on a fresh runtime. Import time is the
+median of 5 fresh interpreters importing every module of `receipts.domain` and
+`receipts.application`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from receipts.bootstrap import bootstrap
+from receipts.entrypoints.simulation import simulate_lifecycles
+from receipts.entrypoints.structured_logs import configure_logging
+from receipts.settings import Mode, Settings
+
+LIFECYCLES_TARGET = 1_000.0  # lifecycles/s in memory
+IMPORT_TARGET_MS = 150.0
+IMPORT_RUNS = 5
+
+IMPORT_PROBE = """
+import time
+started = time.perf_counter()
+import importlib, pkgutil
+for layer in ("receipts.domain", "receipts.application"):
+    package = importlib.import_module(layer)
+    for info in pkgutil.walk_packages(package.__path__, layer + "."):
+        importlib.import_module(info.name)
+print((time.perf_counter() - started) * 1000)
+"""
+
+
+def cpu_pressure() -> str:
+    """`some avg10` of /proc/pressure/cpu: the share of time runnable tasks waited for a CPU."""
+    try:
+        line = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return "n/a (no /proc/pressure/cpu)"
+    fields = dict(part.split("=", 1) for part in line.split()[1:])
+    return f"{fields.get('avg10', '?')}%"
+
+
+def lifecycles_per_second(mode: Mode, jobs: int, home: Path | None = None) -> float:
+    settings = Settings(mode=mode, home=home or Path(".receipts"), log_level="warning")
+    runtime = bootstrap(settings)
+    try:
+        report = simulate_lifecycles(runtime, jobs)
+    finally:
+        runtime.close()
+    assert sum(report.job_statuses.values()) == jobs, report
+    return report.per_second
+
+
+def best_of(repeat: int, measure: Callable[[], float]) -> tuple[float, list[float]]:
+    runs = [measure() for _ in range(repeat)]
+    return max(runs), runs
+
+
+def sqlite_run(jobs: int) -> float:
+    with tempfile.TemporaryDirectory(prefix="receipts-bench-") as home:
+        return lifecycles_per_second("local", jobs, Path(home))
+
+
+def import_ms() -> tuple[float, list[float]]:
+    runs = []
+    for _ in range(IMPORT_RUNS):
+        done = subprocess.run(
+            [sys.executable, "-c", IMPORT_PROBE],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        runs.append(float(done.stdout.strip()))
+    return statistics.median(runs), runs
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=2000, help="lifecycles per memory run")
+    parser.add_argument("--sqlite-jobs", type=int, default=200, help="lifecycles per SQLite run")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per store (best is kept)")
+    args = parser.parse_args(argv)
+    configure_logging(Settings(mode="memory", log_level="warning"))
+
+    print(f"python {sys.version.split()[0]}  cpu pressure (some avg10): {cpu_pressure()}")
+    print("(pressure above a few % means another process competes for the CPU: numbers swing)")
+
+    memory, memory_runs = best_of(args.repeat, lambda: lifecycles_per_second("memory", args.jobs))
+    on_sqlite, sqlite_runs = best_of(args.repeat, lambda: sqlite_run(args.sqlite_jobs))
+    imports, import_runs = import_ms()
+
+    rows = [
+        (
+            f"lifecycles/s, memory ({args.jobs} jobs, best of {args.repeat})",
+            f"{memory:,.0f}",
+            f">= {LIFECYCLES_TARGET:,.0f}",
+            verdict(memory >= LIFECYCLES_TARGET),
+            ", ".join(f"{r:,.0f}" for r in memory_runs),
+        ),
+        (
+            f"lifecycles/s, SQLite ({args.sqlite_jobs} jobs, best of {args.repeat})",
+            f"{on_sqlite:,.0f}",
+            "-",
+            "-",
+            ", ".join(f"{r:,.0f}" for r in sqlite_runs),
+        ),
+        (
+            f"import domain+application, ms (median of {IMPORT_RUNS})",
+            f"{imports:,.0f}",
+            f"< {IMPORT_TARGET_MS:,.0f}",
+            verdict(imports < IMPORT_TARGET_MS),
+            ", ".join(f"{r:,.0f}" for r in import_runs),
+        ),
+    ]
+    header = ("measure", "value", "target", "", "runs")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+    print(f"cpu pressure after (some avg10): {cpu_pressure()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,198 @@
+"""Receipts from a JSONL file, one receipt a line (the format of shared/datasets)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from receipts.domain.boxes import BoundingBox
+from receipts.domain.config import describe
+from receipts.domain.errors import InvalidInput
+from receipts.domain.labels import OUTSIDE, ValidationStatus, unknown_labels
+from receipts.domain.receipt import Receipt, Word
+
+MAX_PROBLEMS = 10
+
+
+class JSONLLabelStore:
+    """Reads (and writes) receipts as JSON lines.
+
+    Loading is strict: a line that is not JSON, a word without a usable box, an unknown
+    label or a duplicate receipt id is refused with the line number, and nothing loads.
+    Receipts with no words are skipped and counted (`skipped_empty`).
+    """
+
+    def __init__(self, path: Path, *, allow_unknown_labels: bool = False) -> None:
+        self.path = Path(path)
+        self.allow_unknown_labels = allow_unknown_labels
+        self.skipped_empty = 0
+        self.repaired_boxes = 0
+        self._cache: dict[str, Receipt] | None = None
+
+    @property
+    def source(self) -> str:
+        return str(self.path)
+
+    def receipts(self) -> Iterator[Receipt]:
+        return iter(list(self._load().values()))
+
+    def get(self, receipt_id: str) -> Receipt:
+        try:
+            return self._load()[receipt_id]
+        except KeyError:
+            raise KeyError(f"unknown receipt {receipt_id!r} in {self.path}") from None
+
+    def put(self, receipts: Iterable[Receipt]) -> None:
+        loaded = self._load() if self.path.exists() else {}
+        for receipt in receipts:
+            loaded[receipt.receipt_id] = receipt
+        self._write(loaded.values())
+        self._cache = loaded
+
+    def set_validation_status(
+        self, receipt_id: str, word_id: int, status: ValidationStatus
+    ) -> None:
+        receipt = self.get(receipt_id)
+        if not any(word.word_id == word_id for word in receipt.words):
+            raise KeyError(f"receipt {receipt_id!r} has no word {word_id}")
+        words = tuple(
+            w.model_copy(update={"validation_status": status}) if w.word_id == word_id else w
+            for w in receipt.words
+        )
+        self.put([receipt.model_copy(update={"words": words})])
+
+    def _write(self, receipts: Iterable[Receipt]) -> None:
+        temp = self.path.with_name(f".{self.path.name}.partial")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with temp.open("w", encoding="utf-8") as out:
+            for receipt in receipts:
+                out.write(json.dumps(to_record(receipt), ensure_ascii=False) + "\n")
+        temp.replace(self.path)
+
+    def _load(self) -> dict[str, Receipt]:
+        if self._cache is not None:
+            return self._cache
+        if not self.path.exists():
+            raise InvalidInput("data set", [f"{self.path}: no such file"])
+        problems: list[str] = []
+        loaded: dict[str, Receipt] = {}
+        with self.path.open(encoding="utf-8") as lines:
+            for number, line in enumerate(lines, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    receipt = self._parse(line)
+                except ValueError as error:
+                    problems.append(f"line {number}: {error}")
+                    if len(problems) >= MAX_PROBLEMS:
+                        break
+                    continue
+                if receipt is None:
+                    self.skipped_empty += 1
+                elif receipt.receipt_id in loaded:
+                    problems.append(f"line {number}: duplicate receipt id {receipt.receipt_id!r}")
+                else:
+                    loaded[receipt.receipt_id] = receipt
+        if problems:
+            raise InvalidInput(f"data set {self.path}", problems)
+        if not loaded:
+            raise InvalidInput(
+                f"data set {self.path}",
+                [f"no receipts with words (skipped {self.skipped_empty} empty)"],
+            )
+        self._cache = loaded
+        return loaded
+
+    def _parse(self, line: str) -> Receipt | None:
+        try:
+            record: Any = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"not JSON ({error.msg})") from None
+        if not isinstance(record, dict):
+            raise ValueError("expected a JSON object")
+        receipt_id = str(record.get("receipt_id") or "")
+        if not receipt_id:
+            raise ValueError("missing receipt_id")
+        raw_words = record.get("words") or []
+        if not raw_words:
+            return None
+        words = []
+        for index, raw in enumerate(raw_words):
+            words.append(self._word(receipt_id, index, raw))
+        labels = [w.label for w in words]
+        unknown = unknown_labels(labels)
+        if unknown and not self.allow_unknown_labels:
+            raise ValueError(f"receipt {receipt_id}: unknown label {', '.join(unknown)}")
+        if unknown:
+            words = [
+                w.model_copy(update={"label": OUTSIDE}) if w.label in unknown else w for w in words
+            ]
+        try:
+            return Receipt(
+                receipt_id=receipt_id,
+                source=str(record.get("source", "jsonl")),
+                width=record.get("width"),
+                height=record.get("height"),
+                words=tuple(words),
+                image=record.get("image"),
+                fields={k: str(v) for k, v in (record.get("fields") or {}).items()},
+            )
+        except ValidationError as error:
+            raise ValueError(f"receipt {receipt_id}: " + "; ".join(describe(error))) from None
+
+    def _word(self, receipt_id: str, index: int, raw: Any) -> Word:
+        if not isinstance(raw, dict):
+            raise ValueError(f"receipt {receipt_id}: word {index} is not an object")
+        box = raw.get("box")
+        if not isinstance(box, list) or len(box) != 4:
+            raise ValueError(f"receipt {receipt_id}: word {index} ({raw.get('text')!r}) has no box")
+        try:
+            bounding, repaired = BoundingBox.repaired([float(v) for v in box])
+        except (TypeError, ValueError) as error:
+            raise ValueError(
+                f"receipt {receipt_id}: word {index} has a bad box {box}: {error}"
+            ) from None
+        self.repaired_boxes += repaired
+        status = raw.get("validation_status", ValidationStatus.VALID.value)
+        try:
+            return Word(
+                word_id=raw.get("word_id", index),
+                line_id=raw.get("line_id", 0),
+                text=str(raw.get("text", "")),
+                box=bounding,
+                label=str(raw.get("label") or OUTSIDE),
+                validation_status=status,
+            )
+        except ValidationError as error:
+            raise ValueError(
+                f"receipt {receipt_id}: word {index}: " + "; ".join(describe(error))
+            ) from None
+
+
+def to_record(receipt: Receipt) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "receipt_id": receipt.receipt_id,
+        "source": receipt.source,
+        "width": receipt.width,
+        "height": receipt.height,
+        "words": [
+            {
+                "text": w.text,
+                "box": w.box.as_list(),
+                "line_id": w.line_id,
+                "word_id": w.word_id,
+                "label": w.label,
+                "validation_status": w.validation_status.value,
+            }
+            for w in receipt.words
+        ],
+    }
+    if receipt.image:
+        record["image"] = receipt.image
+    if receipt.fields:
+        record["fields"] = receipt.fields
+    return record

@@ -1,0 +1,1 @@
+"""The project's own receipts: a seeded generator of labelled, renderable receipts."""

@@ -1,0 +1,211 @@
+"""The installed console scripts (`receipts`, `layoutlm-cli`), run as a user runs them.
+
+Each command is a fresh process on the embedded default (`local`: SQLite under
+RECEIPTS_HOME), so these also prove that state survives between processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def said(self) -> str:
+        """stdout and stderr with rich's line wrapping undone."""
+        return " ".join((self.stdout + " " + self.stderr).split())
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+def run(home: Path, *args: str, script: str = "receipts", **env: str) -> Result:
+    executable = BIN / script
+    if not executable.exists():
+        pytest.skip(f"console script {script} is not installed next to {sys.executable}")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("RECEIPTS_")}
+    environ.update(RECEIPTS_HOME=str(home), COLUMNS="200", NO_COLOR="1", **env)
+    done = subprocess.run(
+        [str(executable), *args],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+def no_traceback(result: Result) -> None:
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+
+
+@dataclass
+class Demo:
+    home: Path
+    result: Result
+    name: str
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
+    """One `receipts demo` in a fresh home; the tests below inspect what it left behind."""
+    home = tmp_path_factory.mktemp("receipts-home")
+    result = run(home, "demo")
+    assert result.returncode == 0, result.stdout + result.stderr
+    jobs = run(home, "jobs", "list", "--json").json()
+    assert len(jobs) == 1, jobs
+    return Demo(home, result, jobs[0]["name"])
+
+
+def test_demo_runs_the_whole_path(demo: Demo) -> None:
+    said = demo.result.said
+    assert "mode: local" in said
+    assert demo.name in said
+    assert "job succeeded" in said
+    assert "bundle:" in said
+    assert (demo.home / "events").is_dir()
+
+
+def test_jobs_list_shows_the_succeeded_demo_job(demo: Demo) -> None:
+    [job] = run(demo.home, "jobs", "list", "--json").json()
+
+    assert job["name"] == demo.name
+    assert job["status"] == "succeeded"
+    assert 0 < job["best_f1"] <= 1
+    assert job["best_checkpoint_uri"].startswith("file://")
+
+
+def test_jobs_list_filters_by_status(demo: Demo) -> None:
+    succeeded = run(demo.home, "jobs", "list", "--status", "succeeded", "--json")
+    failed = run(demo.home, "jobs", "list", "--status", "failed", "--json")
+
+    assert [j["name"] for j in succeeded.json()] == [demo.name]
+    assert failed.json() == []
+
+
+def test_jobs_list_table(demo: Demo) -> None:
+    result = run(demo.home, "jobs", "list")
+
+    assert result.returncode == 0
+    assert demo.name in result.stdout and "succeeded" in result.stdout
+
+
+def test_jobs_show_has_metrics_logs_and_export(demo: Demo) -> None:
+    result = run(demo.home, "jobs", "show", demo.name, "--json")
+
+    assert result.returncode == 0, result.stderr
+    shown = result.json()
+    assert shown["name"] == demo.name and shown["status"] == "succeeded"
+    assert shown["job_config"]["model"]["model_size"] == "tiny"
+    metrics = shown["metrics"]
+    assert len(metrics) >= 1
+    assert [m["epoch"] for m in metrics] == sorted(m["epoch"] for m in metrics)
+    assert all(0 <= m["f1"] <= 1 for m in metrics)
+    kinds = [entry["kind"] for entry in shown["logs"]]
+    assert "run_config" in kinds and "run_summary" in kinds
+    export = shown["export"]
+    assert export["status"] == "succeeded"
+    assert export["bundle_uri"]
+
+
+def test_jobs_show_by_id_equals_by_name(demo: Demo) -> None:
+    by_name = run(demo.home, "jobs", "show", demo.name, "--json").json()
+    by_id = run(demo.home, "jobs", "show", by_name["job_id"], "--json").json()
+
+    assert by_id == by_name
+
+
+def test_jobs_show_human_output(demo: Demo) -> None:
+    result = run(demo.home, "jobs", "show", demo.name)
+
+    assert result.returncode == 0, result.stderr
+    assert "status: succeeded" in result.said
+    assert "export: succeeded" in result.said
+
+
+def test_layoutlm_cli_is_the_same_command(demo: Demo) -> None:
+    ours = run(demo.home, "jobs", "list", "--json")
+    seeds = run(demo.home, "jobs", "list", "--json", script="layoutlm-cli")
+
+    assert seeds.returncode == 0, seeds.stderr
+    assert seeds.json() == ours.json()
+
+
+def test_cancelling_a_succeeded_job_is_refused(demo: Demo) -> None:
+    result = run(demo.home, "jobs", "cancel", demo.name)
+
+    assert result.returncode == 1
+    assert "cannot be cancelled" in result.said
+    assert "succeeded" in result.said
+    no_traceback(result)
+    [job] = run(demo.home, "jobs", "list", "--json").json()
+    assert job["status"] == "succeeded"
+
+
+@pytest.mark.parametrize("command", ["show", "cancel"])
+def test_unknown_job(tmp_path: Path, command: str) -> None:
+    result = run(tmp_path, "jobs", command, "no-such-job")
+
+    assert result.returncode == 1
+    assert "job not found" in result.said
+    assert "no-such-job" in result.said
+    no_traceback(result)
+
+
+def test_simulate_reports_lifecycles_per_second(tmp_path: Path) -> None:
+    result = run(tmp_path, "simulate", "--jobs", "20")
+
+    assert result.returncode == 0, result.stderr
+    assert "20 lifecycles in" in result.said
+    assert "lifecycles/s" in result.said
+    assert "mode: memory" in result.said
+
+
+def test_invalid_mode_in_environment_exits_2(tmp_path: Path) -> None:
+    result = run(tmp_path, "jobs", "list", RECEIPTS_MODE="bogus")
+
+    assert result.returncode == 2
+    assert "RECEIPTS_MODE" in result.said
+    no_traceback(result)
+
+
+def test_unknown_status_is_a_usage_error(tmp_path: Path) -> None:
+    result = run(tmp_path, "jobs", "list", "--status", "bogus")
+
+    assert result.returncode != 0
+    no_traceback(result)
+    assert result.returncode == 2  # click's usage-error status
+    assert "bogus" in result.said
+
+
+def test_unknown_option_is_a_usage_error(tmp_path: Path) -> None:
+    result = run(tmp_path, "jobs", "list", "--bogus")
+
+    no_traceback(result)
+    assert result.returncode == 2
+    assert "--bogus" in result.said
+
+
+def test_no_arguments_prints_help(tmp_path: Path) -> None:
+    result = run(tmp_path)
+
+    no_traceback(result)
+    assert result.returncode in (0, 2)
+    assert "Usage" in result.said
+    assert "jobs" in result.said

@@ -1,0 +1,42 @@
+"""Runtimes wired by bootstrap, on memory or on SQLite under tmp_path."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+from tests.integration.support import Train, quick_config, simulated_backend
+
+from receipts.application.training import run_training
+from receipts.bootstrap import Runtime, bootstrap
+from receipts.domain.job import JobStatus
+from receipts.settings import Settings
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[Runtime]:
+    runtime = bootstrap(Settings(mode="memory", home=tmp_path))
+    yield runtime
+    runtime.close()
+
+
+@pytest.fixture(params=["memory", "local"])
+def any_runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runtime]:
+    runtime = bootstrap(Settings(mode=request.param, home=tmp_path, max_receive_count=3))
+    yield runtime
+    runtime.close()
+
+
+@pytest.fixture
+def train(any_runtime: Runtime) -> Train:
+    """Creates a job and trains it to success with the simulated backend."""
+
+    def train(name: str, tags: dict[str, str] | None = None) -> UUID:
+        job_id = any_runtime.jobs.create_job(name=name, config=quick_config(), tags=tags or {})
+        status = run_training(any_runtime.jobs, job_id, simulated_backend(any_runtime))
+        assert status is JobStatus.SUCCEEDED
+        return job_id
+
+    return train
