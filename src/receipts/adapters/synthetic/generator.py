@@ -68,7 +68,7 @@ class _Layout:
             top = self.y + jitter
             box = BoundingBox(x0=x, y0=top, x1=x + width, y1=top + self.font_size * 1.15)
             status = ValidationStatus.VALID
-            if label != OUTSIDE and self.rng.random() < 0.03:
+            if label != OUTSIDE and self.rng.random() < 0.01:
                 status = self.rng.choice((ValidationStatus.NEEDS_REVIEW, ValidationStatus.INVALID))
             self.words.append(
                 Word(

@@ -1,0 +1,1 @@
+"""LayoutLM with torch and transformers: models, encoding, training, prediction."""

@@ -1,0 +1,140 @@
+"""Field extraction: word labels → field strings, and SROIE-style field scoring."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+
+from pydantic import Field
+
+from receipts.domain.aggregate import ValueObject
+
+FIELD_LABELS: dict[str, tuple[str, ...]] = {
+    "company": ("MERCHANT_NAME",),
+    "address": ("ADDRESS_LINE", "ADDRESS"),
+    "phone": ("PHONE_NUMBER",),
+    "date": ("DATE",),
+    "time": ("TIME",),
+    "total": ("GRAND_TOTAL", "AMOUNT"),
+}
+_AMOUNT = re.compile(r"-?\d[\d,]*\.?\d*")
+
+
+class LabelledWord(ValueObject):
+    text: str
+    label: str
+    line_id: int = 0
+    confidence: float = Field(1.0, ge=0, le=1)
+
+
+def extract_fields(words: Sequence[LabelledWord]) -> dict[str, str]:
+    """The fields a receipt's labelled words spell out (reading order kept).
+
+    company, address, phone: all their words joined. date, time: the first entity.
+    total: GRAND_TOTAL if any, else the most frequent AMOUNT value, ties to the largest
+    (SROIE labels every row carrying the total as AMOUNT).
+    """
+    fields: dict[str, str] = {}
+    for name in ("company", "address", "phone"):
+        texts = [w.text for w in words if w.label in FIELD_LABELS[name]]
+        if texts:
+            fields[name] = " ".join(texts)
+    for name in ("date", "time"):
+        span = _first_span(words, FIELD_LABELS[name])
+        if span:
+            fields[name] = span
+    grand = [w.text for w in words if w.label == "GRAND_TOTAL"]
+    amounts = grand or [w.text for w in words if w.label == "AMOUNT"]
+    if amounts:
+        counts = Counter(amounts)
+        fields["total"] = max(counts, key=lambda t: (counts[t], _value(t)))
+    return fields
+
+
+def line_items(words: Sequence[LabelledWord]) -> list[dict[str, str]]:
+    """Product lines: product words of a line with the line's amount."""
+    items = []
+    for line_id in sorted({w.line_id for w in words}):
+        line = [w for w in words if w.line_id == line_id]
+        product = " ".join(w.text for w in line if w.label == "PRODUCT_NAME")
+        amount = [w.text for w in line if w.label in ("LINE_TOTAL", "AMOUNT")]
+        if product:
+            items.append({"product": product, "amount": amount[-1] if amount else ""})
+    return items
+
+
+def _first_span(words: Sequence[LabelledWord], labels: tuple[str, ...]) -> str:
+    span: list[str] = []
+    for word in words:
+        if word.label in labels:
+            span.append(word.text)
+        elif span:
+            break
+    return " ".join(span)
+
+
+def _value(text: str) -> float:
+    match = _AMOUNT.search(text.replace(",", ""))
+    try:
+        return float(match.group()) if match else 0.0
+    except ValueError:
+        return 0.0
+
+
+def normalize_field(text: str) -> str:
+    return " ".join(text.upper().split())
+
+
+class FieldScores(ValueObject):
+    precision: float
+    recall: float
+    f1: float
+    per_field: dict[str, float]
+    receipts: int
+
+
+def score_fields(
+    predicted: Sequence[Mapping[str, str]],
+    truth: Sequence[Mapping[str, str]],
+    fields: Sequence[str] = ("company", "date", "address", "total"),
+) -> FieldScores:
+    """Exact-match field precision/recall/F1 after case and whitespace normalisation."""
+    tp = fp = fn = 0
+    per_field_hits: Counter[str] = Counter()
+    per_field_total: Counter[str] = Counter()
+    for guess, gold in zip(predicted, truth, strict=True):
+        for name in fields:
+            want = normalize_field(gold.get(name, ""))
+            got = normalize_field(guess.get(name, ""))
+            if want:
+                per_field_total[name] += 1
+            if want and got == want:
+                tp += 1
+                per_field_hits[name] += 1
+                continue
+            if got:
+                fp += 1
+            if want:
+                fn += 1
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return FieldScores(
+        precision=precision,
+        recall=recall,
+        f1=f1,
+        per_field={
+            name: per_field_hits[name] / per_field_total[name]
+            for name in fields
+            if per_field_total[name]
+        },
+        receipts=len(truth),
+    )
+
+
+def words_with_labels(texts: Sequence[str], labels: Sequence[str], lines: Sequence[int]) -> list[LabelledWord]:
+    return [
+        LabelledWord(text=t, label=(label.split("-", 1)[1] if label[:2] in ("B-", "I-") else label), line_id=line)
+        for t, label, line in zip(texts, labels, lines, strict=True)
+    ]
