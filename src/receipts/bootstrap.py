@@ -14,6 +14,7 @@ from receipts.adapters.memory.queue import InMemoryQueue
 from receipts.adapters.sqlite.queue import SQLiteQueue
 from receipts.application.dispatch import QueueDispatcher
 from receipts.application.exports import Exports
+from receipts.application.following import FollowingRunner
 from receipts.application.job_views import JobCatalog
 from receipts.application.jobs import Jobs
 from receipts.application.ocr_jobs import OCRJobs
@@ -148,7 +149,7 @@ def build_artifacts(settings: Settings) -> ArtifactStore:
 
 def bootstrap(settings: Settings | None = None) -> Runtime:
     settings = settings or Settings.from_env()
-    runner: SingleThreadedRunner[UUID] = SingleThreadedRunner(
+    runner: SingleThreadedRunner[UUID] = FollowingRunner(
         RECEIPTS_SYSTEM, env=event_store_env(settings)
     )
     queues = build_queues(settings)

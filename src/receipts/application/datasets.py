@@ -72,7 +72,9 @@ def bio(labels: Sequence[str], lines: Sequence[int]) -> list[str]:
     return tags
 
 
-def label_receipt(receipt: Receipt, config: DataConfig, stats: DatasetStats | None = None) -> LabelledReceipt:
+def label_receipt(
+    receipt: Receipt, config: DataConfig, stats: DatasetStats | None = None
+) -> LabelledReceipt:
     labels = [config.map_label(word.training_label) for word in receipt.words]
     lines = [word.line_id for word in receipt.words]
     boxes = []
@@ -98,8 +100,11 @@ def content_hash(receipts: Iterable[LabelledReceipt], tags: Sequence[str]) -> st
     return digest.hexdigest()
 
 
-def split(receipts: Sequence[LabelledReceipt], validation_share: float, seed: int) -> tuple[list[LabelledReceipt], list[LabelledReceipt]]:
+def split(
+    receipts: Sequence[LabelledReceipt], validation_share: float, seed: int
+) -> tuple[list[LabelledReceipt], list[LabelledReceipt]]:
     """A seeded split by receipt id, stable when receipts are added or reordered."""
+
     def rank(receipt: LabelledReceipt) -> str:
         return hashlib.sha256(f"{seed}:{receipt.receipt_id}".encode()).hexdigest()
 
@@ -121,7 +126,11 @@ def balance_outside(
         (index, line)
         for index, receipt in enumerate(receipts)
         for line in sorted(set(receipt.lines))
-        if all(tag == OUTSIDE for tag, l in zip(receipt.tags, receipt.lines, strict=True) if l == line)
+        if all(
+            tag == OUTSIDE
+            for tag, word_line in zip(receipt.tags, receipt.lines, strict=True)
+            if word_line == line
+        )
     ]
     random.Random(seed).shuffle(candidates)
     drop: set[tuple[int, int]] = set()
@@ -129,7 +138,7 @@ def balance_outside(
         if excess <= 0:
             break
         drop.add((index, line))
-        excess -= sum(1 for l in receipts[index].lines if l == line)
+        excess -= sum(1 for word_line in receipts[index].lines if word_line == line)
     balanced = []
     for index, receipt in enumerate(receipts):
         keep = [i for i, line in enumerate(receipt.lines) if (index, line) not in drop]
@@ -191,7 +200,9 @@ def prepare_dataset(
         )
     train, validation = split(labelled, config.validation_split, seed)
     if not validation:
-        raise InvalidInput("data set", [f"{source}: {len(labelled)} receipt(s) cannot be split for validation"])
+        raise InvalidInput(
+            "data set", [f"{source}: {len(labelled)} receipt(s) cannot be split for validation"]
+        )
     dropped = 0
     if o_entity_ratio is not None:
         train, dropped = balance_outside(train, o_entity_ratio, seed)

@@ -6,10 +6,14 @@ exports twice, and a redelivery of a finished export re-sends its result message
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
+import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 from uuid import UUID
@@ -26,6 +30,64 @@ from receipts.domain.export_job import ExportJob, ExportOutcome, ExportRequest, 
 Handled = Literal["exported", "failed", "duplicate", "resent", "poison"]
 
 
+class Scratch:
+    """A worker's scratch tree (`checkpoint/`, `bundle/`), emptied before and after each export.
+
+    Making and removing a temporary tree for every export costs more than the export's
+    own files on many disks. A worker handles one message at a time, so it reuses one tree;
+    an export that runs while another holds it (the same worker used from two threads)
+    gets a fresh temporary tree as before. The tree is removed when the worker is
+    collected or the process exits.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._root: tempfile.TemporaryDirectory[str] | None = None
+        self._dirty = True  # whether the tree may hold files of an earlier export
+
+    @contextmanager
+    def dirs(self) -> Iterator[tuple[Path, Path]]:
+        """(checkpoint_dir, bundle_dir): both exist and are empty."""
+        if not self._lock.acquire(blocking=False):
+            with tempfile.TemporaryDirectory(prefix="receipts-export-") as work:
+                checkpoint, bundle = Path(work) / "checkpoint", Path(work) / "bundle"
+                bundle.mkdir()
+                yield checkpoint, bundle
+            return
+        try:
+            if self._root is None:
+                self._root = tempfile.TemporaryDirectory(prefix="receipts-export-")
+            root = Path(self._root.name)
+            checkpoint, bundle = root / "checkpoint", root / "bundle"
+            if self._dirty:
+                _empty(checkpoint)
+                _empty(bundle)
+                self._dirty = False
+            self._dirty = True
+            try:
+                yield checkpoint, bundle
+            finally:
+                _empty(checkpoint)
+                _empty(bundle)
+                self._dirty = False
+        finally:
+            self._lock.release()
+
+
+def _empty(directory: Path) -> None:
+    """Makes `directory` (and its parents) exist, with nothing in it."""
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        directory.mkdir(parents=True)
+        return
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path)
+        else:
+            os.unlink(entry.path)
+
+
 @dataclass
 class ExportWorker:
     exports: Exports
@@ -35,6 +97,7 @@ class ExportWorker:
     exporter: Exporter
     worker_name: str = "export-worker"
     visibility_timeout: float = 900.0
+    scratch: Scratch = field(default_factory=Scratch, compare=False, repr=False)
 
     def run_once(self, wait_seconds: float = 0.0) -> list[Handled]:
         messages = self.jobs_queue.receive(
@@ -99,19 +162,17 @@ class ExportWorker:
     def _export(self, export: ExportJob) -> ExportOutcome:
         started = time.perf_counter()
         request = export.request
-        with tempfile.TemporaryDirectory(prefix="receipts-export-") as work:
-            checkpoint_dir = Path(work) / "checkpoint"
-            bundle_dir = Path(work) / "bundle"
-            bundle_dir.mkdir()
-            source = ArtifactURI.parse(request.checkpoint_uri).as_prefix()
-            if not self.artifacts.download_dir(str(source), checkpoint_dir):
+        source = str(ArtifactURI.parse(request.checkpoint_uri).as_prefix())
+        target = str(
+            ArtifactURI.parse(request.output_prefix).join(request.quantization.value).as_prefix()
+        )
+        with self.scratch.dirs() as (checkpoint_dir, bundle_dir):
+            if not self.artifacts.download_dir(source, checkpoint_dir):
                 raise FileNotFoundError(f"no checkpoint files under {source}")
             report = self.exporter.export(checkpoint_dir, bundle_dir, request.quantization)
-            target = ArtifactURI.parse(request.output_prefix).join(request.quantization.value)
-            self.artifacts.upload_dir(bundle_dir, str(target.as_prefix()))
-            shutil.rmtree(bundle_dir, ignore_errors=True)
+            self.artifacts.upload_dir(bundle_dir, target)
         return ExportOutcome(
-            bundle_uri=str(target.as_prefix()),
+            bundle_uri=target,
             file_sizes=report.file_sizes,
             total_bytes=sum(report.file_sizes.values()),
             duration_seconds=time.perf_counter() - started,

@@ -82,7 +82,15 @@ def _value(text: str) -> float:
         return 0.0
 
 
-def normalize_field(text: str) -> str:
+def normalize_field(text: str, name: str = "") -> str:
+    """Case and spacing never matter; a total compares by its number ("$1,205.50" = "1205.50")."""
+    if name == "total":
+        match = _AMOUNT.search(text.replace(",", "").replace(" ", ""))
+        if match:
+            try:
+                return f"{float(match.group()):.2f}"
+            except ValueError:
+                pass
     return " ".join(text.upper().split())
 
 
@@ -105,8 +113,8 @@ def score_fields(
     per_field_total: Counter[str] = Counter()
     for guess, gold in zip(predicted, truth, strict=True):
         for name in fields:
-            want = normalize_field(gold.get(name, ""))
-            got = normalize_field(guess.get(name, ""))
+            want = normalize_field(gold.get(name, ""), name)
+            got = normalize_field(guess.get(name, ""), name)
             if want:
                 per_field_total[name] += 1
             if want and got == want:
@@ -133,8 +141,14 @@ def score_fields(
     )
 
 
-def words_with_labels(texts: Sequence[str], labels: Sequence[str], lines: Sequence[int]) -> list[LabelledWord]:
+def words_with_labels(
+    texts: Sequence[str], labels: Sequence[str], lines: Sequence[int]
+) -> list[LabelledWord]:
     return [
-        LabelledWord(text=t, label=(label.split("-", 1)[1] if label[:2] in ("B-", "I-") else label), line_id=line)
+        LabelledWord(
+            text=t,
+            label=(label.split("-", 1)[1] if label[:2] in ("B-", "I-") else label),
+            line_id=line,
+        )
         for t, label, line in zip(texts, labels, lines, strict=True)
     ]

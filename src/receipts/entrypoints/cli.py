@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from receipts.bootstrap import Runtime, bootstrap
 from receipts.domain.errors import DomainError
 from receipts.domain.job import JobStatus
-from receipts.entrypoints import console
+from receipts.entrypoints import console, training_cli
 from receipts.entrypoints.structured_logs import configure_logging
 from receipts.settings import InvalidSettings, Mode, Settings
 
@@ -24,6 +24,7 @@ app = typer.Typer(
 )
 jobs_app = typer.Typer(no_args_is_help=True, help="List, inspect and cancel training jobs.")
 app.add_typer(jobs_app, name="jobs")
+training_cli.register(app)
 
 
 @dataclass

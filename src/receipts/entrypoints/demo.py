@@ -2,45 +2,96 @@
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
+from receipts.adapters.jsonl.label_store import to_record
 from receipts.adapters.simulated.exporter import SimulatedExporter
-from receipts.adapters.simulated.training_backend import SimulatedTrainingBackend
+from receipts.adapters.synthetic.generator import generate_receipt
+from receipts.adapters.torch.trainer import LayoutLMTrainer
 from receipts.application.export_worker import ExportWorker
 from receipts.application.training import run_training
 from receipts.bootstrap import Runtime
 from receipts.entrypoints import console
+from receipts.entrypoints.progress import RichTrainingProgress
+from receipts.entrypoints.training_wiring import load_dataset
+
+DEMO_RECEIPTS = 1000
+DEMO_SEED = 0
+
+
+def synthetic_dataset(home: Path, count: int = DEMO_RECEIPTS, seed: int = DEMO_SEED) -> Path:
+    """The demo's labelled receipts, generated once (deterministic: same seed, same file)."""
+    path = home / "datasets" / f"synthetic-{seed}-{count}.jsonl"
+    if path.is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("w", encoding="utf-8") as out:
+        for index in range(count):
+            out.write(json.dumps(to_record(generate_receipt(seed, index)[0])) + "\n")
+    partial.replace(path)
+    return path
 
 
 def run_demo(runtime: Runtime) -> None:
     out = console.out
     settings = runtime.settings
+    home = settings.home.resolve()
     out.rule("[bold]receipts demo")
-    out.print(f"mode: {settings.mode}   data: {settings.home.resolve()}")
+    out.print(f"mode: {settings.mode}   data: {home}")
+    started = time.perf_counter()
+    dataset = synthetic_dataset(home)
+    out.print(f"1. synthetic receipts: {dataset} ({DEMO_RECEIPTS}, seed {DEMO_SEED})")
     name = f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
     job_id = runtime.jobs.create_job(
         name=name,
         description="end-to-end demo on the embedded default",
         created_by="make demo",
         config={
-            "hyperparameters": {"epochs": 5, "early_stopping_patience": 2},
-            "data": {"merge_amounts": True},
-            "model": {"model_size": "tiny", "max_seq_length": 128, "stride": 32},
+            "hyperparameters": {
+                "epochs": 12,
+                "batch_size": 16,
+                "learning_rate": 1e-3,
+                "warmup_ratio": 0.1,
+                "early_stopping_patience": 3,
+                "early_stopping_threshold": 0.001,
+            },
+            "data": {"merge_amounts": True, "dataset": str(dataset)},
+            "model": {"model_size": "tiny", "max_seq_length": 256, "stride": 64},
         },
     )
-    out.print(f"1. created job [bold]{name}[/] ({job_id}) → pending")
-    backend = SimulatedTrainingBackend(runtime.artifacts, runtime.runs_prefix())
-    out.print("2. training with the [yellow]simulated[/] backend (the LayoutLM trainer lands next)")
-    status = run_training(runtime.jobs, job_id, backend)
-    out.print(f"   job {status.value}")
-    out.print(console.evaluations_table(runtime.jobs.evaluations_of(job_id)))
+    out.print(
+        f"2. created job [bold]{name}[/] ({job_id}): tiny LayoutLM from scratch, amounts merged"
+    )
+    trainer = LayoutLMTrainer(
+        load_dataset,
+        settings.artifacts_dir / "runs",
+        runtime.artifacts,
+        runtime.runs_prefix(),
+        progress=RichTrainingProgress(out),
+    )
+    status = run_training(runtime.jobs, job_id, trainer)
     job = runtime.jobs.get_job(job_id)
+    out.print(f"3. job {status.value}" + (f": {job.status_reason}" if job.status_reason else ""))
+    out.print(console.evaluations_table(runtime.jobs.evaluations_of(job_id)))
     if job.results:
-        out.print(f"   best checkpoint: {job.results.best_checkpoint_uri}")
+        r = job.results
+        out.print(
+            f"   best entity F1 {r.best_f1:.4f} (epoch {r.best_epoch}), field F1"
+            f" {r.extra.get('best_field_f1') or 0:.4f}; checkpoint {r.best_checkpoint_uri}"
+        )
+        if r.dataset:
+            d = r.dataset
+            out.print(
+                f"   data set {d.content_hash[:16]}…: {d.train_receipts} train /"
+                f" {d.validation_receipts} validation receipts"
+            )
     export = runtime.exports.auto_export_of(job_id)
     depth = runtime.queues.export_jobs.approximate_count()
     out.print(
-        f"3. auto-export policy: ExportJob {export.id if export else '-'}"
+        f"4. auto-export policy: ExportJob {export.id if export else '-'}"
         f" {export.status.value if export else 'not requested'}; export queue holds {depth}"
     )
     worker = ExportWorker(
@@ -52,15 +103,16 @@ def run_demo(runtime: Runtime) -> None:
         worker_name="demo-worker",
     )
     handled = worker.drain()
-    out.print(f"4. export worker handled {len(handled)} message(s): {handled}")
+    out.print(
+        f"5. export worker ([yellow]simulated exporter[/] until CoreML lands) handled {handled}"
+    )
     export = runtime.exports.auto_export_of(job_id)
     if export and export.outcome:
         out.print(f"   bundle: {export.outcome.bundle_uri}")
         for file, size in sorted(export.outcome.file_sizes.items()):
             out.print(f"     {file:<20} {size:>10,} bytes")
-    results = runtime.queues.export_results.receive(max_messages=10)
-    for message in results:
-        out.print(f"5. result message: {message.body}")
+    for message in runtime.queues.export_results.receive(max_messages=10):
+        out.print(f"6. result message: {message.body}")
         runtime.queues.export_results.delete(message.receipt_handle)
     out.print(console.jobs_table(runtime.catalog().all()[-5:]))
-    out.rule("done: `receipts jobs list`, `receipts jobs show " + name + "`")
+    out.rule(f"done in {time.perf_counter() - started:.0f} s: `receipts jobs show {name}`")

@@ -53,17 +53,39 @@ def parse_object_uri(uri: str, scheme: str) -> ArtifactURI:
 
 
 def walk_files(directory: Path) -> list[tuple[str, Path]]:
-    """(relative posix path, path) of every file under `directory`, sorted."""
+    """(relative posix path, path) of every file under `directory`, sorted.
+
+    Like `os.walk` (symlinked directories are listed, not entered; unreadable
+    directories are skipped), keeping the entries that are files, symlinks to files
+    included, and leaving out temporary files of unfinished writes.
+    """
     if not directory.is_dir():
         raise NotADirectoryError(f"{directory} is not a directory")
     found: list[tuple[str, Path]] = []
-    for dirpath, _, filenames in os.walk(directory):
-        for filename in filenames:
-            if filename.startswith(_TEMP_PREFIX):
+    pending: list[tuple[str, str]] = [(os.fspath(directory), "")]
+    while pending:
+        folder, relative = pending.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if not entry.is_symlink():
+                    pending.append((entry.path, f"{relative}{entry.name}/"))
                 continue
-            path = Path(dirpath) / filename
-            if path.is_file():
-                found.append((path.relative_to(directory).as_posix(), path))
+            if entry.name.startswith(_TEMP_PREFIX):
+                continue
+            try:
+                is_file = entry.is_file()
+            except OSError:
+                is_file = False
+            if is_file:
+                found.append((f"{relative}{entry.name}", Path(entry.path)))
     return sorted(found)
 
 

@@ -32,7 +32,9 @@ class InMemoryArtifactStore:
         return f"InMemoryArtifactStore({len(self._objects)} objects)"
 
     def put_bytes(self, uri: str, data: bytes) -> None:
-        key = self._key(uri)
+        self._put(self._key(uri), data)
+
+    def _put(self, key: str, data: bytes) -> None:
         with self._lock:
             if key not in self._objects:
                 bisect.insort(self._keys, key)
@@ -52,7 +54,9 @@ class InMemoryArtifactStore:
             return key in self._objects
 
     def list(self, prefix: str) -> list[str]:
-        base = str(parse_uri(prefix, self.scheme).as_prefix())
+        return self._list(str(parse_uri(prefix, self.scheme).as_prefix()))
+
+    def _list(self, base: str) -> list[str]:
         with self._lock:
             start = bisect.bisect_left(self._keys, base)
             end = bisect.bisect_left(self._keys, base + "\U0010ffff", lo=start)
@@ -65,8 +69,8 @@ class InMemoryArtifactStore:
                 del self._keys[bisect.bisect_left(self._keys, key)]
 
     def upload_file(self, path: Path, uri: str) -> None:
-        self._key(uri)
-        self.put_bytes(uri, path.read_bytes())
+        key = self._key(uri)  # a bad URI is refused before the file is read
+        self._put(key, path.read_bytes())
 
     def download_file(self, uri: str, path: Path) -> None:
         write_atomically(path, self.get_bytes(uri), durable=False)
@@ -75,18 +79,22 @@ class InMemoryArtifactStore:
         base = parse_uri(prefix, self.scheme).as_prefix()
         written = []
         for relative, path in walk_files(directory):
-            uri = str(base.join(relative))
-            self.upload_file(path, uri)
-            written.append(uri)
+            key = str(base.join(relative))
+            self._put(key, path.read_bytes())
+            written.append(key)
         return written
 
     def download_dir(self, prefix: str, directory: Path) -> builtins.list[Path]:
         base = str(parse_uri(prefix, self.scheme).as_prefix())
         directory.mkdir(parents=True, exist_ok=True)
         written = []
-        for uri in self.list(prefix):
-            target = directory / uri.removeprefix(base)
-            self.download_file(uri, target)
+        for key in self._list(base):
+            with self._lock:
+                data = self._objects.get(key)
+            if data is None:  # deleted since it was listed
+                raise ArtifactNotFound(key)
+            target = directory / key.removeprefix(base)
+            write_atomically(target, data, durable=False)
             written.append(target)
         return written
 

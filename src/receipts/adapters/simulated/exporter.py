@@ -16,19 +16,26 @@ class SimulatedExporter:
         self, checkpoint_dir: Path, bundle_dir: Path, quantization: Quantization
     ) -> BundleReport:
         config_path = checkpoint_dir / "config.json"
-        if not config_path.is_file():
-            raise ExportFailed(f"{checkpoint_dir} is not a checkpoint: config.json is missing")
         try:
-            config = json.loads(config_path.read_text())
-        except json.JSONDecodeError as error:
+            raw = config_path.read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise ExportFailed(
+                f"{checkpoint_dir} is not a checkpoint: config.json is missing"
+            ) from None
+        try:
+            config = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise ExportFailed(f"{config_path} is not valid JSON: {error}") from None
+        if not isinstance(config, dict):
+            raise ExportFailed(f"{config_path} is not a JSON object")
         files = {
-            "config.json": json.dumps(config, indent=2),
-            "label_map.json": json.dumps(config.get("id2label", {}), indent=2),
+            # the model's config travels unchanged, as a converter copies it
+            "config.json": raw,
+            "label_map.json": json.dumps(config.get("id2label", {})).encode(),
             "manifest.json": json.dumps(
-                {"exporter": self.name, "quantization": quantization.value}, indent=2
-            ),
+                {"exporter": self.name, "quantization": quantization.value}
+            ).encode(),
         }
-        for name, text in files.items():
-            (bundle_dir / name).write_text(text)
-        return BundleReport(file_sizes={name: len(text.encode()) for name, text in files.items()})
+        for name, data in files.items():
+            (bundle_dir / name).write_bytes(data)
+        return BundleReport(file_sizes={name: len(data) for name, data in files.items()})

@@ -12,7 +12,9 @@ from receipts.adapters.torch.encoding import IGNORE, Encoded
 Batch = dict[str, torch.Tensor]
 
 
-def plan_batches(lengths: Sequence[int], batch_size: int, seed: int, epoch: int, bucket_factor: int = 50) -> list[list[int]]:
+def plan_batches(
+    lengths: Sequence[int], batch_size: int, seed: int, epoch: int, bucket_factor: int = 50
+) -> list[list[int]]:
     """Shuffle by (seed, epoch), sort within large chunks by length, cut into batches,
     shuffle the batches: little padding, still random, and the same plan on resume."""
     rng = random.Random(f"{seed}:{epoch}")

@@ -76,7 +76,9 @@ def restore_training_state(
             _, index, name = key.split(".", 2)
             per_param.setdefault(int(index), {})[name] = value
     optimizer.load_state_dict({"state": per_param, "param_groups": state["optimizer_param_groups"]})
-    scheduler.load_state_dict({**state["scheduler"], "lr_lambdas": [None] * len(optimizer.param_groups)})
+    scheduler.load_state_dict(
+        {**state["scheduler"], "lr_lambdas": [None] * len(optimizer.param_groups)}
+    )
     torch.set_rng_state(tensors["rng.torch"])
 
 

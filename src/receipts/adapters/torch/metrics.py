@@ -9,7 +9,9 @@ from seqeval.metrics import classification_report
 from receipts.domain.job_metric import LabelScore
 
 
-def entity_scores(truth: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> tuple[float, float, float, dict[str, LabelScore]]:
+def entity_scores(
+    truth: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]
+) -> tuple[float, float, float, dict[str, LabelScore]]:
     if not any(tag != "O" for seq in [*truth, *predicted] for tag in seq):
         return 0.0, 0.0, 0.0, {}
     report = classification_report(

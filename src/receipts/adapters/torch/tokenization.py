@@ -6,9 +6,10 @@ import tempfile
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
+from typing import cast
 
 from tokenizers import normalizers, pre_tokenizers
-from transformers import BertTokenizerFast, PreTrainedTokenizerFast
+from transformers import BertTokenizer, PreTrainedTokenizerFast
 
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
@@ -18,13 +19,17 @@ def load_tokenizer(directory: Path) -> PreTrainedTokenizerFast:
     (never `vocab_file=`: transformers 5 silently ignores it)."""
     if not (directory / "vocab.txt").is_file() and not (directory / "tokenizer.json").is_file():
         raise FileNotFoundError(f"{directory}: no vocab.txt or tokenizer.json")
-    tokenizer = BertTokenizerFast.from_pretrained(str(directory))
+    tokenizer = cast(PreTrainedTokenizerFast, BertTokenizer.from_pretrained(str(directory)))
     if tokenizer.vocab_size < 10:
-        raise ValueError(f"{directory}/vocab.txt holds {tokenizer.vocab_size} tokens: not a vocabulary")
+        raise ValueError(
+            f"{directory}/vocab.txt holds {tokenizer.vocab_size} tokens: not a vocabulary"
+        )
     return tokenizer
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int = 4000, lowercase: bool = True) -> PreTrainedTokenizerFast:
+def train_tokenizer(
+    texts: Iterable[str], vocab_size: int = 4000, lowercase: bool = True
+) -> PreTrainedTokenizerFast:
     """A WordPiece vocabulary learned from the training words (for models built from scratch).
 
     Deterministic (the `tokenizers` trainer breaks ties differently from run to run, which
@@ -32,7 +37,8 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 4000, lowercase: boo
     then the most frequent whole words, prefixes and `##` suffixes, ties broken by text.
     """
     normalizer = normalizers.Sequence(
-        ([normalizers.Lowercase()] if lowercase else []) + [normalizers.NFD(), normalizers.StripAccents()]
+        ([normalizers.Lowercase()] if lowercase else [])
+        + [normalizers.NFD(), normalizers.StripAccents()]
     )
     splitter = pre_tokenizers.BertPreTokenizer()
     words: Counter[str] = Counter()
@@ -56,5 +62,6 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 4000, lowercase: boo
             seen.add(piece)
     with tempfile.TemporaryDirectory() as work:
         (Path(work) / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-        tokenizer = BertTokenizerFast.from_pretrained(work, do_lower_case=lowercase)
-    return tokenizer
+        return cast(
+            PreTrainedTokenizerFast, BertTokenizer.from_pretrained(work, do_lower_case=lowercase)
+        )

@@ -52,8 +52,7 @@ from receipts.domain.fields import extract_fields, score_fields, words_with_labe
 from receipts.domain.job import DatasetLineage, JobResults
 from receipts.domain.job_metric import Evaluation
 
-
-hf_logging.disable_progress_bar()
+hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
 
 class TrainingProgress(Protocol):
@@ -157,7 +156,7 @@ class LayoutLMTrainer:
 
         resume_dir = self._resume_dir(spec)
         model, tokenizer = self._model_and_tokenizer(spec, dataset, tags, resume_dir)
-        model.to(self.device)
+        model.to(self.device)  # type: ignore[arg-type]
         reporter.run_config(
             {
                 "config": config.model_dump(mode="json"),
@@ -191,12 +190,17 @@ class LayoutLMTrainer:
         steps_per_epoch = math.ceil(batches_per_epoch / hp.gradient_accumulation_steps)
         total_steps = steps_per_epoch * hp.epochs
         warmup = int(total_steps * hp.warmup_ratio)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _linear_schedule(warmup, total_steps))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, _linear_schedule(warmup, total_steps)
+        )
         run = _RunState()
         if resume_dir is not None:
             restore_training_state(resume_dir, optimizer, scheduler)
-            run = _RunState(**{k: v for k, v in read_state(resume_dir)["run"].items()})
-            reporter.log(f"resumed at epoch {run.epoch}, step {run.global_step}", resumed_from=str(resume_dir))
+            run = _RunState(**read_state(resume_dir)["run"])
+            reporter.log(
+                f"resumed at epoch {run.epoch}, step {run.global_step}",
+                resumed_from=str(resume_dir),
+            )
 
         loss_fn = torch.nn.CrossEntropyLoss(ignore_index=-100, label_smoothing=hp.label_smoothing)
         autocast_dtype = self._autocast_dtype(hp.mixed_precision)
@@ -208,7 +212,7 @@ class LayoutLMTrainer:
             run.epoch = epoch
             plan = plan_batches(lengths, hp.batch_size, hp.seed, epoch)
             first_batch = run.next_batch
-            loader = DataLoader(
+            loader: DataLoader[Encoded] = DataLoader(
                 examples,  # type: ignore[arg-type]
                 batch_sampler=plan[first_batch:],
                 collate_fn=partial(collate, pad_id=tokenizer.pad_token_id),
@@ -224,9 +228,13 @@ class LayoutLMTrainer:
             for offset, cpu_batch in enumerate(loader):
                 batch_index = first_batch + offset
                 batch = {k: v.to(self.device, non_blocking=True) for k, v in cpu_batch.items()}
-                with torch.autocast(self.device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+                with torch.autocast(
+                    self.device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None
+                ):
                     logits = model(
-                        input_ids=batch["input_ids"], bbox=batch["bbox"], attention_mask=batch["attention_mask"]
+                        input_ids=batch["input_ids"],
+                        bbox=batch["bbox"],
+                        attention_mask=batch["attention_mask"],
                     ).logits
                     loss = loss_fn(logits.float().view(-1, len(tags)), batch["labels"].view(-1))
                 if not torch.isfinite(loss):
@@ -237,7 +245,9 @@ class LayoutLMTrainer:
                 scaled = loss / hp.gradient_accumulation_steps
                 (scaler.scale(scaled) if scaler else scaled).backward()
                 losses.append(float(loss.detach()))
-                at_boundary = (batch_index + 1) % hp.gradient_accumulation_steps == 0 or batch_index + 1 == len(plan)
+                at_boundary = (
+                    batch_index + 1
+                ) % hp.gradient_accumulation_steps == 0 or batch_index + 1 == len(plan)
                 if not at_boundary:
                     continue
                 if scaler:
@@ -260,38 +270,59 @@ class LayoutLMTrainer:
                 if self._stop_signal and run.next_batch < len(plan):
                     run.elapsed = time.perf_counter() - started
                     path = run_dir / f"checkpoint-{run.global_step}"
-                    save_checkpoint(path, model, tokenizer, {"run": vars(run)}, optimizer, scheduler)
-                    raise TrainingInterrupted(self._uri(path), f"interrupted by {self._stop_signal}")
+                    save_checkpoint(
+                        path, model, tokenizer, self._state(spec, run), optimizer, scheduler
+                    )
+                    raise TrainingInterrupted(
+                        self._uri(path), f"interrupted by {self._stop_signal}"
+                    )
             run.next_batch = 0
-            evaluation, field_f1 = self._evaluate(model, tokenizer, dataset, tag_ids, epoch, run, losses, scheduler, started)
+            evaluation, field_f1 = self._evaluate(
+                model, tokenizer, dataset, tag_ids, epoch, run, losses, scheduler, started
+            )
             reporter.evaluation(evaluation)
             improved = evaluation.f1 > run.best_f1 + hp.early_stopping_threshold
             if improved:
-                run.best_f1, run.best_epoch, run.best_step, run.since_best = evaluation.f1, epoch, run.global_step, 0
+                run.best_f1, run.best_epoch, run.best_step, run.since_best = (
+                    evaluation.f1,
+                    epoch,
+                    run.global_step,
+                    0,
+                )
             else:
                 run.since_best += 1
             run.history.append({**evaluation.model_dump(mode="json"), "field_f1": field_f1})
             run.epoch = epoch + 1
             run.elapsed = time.perf_counter() - started
             checkpoint = run_dir / f"checkpoint-{run.global_step}"
-            save_checkpoint(checkpoint, model, tokenizer, {"run": vars(run)}, optimizer, scheduler)
+            save_checkpoint(
+                checkpoint, model, tokenizer, self._state(spec, run), optimizer, scheduler
+            )
             if improved:
                 copy_checkpoint(checkpoint, run_dir / "best")
             self._prune(run_dir, keep=checkpoint)
             self._write_run_json(run_dir, spec, dataset, run, tags)
             self.progress.epoch(evaluation, field_f1, improved)
-            if hp.early_stopping_patience and run.since_best >= hp.early_stopping_patience and epoch < hp.epochs:
+            if (
+                hp.early_stopping_patience
+                and run.since_best >= hp.early_stopping_patience
+                and epoch < hp.epochs
+            ):
                 stopped_early = True
                 reporter.log(
-                    f"early stop after epoch {epoch}: no F1 gain above {hp.early_stopping_threshold}"
-                    f" for {run.since_best} epoch(s)",
+                    f"early stop after epoch {epoch}: no F1 gain above"
+                    f" {hp.early_stopping_threshold} for {run.since_best} epoch(s)",
                 )
                 break
             if self._stop_signal:
-                raise TrainingInterrupted(self._uri(checkpoint), f"interrupted by {self._stop_signal}")
+                raise TrainingInterrupted(
+                    self._uri(checkpoint), f"interrupted by {self._stop_signal}"
+                )
         best_dir = run_dir / "best"
         if not best_dir.is_dir():
-            raise TrainingFailed("no checkpoint was saved: training ended before its first evaluation")
+            raise TrainingFailed(
+                "no checkpoint was saved: training ended before its first evaluation"
+            )
         best_uri = self._publish(best_dir, spec)
         return JobResults(
             best_checkpoint_uri=best_uri,
@@ -373,8 +404,12 @@ class LayoutLMTrainer:
         except (NotAModel, FileNotFoundError, ValueError, OSError) as error:
             raise TrainingFailed(str(error)) from None
         texts = [text for receipt in dataset.train for text in receipt.texts]
-        tokenizer = train_tokenizer(texts, vocab_size=8000 if model_config.model_size == "base" else 4000)
-        model = build_model(model_config.model_size, tags, tokenizer.vocab_size, model_config.max_seq_length)
+        tokenizer = train_tokenizer(
+            texts, vocab_size=8000 if model_config.model_size == "base" else 4000
+        )
+        model = build_model(
+            model_config.model_size, tags, tokenizer.vocab_size, model_config.max_seq_length
+        )
         return model, tokenizer
 
     def _resume_dir(self, spec: TrainingSpec) -> Path | None:
@@ -389,7 +424,9 @@ class LayoutLMTrainer:
             directory = self.output_dir / spec.job_name / "resume"
             self.artifacts.download_dir(str(uri.as_prefix()), directory)
         if not (directory / "config.json").is_file():
-            raise TrainingFailed(f"resume checkpoint {spec.resume_from_uri} is not a model directory")
+            raise TrainingFailed(
+                f"resume checkpoint {spec.resume_from_uri} is not a model directory"
+            )
         return directory
 
     def _publish(self, best_dir: Path, spec: TrainingSpec) -> str:
@@ -403,25 +440,48 @@ class LayoutLMTrainer:
         return str(target)
 
     @staticmethod
+    def _state(spec: TrainingSpec, run: _RunState) -> dict[str, Any]:
+        return {
+            "run": vars(run),
+            "job_name": spec.job_name,
+            "config": spec.config.model_dump(mode="json"),
+        }
+
+    @staticmethod
     def _uri(path: Path) -> str:
         return path.resolve().as_uri() + "/"
 
     def _prune(self, run_dir: Path, keep: Path) -> None:
         checkpoints = sorted(
-            (p for p in run_dir.glob("checkpoint-*") if p.is_dir() and not p.name.endswith(".partial")),
+            (
+                p
+                for p in run_dir.glob("checkpoint-*")
+                if p.is_dir() and not p.name.endswith(".partial")
+            ),
             key=lambda p: int(p.name.split("-")[1]) if p.name.split("-")[1].isdigit() else -1,
         )
         for old in checkpoints[: -self.keep_checkpoints]:
             if old != keep:
                 shutil.rmtree(old, ignore_errors=True)
 
-    def _write_run_json(self, run_dir: Path, spec: TrainingSpec, dataset: PreparedDataset, run: _RunState, tags: list[str]) -> None:
+    def _write_run_json(
+        self,
+        run_dir: Path,
+        spec: TrainingSpec,
+        dataset: PreparedDataset,
+        run: _RunState,
+        tags: list[str],
+    ) -> None:
         payload = {
             "job_id": str(spec.job_id),
             "job_name": spec.job_name,
             "config": spec.config.model_dump(mode="json"),
             "tags": tags,
-            "dataset": {"source": dataset.source, "content_hash": dataset.content_hash, **dataset.stats.model_dump()},
+            "dataset": {
+                "source": dataset.source,
+                "content_hash": dataset.content_hash,
+                **dataset.stats.model_dump(),
+            },
             "best": {"f1": run.best_f1, "epoch": run.best_epoch, "step": run.best_step},
             "history": run.history,
             "elapsed_seconds": round(run.elapsed, 2),
@@ -468,13 +528,18 @@ class LayoutLMTrainer:
 
 
 def _adamw(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, parameter in model.named_parameters():
         if not parameter.requires_grad:
             continue
         (no_decay if name.endswith("bias") or "LayerNorm" in name else decay).append(parameter)
     return torch.optim.AdamW(
-        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=lr
+        [
+            {"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=lr,
     )
 
 

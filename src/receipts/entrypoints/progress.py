@@ -1,0 +1,64 @@
+"""A rich progress bar for training: steps, loss, ETA, and a line per epoch."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from receipts.domain.job_metric import Evaluation
+
+
+class RichTrainingProgress:
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._progress = Progress(
+            TextColumn("[bold]epoch {task.fields[epoch]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self._task: TaskID | None = None
+        self._header = False
+
+    def start(self, total_steps: int, completed: int) -> None:
+        self._progress.start()
+        self._task = self._progress.add_task(
+            "train", total=total_steps, completed=completed, epoch=1, loss="-"
+        )
+
+    def step(self, loss: float, epoch: int) -> None:
+        if self._task is not None:
+            self._progress.update(self._task, advance=1, epoch=epoch, loss=f"{loss:.4f}")
+
+    def epoch(self, evaluation: Evaluation, field_f1: float | None, best: bool) -> None:
+        if not self._header:
+            self._progress.console.print(
+                f"{'epoch':>5} {'step':>6} {'F1':>7} {'prec':>7} {'recall':>7} {'val loss':>9}"
+                f" {'train loss':>10} {'field F1':>8} {'time':>7}"
+            )
+            self._header = True
+        loss = f"{evaluation.loss:.4f}" if evaluation.loss is not None else "-"
+        train = f"{evaluation.train_loss:.4f}" if evaluation.train_loss is not None else "-"
+        fields = f"{field_f1:.4f}" if field_f1 is not None else "-"
+        self._progress.console.print(
+            f"{evaluation.epoch:>5} {evaluation.global_step:>6} {evaluation.f1:>7.4f}"
+            f" {evaluation.precision:>7.4f}"
+            f" {evaluation.recall:>7.4f} {loss:>9} {train:>10} {fields:>8}"
+            f" {evaluation.elapsed_seconds or 0:>6.0f}s" + ("  [green]best[/]" if best else "")
+        )
+
+    def stop(self) -> None:
+        self._progress.stop()
