@@ -1,0 +1,1 @@
+"""DynamoDB: the event store (an eventsourcing persistence module), read models and labels."""
