@@ -203,7 +203,7 @@ def _progress() -> Progress:
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except DomainError as error:
         console.err.print(f"[red]error:[/] {error}")
         sys.exit(1)
@@ -219,3 +219,5 @@ def main() -> None:
             show()
             sys.exit(error.exit_code)
         raise
+    if isinstance(code, int) and code:
+        sys.exit(code)

@@ -104,10 +104,7 @@ def register(app: typer.Typer) -> None:
         created_by: Annotated[str, typer.Option(help="Who started it.")] = "cli",
     ) -> None:
         """Train a LayoutLM token classifier as a tracked job (the seeds' `layoutlm-cli train`)."""
-        from receipts.adapters.torch.trainer import LayoutLMTrainer
-        from receipts.application.training import run_training
         from receipts.entrypoints.cli import _state
-        from receipts.entrypoints.training_wiring import load_dataset
 
         runtime = _state(ctx).runtime()
         if resume:
@@ -168,6 +165,11 @@ def register(app: typer.Typer) -> None:
             )
         job = runtime.jobs.get_job(job_id)
         console.out.print(f"job [bold]{job.name}[/] ({job.id})")
+        # torch loads only once the job is valid: bad input is refused in well under a second
+        from receipts.adapters.torch.trainer import LayoutLMTrainer
+        from receipts.application.training import run_training
+        from receipts.entrypoints.training_wiring import load_dataset
+
         trainer = LayoutLMTrainer(
             load_dataset,
             output_dir or runtime.settings.artifacts_dir / "runs",

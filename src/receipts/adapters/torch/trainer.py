@@ -281,7 +281,9 @@ class LayoutLMTrainer:
                 model, tokenizer, dataset, tag_ids, epoch, run, losses, scheduler, started
             )
             reporter.evaluation(evaluation)
-            improved = evaluation.f1 > run.best_f1 + hp.early_stopping_threshold
+            improved = (
+                run.best_epoch == 0 or evaluation.f1 > run.best_f1 + hp.early_stopping_threshold
+            )
             if improved:
                 run.best_f1, run.best_epoch, run.best_step, run.since_best = (
                     evaluation.f1,

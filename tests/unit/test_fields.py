@@ -1,0 +1,192 @@
+"""Field extraction from labelled words, line items, and SROIE-style field scoring."""
+
+from __future__ import annotations
+
+import pytest
+
+from receipts.domain.fields import (
+    LabelledWord,
+    extract_fields,
+    line_items,
+    normalize_field,
+    score_fields,
+    words_with_labels,
+)
+
+
+def words(*specs: tuple[str, str] | tuple[str, str, int]) -> list[LabelledWord]:
+    return [LabelledWord(text=s[0], label=s[1], line_id=s[2] if len(s) == 3 else 0) for s in specs]
+
+
+# -- extract_fields --------------------------------------------------------------------------
+
+
+def test_company_and_address_join_all_their_words_in_reading_order() -> None:
+    fields = extract_fields(
+        words(
+            ("Corner", "MERCHANT_NAME"),
+            ("Mart", "MERCHANT_NAME"),
+            ("12", "ADDRESS_LINE", 1),
+            ("Main St", "ADDRESS_LINE", 1),
+            ("Springfield", "ADDRESS", 2),
+            ("(555) 123-4567", "PHONE_NUMBER", 3),
+        )
+    )
+
+    assert fields["company"] == "Corner Mart"
+    assert fields["address"] == "12 Main St Springfield"
+    assert fields["phone"] == "(555) 123-4567"
+
+
+def test_date_and_time_are_the_first_span_only() -> None:
+    fields = extract_fields(
+        words(
+            ("01/02/2024", "DATE"),
+            ("Tue", "DATE"),
+            ("TOTAL", "O"),
+            ("09:15", "TIME"),
+            ("x", "O"),
+            ("03/04/2024", "DATE"),
+            ("10:00", "TIME"),
+        )
+    )
+
+    assert fields["date"] == "01/02/2024 Tue"
+    assert fields["time"] == "09:15"
+
+
+def test_total_is_the_grand_total_when_there_is_one() -> None:
+    fields = extract_fields(
+        words(("5.00", "AMOUNT"), ("5.00", "AMOUNT"), ("5.00", "AMOUNT"), ("12.40", "GRAND_TOTAL"))
+    )
+
+    assert fields["total"] == "12.40"
+
+
+def test_total_is_the_most_frequent_amount_without_a_grand_total() -> None:
+    fields = extract_fields(words(("3.00", "AMOUNT"), ("9.90", "AMOUNT"), ("3.00", "AMOUNT")))
+
+    assert fields["total"] == "3.00"
+
+
+def test_a_tie_between_amounts_goes_to_the_largest() -> None:
+    fields = extract_fields(words(("7.00", "AMOUNT"), ("$1,205.50", "AMOUNT"), ("80.10", "AMOUNT")))
+
+    assert fields["total"] == "$1,205.50"
+
+
+def test_no_labelled_words_no_fields() -> None:
+    assert extract_fields(words(("hello", "O"))) == {}
+    assert extract_fields([]) == {}
+
+
+def test_words_with_labels_strips_bio_prefixes() -> None:
+    labelled = words_with_labels(
+        ["Mart", "1.00", "x"], ["B-MERCHANT_NAME", "I-AMOUNT", "O"], [0, 1, 1]
+    )
+
+    assert [(w.text, w.label, w.line_id) for w in labelled] == [
+        ("Mart", "MERCHANT_NAME", 0),
+        ("1.00", "AMOUNT", 1),
+        ("x", "O", 1),
+    ]
+
+
+# -- line items ------------------------------------------------------------------------------
+
+
+def test_line_items_pair_product_words_with_their_line_amount() -> None:
+    items = line_items(
+        words(
+            ("Corner", "MERCHANT_NAME", 0),
+            ("Milk", "PRODUCT_NAME", 1),
+            ("2%", "PRODUCT_NAME", 1),
+            ("1.99", "LINE_TOTAL", 1),
+            ("Bread", "PRODUCT_NAME", 2),
+            ("TOTAL", "O", 3),
+            ("1.99", "GRAND_TOTAL", 3),
+        )
+    )
+
+    assert items == [{"product": "Milk 2%", "amount": "1.99"}, {"product": "Bread", "amount": ""}]
+
+
+def test_a_line_item_takes_the_last_amount_of_its_line() -> None:
+    items = line_items(
+        words(("Eggs", "PRODUCT_NAME"), ("2.00", "AMOUNT"), ("@", "O"), ("4.00", "AMOUNT"))
+    )
+
+    assert items == [{"product": "Eggs", "amount": "4.00"}]
+
+
+# -- scoring ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "normal"),
+    [
+        ("  corner   MART ", "company", "CORNER MART"),
+        ("$1,205.50", "total", "1205.50"),
+        ("1205.5", "total", "1205.50"),
+        ("TOTAL: 12", "total", "12.00"),
+        ("no number", "total", "NO NUMBER"),
+    ],
+)
+def test_normalize_field(text: str, name: str, normal: str) -> None:
+    assert normalize_field(text, name) == normal
+
+
+def test_exact_match_after_normalisation_counts() -> None:
+    scores = score_fields(
+        [{"company": "corner  mart", "date": "01/02/2024"}],
+        [{"company": "CORNER MART", "date": "01/02/2024"}],
+        fields=("company", "date"),
+    )
+
+    assert (scores.precision, scores.recall, scores.f1) == (1.0, 1.0, 1.0)
+
+
+def test_totals_compare_by_number() -> None:
+    scores = score_fields([{"total": "$1,205.50"}], [{"total": "1205.50"}], fields=("total",))
+
+    assert scores.f1 == 1.0
+
+
+def test_a_wrong_value_is_a_false_positive_and_a_false_negative() -> None:
+    scores = score_fields([{"company": "Corner"}], [{"company": "Corner Mart"}], ("company",))
+
+    assert (scores.precision, scores.recall, scores.f1) == (0.0, 0.0, 0.0)
+
+
+def test_missing_and_extra_fields() -> None:
+    # truth: company, date, total; guessed: company right, date missing, total wrong, address extra
+    scores = score_fields(
+        [{"company": "Mart", "total": "9.00", "address": "1 Main St"}],
+        [{"company": "Mart", "date": "01/02/2024", "total": "8.00"}],
+    )
+
+    # tp 1; fp: total, address = 2; fn: date, total = 2
+    assert scores.precision == pytest.approx(1 / 3)
+    assert scores.recall == pytest.approx(1 / 3)
+    assert scores.f1 == pytest.approx(1 / 3)
+
+
+def test_per_field_accuracy_covers_only_fields_that_have_a_truth() -> None:
+    scores = score_fields(
+        [{"company": "A", "total": "1.00"}, {"company": "X", "total": "2.00"}],
+        [{"company": "A", "total": "1.00"}, {"company": "B", "total": "2"}],
+    )
+
+    assert scores.per_field == {"company": 0.5, "total": 1.0}
+    assert scores.receipts == 2
+
+
+def test_scoring_needs_as_many_guesses_as_truths() -> None:
+    with pytest.raises(ValueError):
+        score_fields([{}], [{}, {}])
+
+
+def test_nothing_to_score_scores_zero() -> None:
+    scores = score_fields([{}], [{}])
+
+    assert (scores.precision, scores.recall, scores.f1, scores.per_field) == (0.0, 0.0, 0.0, {})
