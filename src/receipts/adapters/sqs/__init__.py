@@ -1,0 +1,1 @@
+"""SQS queues (boto3, and aioboto3 for async workers)."""
