@@ -218,12 +218,11 @@ def register(app: typer.Typer) -> None:
         if as_json:
             console.print_json(report)
             return
+        field_f1 = report["field_f1"]
+        fields = f"; field F1 {field_f1:.4f}" if field_f1 is not None else ""
         console.out.print(
             f"{report['receipts']} receipts, {report['words']} words: entity F1 {report['f1']:.4f}"
-            f" (P {report['precision']:.4f}, R {report['recall']:.4f}); field F1"
-            f" {report['field_f1']:.4f}"
-            if report["field_f1"] is not None
-            else ""
+            f" (P {report['precision']:.4f}, R {report['recall']:.4f}){fields}"
         )
         for label, score in sorted(report["per_label"].items()):
             console.out.print(
