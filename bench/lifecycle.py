@@ -6,7 +6,8 @@ A lifecycle is what `receipts simulate` runs: create a job, train it (simulated,
 per epoch), succeed or fail, auto-export through the queue and worker, and one OCR job.
 Throughput is the best of `--repeat` runs, each on a fresh runtime. Import time is the
 median of 5 fresh interpreters importing every module of `receipts.domain` and
-`receipts.application`.
+`receipts.application`; the row under it is the floor, the libraries alone (eventsourcing
+and pydantic, with one model built) in the same kind of fresh interpreter.
 """
 
 from __future__ import annotations
@@ -40,6 +41,24 @@ print((time.perf_counter() - started) * 1000)
 """
 
 
+FLOOR_PROBE = """
+import time
+started = time.perf_counter()
+import eventsourcing.application, eventsourcing.domain, eventsourcing.persistence
+import eventsourcing.system, eventsourcing.utils
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import ValidationError, field_validator, model_validator
+
+class Probe(BaseModel):
+    value: int = Field(0, ge=0)
+
+Probe(value=1)
+print((time.perf_counter() - started) * 1000)
+"""
+"""What any import of the layers costs at least: the eventsourcing modules they use, and
+pydantic with one model built (the first model loads pydantic's schema machinery)."""
+
+
 def cpu_pressure() -> str:
     """`some avg10` of /proc/pressure/cpu: the share of time runnable tasks waited for a CPU."""
     try:
@@ -71,11 +90,11 @@ def sqlite_run(jobs: int) -> float:
         return lifecycles_per_second("local", jobs, Path(home))
 
 
-def import_ms() -> tuple[float, list[float]]:
+def import_ms(probe: str = IMPORT_PROBE) -> tuple[float, list[float]]:
     runs = []
     for _ in range(IMPORT_RUNS):
         done = subprocess.run(
-            [sys.executable, "-c", IMPORT_PROBE],
+            [sys.executable, "-c", probe],
             capture_output=True,
             text=True,
             check=True,
@@ -103,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     memory, memory_runs = best_of(args.repeat, lambda: lifecycles_per_second("memory", args.jobs))
     on_sqlite, sqlite_runs = best_of(args.repeat, lambda: sqlite_run(args.sqlite_jobs))
     imports, import_runs = import_ms()
+    floor, floor_runs = import_ms(FLOOR_PROBE)
 
     rows = [
         (
@@ -125,6 +145,13 @@ def main(argv: list[str] | None = None) -> int:
             f"< {IMPORT_TARGET_MS:,.0f}",
             verdict(imports < IMPORT_TARGET_MS),
             ", ".join(f"{r:,.0f}" for r in import_runs),
+        ),
+        (
+            f"  of which eventsourcing + pydantic alone, ms (median of {IMPORT_RUNS})",
+            f"{floor:,.0f}",
+            "-",
+            "-",
+            ", ".join(f"{r:,.0f}" for r in floor_runs),
         ),
     ]
     header = ("measure", "value", "target", "", "runs")

@@ -20,7 +20,7 @@ from receipts.application.jobs import Jobs
 from receipts.application.ocr_jobs import OCRJobs
 from receipts.application.ports.artifact_store import ArtifactStore
 from receipts.application.ports.queue import MessageQueue
-from receipts.application.system import APPLICATIONS, RECEIPTS_SYSTEM
+from receipts.application.system import APPLICATIONS, receipts_system
 from receipts.settings import Settings
 
 
@@ -72,7 +72,7 @@ class Runtime:
 
     def catch_up(self) -> None:
         """Lets every follower process what its leaders recorded, in this or another process."""
-        for leader, follower in RECEIPTS_SYSTEM.edges:
+        for leader, follower in receipts_system().edges:
             self.runner.apps[follower].pull_and_process(leader)  # type: ignore[attr-defined]
 
     def close(self) -> None:
@@ -150,7 +150,7 @@ def build_artifacts(settings: Settings) -> ArtifactStore:
 def bootstrap(settings: Settings | None = None) -> Runtime:
     settings = settings or Settings.from_env()
     runner: SingleThreadedRunner[UUID] = FollowingRunner(
-        RECEIPTS_SYSTEM, env=event_store_env(settings)
+        receipts_system(), env=event_store_env(settings)
     )
     queues = build_queues(settings)
     runner.get(QueueDispatcher).attach(queues.export_jobs, queues.ocr_jobs)

@@ -66,7 +66,7 @@ class Demo:
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     """One `receipts demo` in a fresh home; the tests below inspect what it left behind."""
     home = tmp_path_factory.mktemp("receipts-home")
-    result = run(home, "demo")
+    result = run(home, "demo", "--receipts", "60", "--epochs", "2")
     assert result.returncode == 0, result.stdout + result.stderr
     jobs = run(home, "jobs", "list", "--json").json()
     assert len(jobs) == 1, jobs

@@ -11,6 +11,7 @@ import shutil
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -42,8 +43,8 @@ class Scratch:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._root: tempfile.TemporaryDirectory[str] | None = None
-        self._dirty = True  # whether the tree may hold files of an earlier export
+        self._root: Path | None = None
+        self._dirty = True  # whether the tree may hold anything (from an earlier export)
 
     @contextmanager
     def dirs(self) -> Iterator[tuple[Path, Path]]:
@@ -56,13 +57,12 @@ class Scratch:
             return
         try:
             if self._root is None:
-                self._root = tempfile.TemporaryDirectory(prefix="receipts-export-")
-            root = Path(self._root.name)
-            checkpoint, bundle = root / "checkpoint", root / "bundle"
-            if self._dirty:
+                self._root = Path(tempfile.mkdtemp(prefix="receipts-export-"))
+                weakref.finalize(self, shutil.rmtree, self._root, ignore_errors=True)
+            checkpoint, bundle = self._root / "checkpoint", self._root / "bundle"
+            if self._dirty:  # an earlier cleanup failed: empty the tree first
                 _empty(checkpoint)
                 _empty(bundle)
-                self._dirty = False
             self._dirty = True
             try:
                 yield checkpoint, bundle
@@ -85,7 +85,7 @@ def _empty(directory: Path) -> None:
         if entry.is_dir(follow_symlinks=False):
             shutil.rmtree(entry.path)
         else:
-            os.unlink(entry.path)
+            Path(entry.path).unlink()
 
 
 @dataclass
@@ -133,10 +133,9 @@ class ExportWorker:
         try:
             outcome = self._export(export)
         except Exception as error:
-            self.exports.fail_export(export.id, f"{type(error).__name__}: {error}")
+            finished = self.exports.fail_export(export.id, f"{type(error).__name__}: {error}")
         else:
-            self.exports.complete_export(export.id, outcome)
-        finished = self.exports.get_export(export.id)
+            finished = self.exports.complete_export(export.id, outcome)
         self._send_result(finished)
         self.jobs_queue.delete(message.receipt_handle)
         return "exported" if finished.status is ExportStatus.SUCCEEDED else "failed"

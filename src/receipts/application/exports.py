@@ -75,10 +75,8 @@ class Exports(PydanticApplication, TopicFollower):
         return export
 
     def auto_export_of(self, job_id: UUID) -> ExportJob | None:
-        try:
-            return self.get_export(ExportJob.auto_id_for(job_id))
-        except ExportJobNotFound:
-            return None
+        export: ExportJob | None = self.get_if_exists(ExportJob.auto_id_for(job_id))
+        return export
 
     def start_export(self, export_id: UUID, worker: str) -> ExportJob:
         export = self.get_export(export_id)
@@ -86,19 +84,17 @@ class Exports(PydanticApplication, TopicFollower):
         self.save(export)
         return export
 
-    def complete_export(self, export_id: UUID, outcome: ExportOutcome) -> None:
+    def complete_export(self, export_id: UUID, outcome: ExportOutcome) -> ExportJob:
         export = self.get_export(export_id)
         export.succeed(outcome)
         self.save(export)
+        return export
 
-    def fail_export(self, export_id: UUID, reason: str) -> None:
+    def fail_export(self, export_id: UUID, reason: str) -> ExportJob:
         export = self.get_export(export_id)
         export.fail(reason)
         self.save(export)
+        return export
 
     def _exists(self, export_id: UUID) -> bool:
-        try:
-            self.repository.get(export_id)
-        except AggregateNotFoundError:
-            return False
-        return True
+        return self.get_if_exists(export_id) is not None

@@ -63,18 +63,30 @@ class TopicFollower(ProcessApplication[UUID]):
         """
         if not recordings:
             return
-        tracked = self.recorder.max_tracking_id(leader_name) or 0
-        position = max(tracked, self._scanned.get(leader_name, 0))
         first = recordings[0].notification.id
         last = recordings[-1].notification.id
+        scanned = self._scanned.get(leader_name, 0)
+        contiguous = last - first + 1 == len(recordings)
+        topics = self.topics
+        if (
+            contiguous
+            and first == scanned + 1
+            and topics
+            and not any(r.notification.topic in topics for r in recordings)
+        ):
+            # the very next notifications, none of them followed: nothing to process
+            self._scanned[leader_name] = last
+            return
+        tracked = self.recorder.max_tracking_id(leader_name) or 0
+        position = max(tracked, scanned)
         if last <= position:
             return
-        if first != position + 1 or last - first + 1 != len(recordings):
+        if not contiguous or first != position + 1:
             self.pull_and_process(leader_name)
             return
         for recording in recordings:
             notification = recording.notification
-            if not self.topics or notification.topic in self.topics:
+            if not topics or notification.topic in topics:
                 self.process_event(
                     recording.domain_event,
                     Tracking(application_name=leader_name, notification_id=notification.id),

@@ -32,7 +32,8 @@ _JOB_EVENTS = (
 
 
 class JobSummary(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    # built on first use (queries), not when the module is imported
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     job_id: UUID
     name: str

@@ -84,39 +84,41 @@ class Jobs(PydanticApplication):
         self.save(job)
 
     def record_evaluation(self, job_id: UUID, evaluation: Evaluation) -> bool:
-        self.get_job(job_id)
-        series = self._metric_series(job_id) or JobMetric(job_id=job_id)
+        series = self._metric_series(job_id)
+        if series is None:
+            self.get_job(job_id)  # a series exists only for a job that exists
+            series = JobMetric(job_id=job_id)
         recorded = series.record(evaluation)
         if recorded:
             self.save(series)
         return recorded
 
     def append_log(self, job_id: UUID, entry: LogEntry) -> None:
-        self.get_job(job_id)
-        log = self._log(job_id) or JobLog(job_id=job_id)
+        log = self._log(job_id)
+        if log is None:
+            self.get_job(job_id)  # a log exists only for a job that exists
+            log = JobLog(job_id=job_id)
         log.append(entry)
         self.save(log)
 
     def evaluations_of(self, job_id: UUID) -> list[Evaluation]:
-        self.get_job(job_id)
         series = self._metric_series(job_id)
-        return list(series.evaluations) if series else []
+        if series is None:
+            self.get_job(job_id)
+            return []
+        return list(series.evaluations)
 
     def logs_of(self, job_id: UUID) -> list[LogEntry]:
-        self.get_job(job_id)
         log = self._log(job_id)
-        return list(log.entries) if log else []
+        if log is None:
+            self.get_job(job_id)
+            return []
+        return list(log.entries)
 
     def _metric_series(self, job_id: UUID) -> JobMetric | None:
-        try:
-            series: JobMetric = self.repository.get(JobMetric.id_for(job_id))
-        except AggregateNotFoundError:
-            return None
+        series: JobMetric | None = self.get_if_exists(JobMetric.id_for(job_id))
         return series
 
     def _log(self, job_id: UUID) -> JobLog | None:
-        try:
-            log: JobLog = self.repository.get(JobLog.id_for(job_id))
-        except AggregateNotFoundError:
-            return None
+        log: JobLog | None = self.get_if_exists(JobLog.id_for(job_id))
         return log

@@ -53,7 +53,8 @@ def run_training(jobs: Jobs, job_id: UUID, backend: TrainingBackend) -> JobStatu
         config=job.config,
         resume_from_uri=job.resume_checkpoint_uri,
     )
-    jobs.start_job(job_id)
+    job.start()  # as jobs.start_job(job_id), on the job just read
+    jobs.save(job)
     reporter = JobReporter(jobs, job_id)
     try:
         results = backend.train(spec, reporter)
@@ -75,9 +76,11 @@ def run_training(jobs: Jobs, job_id: UUID, backend: TrainingBackend) -> JobStatu
     if not math.isfinite(results.best_f1):
         jobs.fail_job(job_id, "best F1 is not a finite number")
         return JobStatus.FAILED
-    if jobs.get_job(job_id).status is JobStatus.CANCELLED:
+    job = jobs.get_job(job_id)
+    if job.status is JobStatus.CANCELLED:
         return JobStatus.CANCELLED
-    jobs.succeed_job(job_id, results)
+    job.succeed(results)
+    jobs.save(job)
     _summary(jobs, job_id, JobStatus.SUCCEEDED, results=results.model_dump(mode="json"))
     return JobStatus.SUCCEEDED
 

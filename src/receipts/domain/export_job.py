@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from enum import StrEnum
 from typing import Any, Literal
-from uuid import UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import event
 from pydantic import Field
 
-from receipts.domain.aggregate import NAMESPACE, Aggregate, ValueObject
+from receipts.domain.aggregate import Aggregate, AggregateCreated, ValueObject, derived_id
 from receipts.domain.artifacts import ArtifactURI, URIText
 from receipts.domain.quantization import Quantization
 from receipts.domain.transitions import StatusMachine
@@ -70,18 +70,37 @@ class ExportOutcome(ValueObject):
 class ExportJob(Aggregate):
     """queued → running → succeeded | failed."""
 
-    class Requested(Aggregate.Created):
+    class Event(Aggregate.Event):
+        pass
+
+    class Requested(Event, AggregateCreated):
         request: ExportRequest
         export_id: UUID | None = None
 
-    class Started(Aggregate.Event):
+    class Started(Event):
         worker: str
 
-    class Succeeded(Aggregate.Event):
+        def apply(self, aggregate: Any) -> None:
+            export: ExportJob = aggregate
+            export.status = E.RUNNING
+            export.worker = self.worker
+            export.attempts += 1
+
+    class Succeeded(Event):
         outcome: ExportOutcome
 
-    class Failed(Aggregate.Event):
+        def apply(self, aggregate: Any) -> None:
+            export: ExportJob = aggregate
+            export.status = E.SUCCEEDED
+            export.outcome = self.outcome
+
+    class Failed(Event):
         reason: str
+
+        def apply(self, aggregate: Any) -> None:
+            export: ExportJob = aggregate
+            export.status = E.FAILED
+            export.error = self.reason
 
     @staticmethod
     def create_id(
@@ -94,7 +113,7 @@ class ExportJob(Aggregate):
     @staticmethod
     def auto_id_for(job_id: UUID) -> UUID:
         """The id of the export the policy requests for a job: at most one per job."""
-        return uuid5(NAMESPACE, f"auto-export:{job_id}")
+        return derived_id("auto-export", job_id)
 
     @event(Requested)
     def __init__(self, request: ExportRequest, export_id: UUID | None = None) -> None:
@@ -111,28 +130,12 @@ class ExportJob(Aggregate):
 
     def start(self, worker: str) -> None:
         EXPORT_STATUS.check(self.id, self.status, E.RUNNING, "start")
-        self._started(worker=worker)
+        self.trigger_event(self.Started, worker=worker)
 
     def succeed(self, outcome: ExportOutcome) -> None:
         EXPORT_STATUS.check(self.id, self.status, E.SUCCEEDED, "succeed")
-        self._succeeded(outcome=outcome)
+        self.trigger_event(self.Succeeded, outcome=outcome)
 
     def fail(self, reason: str) -> None:
         EXPORT_STATUS.check(self.id, self.status, E.FAILED, "fail")
-        self._failed(reason=reason)
-
-    @event(Started)
-    def _started(self, worker: str) -> None:
-        self.status = E.RUNNING
-        self.worker = worker
-        self.attempts += 1
-
-    @event(Succeeded)
-    def _succeeded(self, outcome: ExportOutcome) -> None:
-        self.status = E.SUCCEEDED
-        self.outcome = outcome
-
-    @event(Failed)
-    def _failed(self, reason: str) -> None:
-        self.status = E.FAILED
-        self.error = reason
+        self.trigger_event(self.Failed, reason=reason)

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from eventsourcing.domain import event
 from pydantic import Field, field_validator
 
-from receipts.domain.aggregate import Aggregate, ValueObject
+from receipts.domain.aggregate import Aggregate, AggregateCreated, ValueObject
 from receipts.domain.artifacts import URIText
 from receipts.domain.config import JobConfig
 from receipts.domain.transitions import StatusMachine
@@ -103,32 +103,73 @@ class JobDraft(ValueObject):
 
 
 class Job(Aggregate):
-    """A training job: pending → running → succeeded | failed | cancelled | interrupted."""
+    """A training job: pending → running → succeeded | failed | cancelled | interrupted.
 
-    class Created(Aggregate.Created):
-        draft: JobDraft
+    Commands check their rule, then trigger an event; each event's `apply` is the only
+    place that changes state (so replaying the events rebuilds the same job).
+    """
 
-    class Started(Aggregate.Event):
+    class Event(Aggregate.Event):
         pass
 
-    class Resumed(Aggregate.Event):
+    class Created(Event, AggregateCreated):
+        draft: JobDraft
+
+    class Started(Event):
+        def apply(self, aggregate: Any) -> None:
+            job: Job = aggregate
+            job.status = S.RUNNING
+            job.started_at = self.timestamp
+            job.attempts += 1
+
+    class Resumed(Event):
         from_checkpoint_uri: str | None
 
-    class Succeeded(Aggregate.Event):
+        def apply(self, aggregate: Any) -> None:
+            job: Job = aggregate
+            job.status = S.RUNNING
+            job.status_reason = None
+            job.attempts += 1
+
+    class Succeeded(Event):
         results: JobResults
         # name and tags travel on the event so downstream policies need no lookup
         job_name: str
         tags: dict[str, str]
 
-    class Failed(Aggregate.Event):
+        def apply(self, aggregate: Any) -> None:
+            job: Job = aggregate
+            job.status = S.SUCCEEDED
+            job.results = self.results
+            job.ended_at = self.timestamp
+
+    class Failed(Event):
         reason: str
 
-    class Cancelled(Aggregate.Event):
+        def apply(self, aggregate: Any) -> None:
+            job: Job = aggregate
+            job.status = S.FAILED
+            job.status_reason = self.reason
+            job.ended_at = self.timestamp
+
+    class Cancelled(Event):
         reason: str
 
-    class Interrupted(Aggregate.Event):
+        def apply(self, aggregate: Any) -> None:
+            job: Job = aggregate
+            job.status = S.CANCELLED
+            job.status_reason = self.reason
+            job.ended_at = self.timestamp
+
+    class Interrupted(Event):
         checkpoint_uri: str | None
         reason: str
+
+        def apply(self, aggregate: Any) -> None:
+            job: Job = aggregate
+            job.status = S.INTERRUPTED
+            job.status_reason = self.reason
+            job.resume_checkpoint_uri = self.checkpoint_uri
 
     @event(Created)
     def __init__(self, draft: JobDraft) -> None:
@@ -164,58 +205,24 @@ class Job(Aggregate):
     def start(self) -> None:
         JOB_STATUS.check(self.id, self.status, S.RUNNING, "start")
         if self.status is S.INTERRUPTED:
-            self._resumed(from_checkpoint_uri=self.resume_checkpoint_uri)
+            self.trigger_event(self.Resumed, from_checkpoint_uri=self.resume_checkpoint_uri)
         else:
-            self._started()
+            self.trigger_event(self.Started)
 
     def succeed(self, results: JobResults) -> None:
         JOB_STATUS.check(self.id, self.status, S.SUCCEEDED, "succeed")
-        self._succeeded(results=results, job_name=self.name, tags=dict(self.tags))
+        self.trigger_event(
+            self.Succeeded, results=results, job_name=self.name, tags=dict(self.tags)
+        )
 
     def fail(self, reason: str) -> None:
         JOB_STATUS.check(self.id, self.status, S.FAILED, "fail")
-        self._failed(reason=reason)
+        self.trigger_event(self.Failed, reason=reason)
 
     def cancel(self, reason: str = "cancelled by user") -> None:
         JOB_STATUS.check(self.id, self.status, S.CANCELLED, "be cancelled")
-        self._cancelled(reason=reason)
+        self.trigger_event(self.Cancelled, reason=reason)
 
     def interrupt(self, checkpoint_uri: str | None, reason: str = "interrupted") -> None:
         JOB_STATUS.check(self.id, self.status, S.INTERRUPTED, "be interrupted")
-        self._interrupted(checkpoint_uri=checkpoint_uri, reason=reason)
-
-    @event(Started)
-    def _started(self) -> None:
-        self.status = S.RUNNING
-        self.started_at = self.modified_on
-        self.attempts += 1
-
-    @event(Resumed)
-    def _resumed(self, from_checkpoint_uri: str | None) -> None:
-        self.status = S.RUNNING
-        self.status_reason = None
-        self.attempts += 1
-
-    @event(Succeeded)
-    def _succeeded(self, results: JobResults, job_name: str, tags: dict[str, str]) -> None:
-        self.status = S.SUCCEEDED
-        self.results = results
-        self.ended_at = self.modified_on
-
-    @event(Failed)
-    def _failed(self, reason: str) -> None:
-        self.status = S.FAILED
-        self.status_reason = reason
-        self.ended_at = self.modified_on
-
-    @event(Cancelled)
-    def _cancelled(self, reason: str) -> None:
-        self.status = S.CANCELLED
-        self.status_reason = reason
-        self.ended_at = self.modified_on
-
-    @event(Interrupted)
-    def _interrupted(self, checkpoint_uri: str | None, reason: str) -> None:
-        self.status = S.INTERRUPTED
-        self.status_reason = reason
-        self.resume_checkpoint_uri = checkpoint_uri
+        self.trigger_event(self.Interrupted, checkpoint_uri=checkpoint_uri, reason=reason)

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from typing import Any, Literal
-from uuid import UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import event
 from pydantic import Field
 
-from receipts.domain.aggregate import NAMESPACE, Aggregate, Timestamp, ValueObject, utc_now
+from receipts.domain.aggregate import (
+    Aggregate,
+    AggregateCreated,
+    Timestamp,
+    ValueObject,
+    derived_id,
+    utc_now,
+)
 
 LogKind = Literal["run_config", "run_summary", "message"]
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -23,11 +30,18 @@ class LogEntry(ValueObject):
 
 
 class JobLog(Aggregate):
-    class Created(Aggregate.Created):
+    class Event(Aggregate.Event):
+        pass
+
+    class Created(Event, AggregateCreated):
         job_id: UUID
 
-    class Logged(Aggregate.Event):
+    class Logged(Event):
         entry: LogEntry
+
+        def apply(self, aggregate: Any) -> None:
+            log: JobLog = aggregate
+            log.entries.append(self.entry)
 
     @staticmethod
     def create_id(*_: Any, job_id: UUID, **__: Any) -> UUID:
@@ -35,16 +49,15 @@ class JobLog(Aggregate):
 
     @staticmethod
     def id_for(job_id: UUID) -> UUID:
-        return uuid5(NAMESPACE, f"job-log:{job_id}")
+        return derived_id("job-log", job_id)
 
     @event(Created)
     def __init__(self, job_id: UUID) -> None:
         self.job_id = job_id
         self.entries: list[LogEntry] = []
 
-    @event(Logged)
     def append(self, entry: LogEntry) -> None:
-        self.entries.append(entry)
+        self.trigger_event(self.Logged, entry=entry)
 
     def of_kind(self, kind: LogKind) -> list[LogEntry]:
         return [entry for entry in self.entries if entry.kind == kind]

@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import math
 from typing import Any, Self
-from uuid import UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import event
 from pydantic import Field, model_validator
 
-from receipts.domain.aggregate import NAMESPACE, Aggregate, Timestamp, ValueObject, utc_now
+from receipts.domain.aggregate import (
+    Aggregate,
+    AggregateCreated,
+    Timestamp,
+    ValueObject,
+    derived_id,
+    utc_now,
+)
 from receipts.domain.errors import DomainError
 
 
@@ -53,11 +60,18 @@ class MetricOutOfOrder(DomainError):
 
 
 class JobMetric(Aggregate):
-    class Created(Aggregate.Created):
+    class Event(Aggregate.Event):
+        pass
+
+    class Created(Event, AggregateCreated):
         job_id: UUID
 
-    class Recorded(Aggregate.Event):
+    class Recorded(Event):
         evaluation: Evaluation
+
+        def apply(self, aggregate: Any) -> None:
+            series: JobMetric = aggregate
+            series.evaluations.append(self.evaluation)
 
     @staticmethod
     def create_id(*_: Any, job_id: UUID, **__: Any) -> UUID:
@@ -65,7 +79,7 @@ class JobMetric(Aggregate):
 
     @staticmethod
     def id_for(job_id: UUID) -> UUID:
-        return uuid5(NAMESPACE, f"job-metric:{job_id}")
+        return derived_id("job-metric", job_id)
 
     @event(Created)
     def __init__(self, job_id: UUID) -> None:
@@ -87,12 +101,8 @@ class JobMetric(Aggregate):
                     f"job {self.job_id}: step {evaluation.global_step} comes before the last"
                     f" recorded step {last.global_step}"
                 )
-        self._recorded(evaluation=evaluation)
+        self.trigger_event(self.Recorded, evaluation=evaluation)
         return True
-
-    @event(Recorded)
-    def _recorded(self, evaluation: Evaluation) -> None:
-        self.evaluations.append(evaluation)
 
     def best(self) -> Evaluation | None:
         """The evaluation with the highest F1 (the earliest among ties)."""

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import event
 
-from receipts.domain.aggregate import NAMESPACE, Aggregate
+from receipts.domain.aggregate import Aggregate, AggregateCreated, derived_id
 
 
 class JobName(Aggregate):
@@ -19,9 +19,12 @@ class JobName(Aggregate):
 
     @staticmethod
     def id_for(name: str) -> UUID:
-        return uuid5(NAMESPACE, f"job-name:{name}")
+        return derived_id("job-name", name)
 
-    class Registered(Aggregate.Created):
+    class Event(Aggregate.Event):
+        pass
+
+    class Registered(Event, AggregateCreated):
         name: str
         job_id: UUID
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from eventsourcing.domain import event
 from pydantic import Field
 
-from receipts.domain.aggregate import Aggregate, ValueObject
+from receipts.domain.aggregate import Aggregate, AggregateCreated, ValueObject
 from receipts.domain.artifacts import URIText
 from receipts.domain.transitions import StatusMachine
 
@@ -60,17 +60,36 @@ class OCROutcome(ValueObject):
 class OCRJob(Aggregate):
     """pending → processing → completed | failed."""
 
-    class Submitted(Aggregate.Created):
+    class Event(Aggregate.Event):
+        pass
+
+    class Submitted(Event, AggregateCreated):
         request: OCRRequest
 
-    class ProcessingStarted(Aggregate.Event):
+    class ProcessingStarted(Event):
         worker: str
 
-    class Completed(Aggregate.Event):
+        def apply(self, aggregate: Any) -> None:
+            job: OCRJob = aggregate
+            job.status = P.PROCESSING
+            job.worker = self.worker
+            job.attempts += 1
+
+    class Completed(Event):
         outcome: OCROutcome
 
-    class Failed(Aggregate.Event):
+        def apply(self, aggregate: Any) -> None:
+            job: OCRJob = aggregate
+            job.status = P.COMPLETED
+            job.outcome = self.outcome
+
+    class Failed(Event):
         reason: str
+
+        def apply(self, aggregate: Any) -> None:
+            job: OCRJob = aggregate
+            job.status = P.FAILED
+            job.error = self.reason
 
     @event(Submitted)
     def __init__(self, request: OCRRequest) -> None:
@@ -87,28 +106,12 @@ class OCRJob(Aggregate):
 
     def start(self, worker: str) -> None:
         OCR_STATUS.check(self.id, self.status, P.PROCESSING, "start processing")
-        self._started(worker=worker)
+        self.trigger_event(self.ProcessingStarted, worker=worker)
 
     def complete(self, outcome: OCROutcome) -> None:
         OCR_STATUS.check(self.id, self.status, P.COMPLETED, "complete")
-        self._completed(outcome=outcome)
+        self.trigger_event(self.Completed, outcome=outcome)
 
     def fail(self, reason: str) -> None:
         OCR_STATUS.check(self.id, self.status, P.FAILED, "fail")
-        self._failed(reason=reason)
-
-    @event(ProcessingStarted)
-    def _started(self, worker: str) -> None:
-        self.status = P.PROCESSING
-        self.worker = worker
-        self.attempts += 1
-
-    @event(Completed)
-    def _completed(self, outcome: OCROutcome) -> None:
-        self.status = P.COMPLETED
-        self.outcome = outcome
-
-    @event(Failed)
-    def _failed(self, reason: str) -> None:
-        self.status = P.FAILED
-        self.error = reason
+        self.trigger_event(self.Failed, reason=reason)

@@ -184,11 +184,17 @@ def simulate(
 
 
 @app.command()
-def demo(ctx: typer.Context) -> None:
+def demo(
+    ctx: typer.Context,
+    receipts: Annotated[int, typer.Option(min=20, help="Synthetic receipts to train on.")] = 1000,
+    epochs: Annotated[
+        int, typer.Option(min=1, help="Most epochs (early stopping may end sooner).")
+    ] = 12,
+) -> None:
     """The end-to-end path on the embedded default: job → training → auto-export → bundle."""
     from receipts.entrypoints.demo import run_demo
 
-    run_demo(_state(ctx).runtime())
+    run_demo(_state(ctx).runtime(), receipts=receipts, epochs=epochs)
 
 
 def _progress() -> Progress:

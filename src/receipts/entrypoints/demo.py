@@ -35,15 +35,15 @@ def synthetic_dataset(home: Path, count: int = DEMO_RECEIPTS, seed: int = DEMO_S
     return path
 
 
-def run_demo(runtime: Runtime) -> None:
+def run_demo(runtime: Runtime, receipts: int = DEMO_RECEIPTS, epochs: int = 12) -> None:
     out = console.out
     settings = runtime.settings
     home = settings.home.resolve()
     out.rule("[bold]receipts demo")
     out.print(f"mode: {settings.mode}   data: {home}")
     started = time.perf_counter()
-    dataset = synthetic_dataset(home)
-    out.print(f"1. synthetic receipts: {dataset} ({DEMO_RECEIPTS}, seed {DEMO_SEED})")
+    dataset = synthetic_dataset(home, receipts)
+    out.print(f"1. synthetic receipts: {dataset} ({receipts}, seed {DEMO_SEED})")
     name = f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
     job_id = runtime.jobs.create_job(
         name=name,
@@ -51,7 +51,7 @@ def run_demo(runtime: Runtime) -> None:
         created_by="make demo",
         config={
             "hyperparameters": {
-                "epochs": 12,
+                "epochs": epochs,
                 "batch_size": 16,
                 "learning_rate": 1e-3,
                 "warmup_ratio": 0.1,

@@ -8,6 +8,7 @@ import shutil
 import uuid
 from collections.abc import Callable
 from contextlib import suppress
+from functools import lru_cache
 from pathlib import Path
 from typing import BinaryIO
 
@@ -36,8 +37,9 @@ class PathOutsideRoot(ValueError):
         self.root = root
 
 
+@lru_cache(maxsize=1024)
 def parse_uri(uri: str, scheme: str) -> ArtifactURI:
-    """Parse `uri`, refusing any scheme but `scheme`."""
+    """Parse `uri`, refusing any scheme but `scheme` (parsed URIs are frozen: cached)."""
     parsed = ArtifactURI.parse(uri)
     if parsed.scheme != scheme:
         raise InvalidArtifactURI(f"{uri!r}: this store only handles {scheme}:// URIs")

@@ -56,7 +56,7 @@ class InMemoryArtifactStore:
     def list(self, prefix: str) -> list[str]:
         return self._list(str(parse_uri(prefix, self.scheme).as_prefix()))
 
-    def _list(self, base: str) -> list[str]:
+    def _list(self, base: str) -> builtins.list[str]:
         with self._lock:
             start = bisect.bisect_left(self._keys, base)
             end = bisect.bisect_left(self._keys, base + "\U0010ffff", lo=start)

@@ -32,7 +32,10 @@ class SimulatedTrainingBackend:
         rng = random.Random(f"{hp.seed}:{spec.job_name}")
         reporter.run_config({"backend": self.name, "config": config.model_dump(mode="json")})
         labels = config.data.entity_labels()
+        id2label = dict(enumerate(config.data.bio_tags()))
         run = self.runs_prefix.join(spec.job_name)
+        # checkpoint URIs under the (validated) run; the store validates each one again
+        run_uri = str(run)
         best_f1, best_epoch, since_best = -1.0, 0, 0
         epochs_run = 0
         for epoch in range(1, hp.epochs + 1):
@@ -42,6 +45,8 @@ class SimulatedTrainingBackend:
                 raise TrainingFailed(f"loss became NaN at epoch {epoch} (simulated)")
             epochs_run = epoch
             f1 = min(0.99, 0.5 + 0.45 * (1 - 0.6**epoch) + rng.uniform(-0.02, 0.02))
+            # every label scores the epoch's F1: one (frozen) score shared by all of them
+            score = LabelScore(precision=f1, recall=f1, f1=f1, support=10)
             reporter.evaluation(
                 Evaluation(
                     epoch=epoch,
@@ -51,17 +56,14 @@ class SimulatedTrainingBackend:
                     recall=max(0.0, f1 - 0.01),
                     loss=round(1.5 * 0.7**epoch, 6),
                     train_loss=round(1.6 * 0.7**epoch, 6),
-                    per_label={
-                        label: LabelScore(precision=f1, recall=f1, f1=f1, support=10)
-                        for label in labels
-                    },
+                    per_label=dict.fromkeys(labels, score),
                 )
             )
-            checkpoint = run.join(f"checkpoint-{epoch * 100}")
-            self._write_checkpoint(checkpoint, spec, epoch, f1)
+            checkpoint = self._checkpoint(epoch, f1, id2label)
+            self.artifacts.put_bytes(f"{run_uri}/checkpoint-{epoch * 100}/config.json", checkpoint)
             if f1 > best_f1 + hp.early_stopping_threshold:
                 best_f1, best_epoch, since_best = f1, epoch, 0
-                self._write_checkpoint(run.join("best"), spec, epoch, f1)
+                self.artifacts.put_bytes(f"{run_uri}/best/config.json", checkpoint)
             else:
                 since_best += 1
                 if hp.early_stopping_patience and since_best >= hp.early_stopping_patience:
@@ -76,14 +78,7 @@ class SimulatedTrainingBackend:
             dataset=DatasetLineage(source="simulated", content_hash=digest, receipts=0, words=0),
         )
 
-    def _write_checkpoint(
-        self, uri: ArtifactURI, spec: TrainingSpec, epoch: int, f1: float
-    ) -> None:
-        labels = spec.config.data.bio_tags()
-        config = {
-            "model_type": "simulated",
-            "epoch": epoch,
-            "f1": f1,
-            "id2label": dict(enumerate(labels)),
-        }
-        self.artifacts.put_bytes(str(uri.join("config.json")), json.dumps(config).encode())
+    @staticmethod
+    def _checkpoint(epoch: int, f1: float, id2label: dict[int, str]) -> bytes:
+        config = {"model_type": "simulated", "epoch": epoch, "f1": f1, "id2label": id2label}
+        return json.dumps(config).encode()
