@@ -239,7 +239,8 @@ class LayoutLMTrainer:
                     loss = loss_fn(logits.float().view(-1, len(tags)), batch["labels"].view(-1))
                 if not torch.isfinite(loss):
                     raise TrainingFailed(
-                        f"loss became {float(loss)} at epoch {epoch}, step {run.global_step}:"
+                        f"loss became {float(loss.detach())} at epoch {epoch},"
+                        f" step {run.global_step}:"
                         " lower the learning rate or check the data"
                     )
                 scaled = loss / hp.gradient_accumulation_steps
