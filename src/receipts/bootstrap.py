@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -60,11 +61,11 @@ class Runtime:
         return JobCatalog(self.jobs)
 
     def runs_prefix(self) -> str:
-        if self.settings.mode == "local":
-            return self.artifacts_uri("runs/")
-        return "memory://receipts/runs/"
+        return self.artifacts_uri("runs/")
 
     def artifacts_uri(self, key: str) -> str:
+        if self.settings.mode == "aws":
+            return f"s3://{self.settings.bucket}/{key}"
         if isinstance(self.artifacts, LocalArtifactStore):
             uri = self.artifacts.uri_for(self.settings.artifacts_dir / key)
             return uri.rstrip("/") + ("/" if key.endswith("/") else "")
@@ -104,7 +105,12 @@ def event_store_env(settings: Settings) -> dict[str, Any]:
                 settings.events_dir / f"{app.name.lower()}.sqlite"
             )
         return env
-    raise NotImplementedError(f"mode {settings.mode!r} is not available yet")
+    return {
+        "PERSISTENCE_MODULE": "receipts.adapters.dynamodb.event_store",
+        "DYNAMODB_TABLE": settings.events_table,
+        "CREATE_TABLE": "y" if settings.create_resources else "n",
+        **cache,
+    }
 
 
 def build_queues(settings: Settings) -> Queues:
@@ -116,6 +122,8 @@ def build_queues(settings: Settings) -> Queues:
     }
     dead_letters: dict[str, MessageQueue] = {}
     built: dict[str, MessageQueue] = {}
+    if settings.mode == "aws":
+        return _sqs_queues(settings, names)
     for role, name in names.items():
         if settings.mode == "memory":
             dlq: MessageQueue = InMemoryQueue(f"{name}-dlq")
@@ -140,9 +148,56 @@ def build_queues(settings: Settings) -> Queues:
     return Queues(dead_letters=dead_letters, **built)
 
 
+def _sqs_queues(settings: Settings, names: dict[str, str]) -> Queues:
+    from receipts.adapters.sqs.queue import SQSQueue
+
+    built: dict[str, MessageQueue] = {}
+    dead_letters: dict[str, MessageQueue] = {}
+    for role, name in names.items():
+        queue = _sqs_queue(settings, name, SQSQueue)
+        built[role] = queue
+        dead_letter = _sqs_dead_letter_of(queue, SQSQueue)
+        if dead_letter is not None:
+            dead_letters[queue.name] = dead_letter
+    return Queues(dead_letters=dead_letters, **built)
+
+
+def _sqs_dead_letter_of(queue: Any, sqs_queue: Any) -> Any:
+    """The queue its redrive policy names (also checks that `queue` exists), or None."""
+    try:
+        policy = json.loads(queue.attribute("RedrivePolicy"))
+    except KeyError:
+        return None
+    arn: str = policy["deadLetterTargetArn"]
+    return sqs_queue.by_name(arn.rsplit(":", 1)[-1], queue.sqs)
+
+
+def _sqs_queue(settings: Settings, name_or_url: str, sqs_queue: Any) -> Any:
+    if name_or_url.startswith(("https://", "http://")):
+        return sqs_queue(name_or_url)
+    if not settings.create_resources:
+        return sqs_queue.by_name(name_or_url)
+    dead_letter = None
+    if not name_or_url.endswith("-dlq"):
+        dead_letter = sqs_queue.ensure(f"{name_or_url}-dlq")
+    return sqs_queue.ensure(
+        name_or_url,
+        visibility_timeout=int(settings.visibility_timeout),
+        dead_letter_queue=dead_letter,
+        max_receive_count=settings.max_receive_count,
+    )
+
+
 def build_artifacts(settings: Settings) -> ArtifactStore:
     if settings.mode == "memory":
         return InMemoryArtifactStore()
+    if settings.mode == "aws":
+        from receipts.adapters.s3.artifact_store import S3ArtifactStore
+
+        store = S3ArtifactStore()
+        if settings.create_resources:
+            store.create_bucket(settings.bucket)
+        return store
     settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
     return LocalArtifactStore(settings.artifacts_dir)
 

@@ -17,9 +17,24 @@ class InvalidSettings(ValueError):
     pass
 
 
+SEED_VARIABLES = {
+    "DYNAMO_TABLE_NAME": "table",
+    "COREML_EXPORT_JOB_QUEUE_URL": "export_queue",
+    "COREML_EXPORT_RESULTS_QUEUE_URL": "export_results_queue",
+    "LAYOUTLM_TRAINING_BUCKET": "bucket",
+}
+"""The seeds' environment variables, read when the `RECEIPTS_*` one is not set."""
+
+
 class Settings(BaseModel):
     """`memory`: everything in this process. `local` (the embedded default): SQLite event
-    store, SQLite queues and files under `home`. `aws`: DynamoDB, SQS and S3."""
+    store, SQLite queues and files under `home`. `aws`: DynamoDB, SQS and S3.
+
+    In `aws` mode a queue setting is a queue name or URL, `events_table` holds every
+    application's events, `table` is the seeds' single table (read models, word labels) and
+    `bucket` holds artifacts. `create_resources` creates missing tables, queues and the bucket
+    (development and tests; production declares them in `infra/`). Clients follow
+    `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>`."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -33,15 +48,24 @@ class Settings(BaseModel):
     ocr_results_queue: str = "ocr-results-queue"
     max_receive_count: int = 5
     visibility_timeout: float = 900.0
+    table: str = "receipts"
+    events_table: str = "receipts-events"
+    bucket: str = "receipts-artifacts"
+    create_resources: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         fields = {
-            name: env[f"RECEIPTS_{name.upper()}"]
-            for name in cls.model_fields
-            if f"RECEIPTS_{name.upper()}" in env
+            name: env[variable] for variable, name in SEED_VARIABLES.items() if variable in env
         }
+        fields.update(
+            {
+                name: env[f"RECEIPTS_{name.upper()}"]
+                for name in cls.model_fields
+                if f"RECEIPTS_{name.upper()}" in env
+            }
+        )
         try:
             return cls.model_validate(fields)
         except ValidationError as error:

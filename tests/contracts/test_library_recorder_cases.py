@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 from unittest import SkipTest
@@ -48,9 +49,19 @@ class _Stores:
         test: Any = self
         home = Path(tempfile.mkdtemp(prefix="receipts-recorder-case-"))
         factory = InfrastructureFactory.construct(_env(self.mode, home))
+        before = set(threading.enumerate())
         test.addCleanup(_remove, home)
         test.addCleanup(factory.close)
+        test.addCleanup(_join_started_since, before)
         return factory
+
+
+def _join_started_since(before: set[threading.Thread]) -> None:
+    # The library's concurrency cases set a stop flag for their reader threads but never join
+    # them: closing the SQLite connection under a reader still executing crashes the process.
+    for thread in set(threading.enumerate()) - before:
+        if thread is not threading.current_thread():
+            thread.join(timeout=10)
 
 
 def _remove(home: Path) -> None:

@@ -33,6 +33,14 @@ class S3ArtifactStore:
         self.s3 = s3 or client("s3")
         self.transfer = transfer
 
+    def create_bucket(self, bucket: str) -> None:
+        """Creates the bucket if missing: for tests and development."""
+        try:
+            self.s3.create_bucket(Bucket=bucket)
+        except ClientError as error:
+            if _code(error) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise
+
     def put_bytes(self, uri: str, data: bytes) -> None:
         bucket, key = self._object(uri)
         self._call(bucket, "put_object", Bucket=bucket, Key=key, Body=data)
