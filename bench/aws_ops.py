@@ -113,7 +113,7 @@ def counting_proxy(upstream: str, tally: Tally) -> ThreadingHTTPServer:
             if self.command != "HEAD":
                 self.wfile.write(payload)
 
-        do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
+        do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward  # noqa: N815
 
         def log_message(self, format: str, *args: Any) -> None:
             return
