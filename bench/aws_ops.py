@@ -89,6 +89,7 @@ def _json(data: bytes) -> dict[str, Any]:
 
 def counting_proxy(upstream: str, tally: Tally) -> ThreadingHTTPServer:
     target = urlsplit(upstream)
+    upstream_host, upstream_port = target.hostname or "127.0.0.1", target.port
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -97,8 +98,8 @@ def counting_proxy(upstream: str, tally: Tally) -> ThreadingHTTPServer:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_HEADERS}
-            headers["Host"] = f"{target.hostname}:{target.port}"
-            connection = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
+            headers["Host"] = f"{upstream_host}:{upstream_port}"
+            connection = http.client.HTTPConnection(upstream_host, upstream_port, timeout=60)
             connection.request(self.command, self.path, body=body, headers=headers)
             answer = connection.getresponse()
             payload = answer.read()
