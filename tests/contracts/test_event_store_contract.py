@@ -4,8 +4,12 @@ must do (POPO and SQLite today, DynamoDB next).
 Recorders come from the library's `InfrastructureFactory`, configured with the very
 environment `bootstrap` builds (`event_store_env`), and the tests speak only the recorder
 interface: `insert_events`, `select_events`, `select_notifications`, `max_notification_id`.
-Notification ids are checked for order and uniqueness, not contiguity (a DynamoDB counter
-may leave gaps).
+Notification ids are checked for order and uniqueness, not contiguity.
+
+The `dynamodb` store runs on the session's moto server (`aws_env`), one fresh table per
+test. moto does not isolate concurrent transactions, so there every recorder's client is
+wrapped to serialize `transact_write_items` (`SerializedTransactions`): the conditions are
+what is under test, not moto's locking.
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ from eventsourcing.persistence import (
     StoredEvent,
 )
 from eventsourcing.utils import Environment
+from tests.aws.dynamodb_event_store_support import SerializedTransactions
 
+from receipts.adapters.dynamodb.event_store import DynamoDBFactory
 from receipts.application.jobs import Jobs
 from receipts.application.persistence import JSONTranscoder, PydanticMapper
 from receipts.bootstrap import event_store_env
@@ -36,20 +42,33 @@ from receipts.domain.job import Job, JobDraft, JobResults, JobStatus
 from receipts.domain.job_metric import Evaluation, JobMetric, LabelScore
 from receipts.settings import Mode, Settings
 
-STORES: dict[str, Mode] = {"popo": "memory", "sqlite": "local"}
+STORES: dict[str, Mode] = {"popo": "memory", "sqlite": "local", "dynamodb": "aws"}
 """Contract name → the `RECEIPTS_MODE` whose event-store environment builds it."""
 
 APP_NAME = Jobs.name
 
 
-def _factory(store: str, home: Path) -> InfrastructureFactory:
-    env = event_store_env(Settings(mode=STORES[store], home=home))
-    return InfrastructureFactory.construct(Environment(APP_NAME, env))
+def _factory(settings: Settings) -> InfrastructureFactory:
+    env = event_store_env(settings)
+    factory = InfrastructureFactory.construct(Environment(APP_NAME, env))
+    if isinstance(factory, DynamoDBFactory):
+        factory.datastore.db = SerializedTransactions(factory.datastore.db)
+    return factory
 
 
 @pytest.fixture(params=list(STORES))
-def recorder(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ApplicationRecorder]:
-    factory = _factory(request.param, tmp_path)
+def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """The settings of one store; `dynamodb` gets a fresh table on the moto server."""
+    if request.param == "dynamodb":
+        request.getfixturevalue("aws_env")
+        table = request.getfixturevalue("unique_name")
+        return Settings(mode="aws", events_table=table, create_resources=True)
+    return Settings(mode=STORES[request.param], home=tmp_path)
+
+
+@pytest.fixture
+def recorder(store_settings: Settings) -> Iterator[ApplicationRecorder]:
+    factory = _factory(store_settings)
     try:
         yield factory.application_recorder()
     finally:
@@ -58,20 +77,19 @@ def recorder(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Applica
 
 @pytest.fixture
 def connect(
-    request: pytest.FixtureRequest, recorder: ApplicationRecorder, tmp_path: Path
+    store_settings: Settings, recorder: ApplicationRecorder
 ) -> Iterator[Callable[[], ApplicationRecorder]]:
     """Another recorder on the same stored events, as a second process would open.
 
     POPO keeps its events inside the recorder object, so there it is the same recorder.
     """
-    store = request.node.callspec.params["recorder"]
-    if store == "popo":
+    if store_settings.mode == "memory":
         yield lambda: recorder
         return
     factories: list[InfrastructureFactory] = []
 
     def open_another() -> ApplicationRecorder:
-        factories.append(_factory(store, tmp_path))
+        factories.append(_factory(store_settings))
         return factories[-1].application_recorder()
 
     yield open_another
@@ -407,8 +425,8 @@ def test_concurrent_writers_of_different_aggregates_lose_nothing(
 # --- real domain events through the project's mapper ----------------------------------------
 
 
-def _mapper(store: str, home: Path) -> Mapper[UUID]:
-    return _factory(store, home).mapper(transcoder=JSONTranscoder(), mapper_class=PydanticMapper)
+def _mapper(settings: Settings) -> Mapper[UUID]:
+    return _factory(settings).mapper(transcoder=JSONTranscoder(), mapper_class=PydanticMapper)
 
 
 def _replay(events: Sequence[Aggregate.Event]) -> Aggregate:
@@ -417,10 +435,8 @@ def _replay(events: Sequence[Aggregate.Event]) -> Aggregate:
     return aggregate
 
 
-def test_domain_events_round_trip(
-    request: pytest.FixtureRequest, recorder: ApplicationRecorder, tmp_path: Path
-) -> None:
-    mapper = _mapper(request.node.callspec.params["recorder"], tmp_path)
+def test_domain_events_round_trip(store_settings: Settings, recorder: ApplicationRecorder) -> None:
+    mapper = _mapper(store_settings)
     config = JobConfig(
         hyperparameters=Hyperparameters(epochs=7, learning_rate=3e-5, o_entity_ratio=2.5),
         data=DataConfig(merge_amounts=True, allowed_labels=("AMOUNT", "DATE")),

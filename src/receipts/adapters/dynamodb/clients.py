@@ -1,4 +1,4 @@
-"""boto3 clients configured from the environment: endpoint, region, retries with backoff."""
+"""boto3 clients for DynamoDB: the shared factory of `receipts.adapters.aws_clients`."""
 
 from __future__ import annotations
 
@@ -6,23 +6,29 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-import boto3
 from botocore.config import Config
 
-RETRIES = Config(
-    retries={"max_attempts": 10, "mode": "adaptive"}, connect_timeout=5, read_timeout=30
-)
+from receipts.adapters.aws_clients import RETRIES, client, endpoint_for, retry_config
+
+__all__ = ["RETRIES", "client", "dynamodb_client", "endpoint_for", "retry_config_from_env"]
+
+RETRY_MODES = ("legacy", "standard", "adaptive")
 
 
-def endpoint_for(service: str, env: Mapping[str, str] | None = None) -> str | None:
-    """`AWS_ENDPOINT_URL_<SERVICE>` or `AWS_ENDPOINT_URL` (both also read by botocore)."""
+def retry_config_from_env(env: Mapping[str, str] | None = None) -> Config:
+    """The shared retry Config (adaptive, 10 attempts), with `AWS_RETRY_MODE` and
+    `AWS_MAX_ATTEMPTS` winning when set: botocore reads them itself, but an explicit
+    Config would override them."""
     env = os.environ if env is None else env
-    return env.get(f"AWS_ENDPOINT_URL_{service.upper()}") or env.get("AWS_ENDPOINT_URL") or None
+    mode = env.get("AWS_RETRY_MODE") or "adaptive"
+    if mode not in RETRY_MODES:
+        raise ValueError(f"AWS_RETRY_MODE must be one of {', '.join(RETRY_MODES)}, not {mode!r}")
+    raw = env.get("AWS_MAX_ATTEMPTS") or "10"
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"AWS_MAX_ATTEMPTS must be a whole number of at least 1, not {raw!r}")
+    return retry_config(max_attempts=int(raw), mode=mode)
 
 
-def client(service: str, env: Mapping[str, str] | None = None) -> Any:
-    env = os.environ if env is None else env
-    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
-    return boto3.session.Session().client(
-        service, region_name=region, endpoint_url=endpoint_for(service, env), config=RETRIES
-    )
+def dynamodb_client(env: Mapping[str, str] | None = None) -> Any:
+    """A DynamoDB client retrying throttling and transient errors with backoff."""
+    return client("dynamodb", env, config=retry_config_from_env(env))

@@ -22,8 +22,9 @@ Queries (never scans).
 from __future__ import annotations
 
 import os
+import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -41,13 +42,22 @@ from eventsourcing.persistence import (
     Tracking,
     TrackingRecorder,
 )
-from eventsourcing.utils import Environment, EnvType, strtobool
+from eventsourcing.utils import Environment, EnvType, resolve_topic, strtobool
 
-from receipts.adapters.dynamodb.clients import client
+from receipts.adapters.dynamodb.clients import dynamodb_client
 
 BUCKET = 10_000
-MAX_ITEMS = 100
-MAX_ITEM_BYTES = 350_000
+"""Notifications per partition (`<app>#N#<nid // BUCKET>`)."""
+MAX_TRANSACT_ITEMS = 100
+MAX_ITEM_BYTES = 400 * 1024
+MAX_TRANSACT_BYTES = 4 * 1024 * 1024
+MAX_HEAD_RETRIES = 50
+RETRYABLE_CANCELLATIONS = frozenset(
+    {"None", "ConditionalCheckFailed", "TransactionConflict", "ThrottlingError"}
+    | {"ProvisionedThroughputExceeded"}
+)
+"""Cancellation reasons worth another attempt once no event or tracking condition failed:
+the counter (or a notification id) moved on, or the items were busy."""
 
 
 class EventStoreLimitExceeded(PersistenceError):
@@ -55,7 +65,11 @@ class EventStoreLimitExceeded(PersistenceError):
 
 
 class TableMissing(PersistenceError):
-    pass
+    """The configured table does not exist (and `CREATE_TABLE` is off)."""
+
+
+class MalformedStoredEvent(PersistenceError):
+    """A stored item lacks an attribute, or holds one of the wrong type."""
 
 
 class DynamoDBDatastore:
@@ -78,10 +92,13 @@ class DynamoDBDatastore:
                 ],
                 BillingMode="PAY_PER_REQUEST",
             )
-            self.db.get_waiter("table_exists").wait(TableName=self.table)
         except ClientError as error:
             if error.response["Error"]["Code"] != "ResourceInUseException":
                 raise
+        # another application may have just created it: wait until it is usable either way
+        self.db.get_waiter("table_exists").wait(
+            TableName=self.table, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+        )
 
     def call(self, operation: str, **kwargs: Any) -> Any:
         try:
@@ -89,14 +106,34 @@ class DynamoDBDatastore:
         except ClientError as error:
             if error.response["Error"]["Code"] == "ResourceNotFoundException":
                 raise TableMissing(
-                    f"DynamoDB table {self.table!r} (event store of {self.app}) does not exist"
+                    f"DynamoDB table {self.table!r} (event store of {self.app}) does not exist:"
+                    " create it, or set CREATE_TABLE=y (RECEIPTS_CREATE_RESOURCES=true)"
                 ) from None
             raise
+
+
+Item = dict[str, Any]
+Write = tuple[str, Item]
+"""(kind, TransactWriteItems entry); kind is event, notification, head or tracking."""
+
+
+def attribute_bytes(name: str, value: dict[str, Any]) -> int:
+    """The size DynamoDB counts for one attribute (an upper bound for numbers)."""
+    ((kind, data),) = value.items()
+    size = len(name.encode())
+    if kind == "B":
+        return size + len(data)
+    return size + len(str(data).encode())
+
+
+def item_bytes(item: Item) -> int:
+    return sum(attribute_bytes(name, value) for name, value in item.items())
 
 
 class DynamoDBAggregateRecorder(AggregateRecorder):
     def __init__(self, datastore: DynamoDBDatastore, purpose: str = "events") -> None:
         self.datastore = datastore
+        self.app = datastore.app
         self.prefix = f"{datastore.app}#{'E' if purpose == 'events' else purpose}#"
 
     def _event_pk(self, originator_id: UUID | str) -> str:
@@ -105,15 +142,23 @@ class DynamoDBAggregateRecorder(AggregateRecorder):
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        if not stored_events:
-            return []
-        items = [self._put_event(event, None) for event in stored_events]
-        self._check_limits(items)
-        self._transact(items)
+        if stored_events:
+            self._refuse_duplicates(stored_events)
+            self._write(lambda: [self._put_event(event, None) for event in stored_events])
         return None
 
-    def _put_event(self, event: StoredEvent, nid: int | None) -> dict[str, Any]:
-        item: dict[str, Any] = {
+    def _refuse_duplicates(self, stored_events: Sequence[StoredEvent]) -> None:
+        seen: set[tuple[str, int]] = set()
+        for event in stored_events:
+            key = (str(event.originator_id), event.originator_version)
+            if key in seen:
+                raise IntegrityError(
+                    f"{self.app}: version {key[1]} of {key[0]} appears twice in one save"
+                )
+            seen.add(key)
+
+    def _put_event(self, event: StoredEvent, nid: int | None) -> Write:
+        item: Item = {
             "PK": {"S": self._event_pk(event.originator_id)},
             "SK": {"N": str(event.originator_version)},
             "topic": {"S": event.topic},
@@ -121,38 +166,108 @@ class DynamoDBAggregateRecorder(AggregateRecorder):
         }
         if nid is not None:
             item["nid"] = {"N": str(nid)}
-        return {
-            "Put": {
-                "TableName": self.datastore.table,
-                "Item": item,
-                "ConditionExpression": "attribute_not_exists(PK)",
-            }
+        put = {
+            "TableName": self.datastore.table,
+            "Item": item,
+            "ConditionExpression": "attribute_not_exists(PK)",
         }
+        return "event", {"Put": put}
 
-    @staticmethod
-    def _check_limits(items: list[dict[str, Any]]) -> None:
-        if len(items) > MAX_ITEMS:
-            raise EventStoreLimitExceeded(
-                f"a save writes {len(items)} items; DynamoDB transactions hold at most {MAX_ITEMS}"
-                " (about 49 events per save for an application): save fewer events at once"
+    def _write(self, build: Callable[[], list[Write]]) -> list[Write]:
+        """Writes the items `build` returns in one transaction; on a lost race for the
+        counter, rebuilds them (with fresh ids) and tries again, with jittered backoff."""
+        for attempt in range(1, MAX_HEAD_RETRIES + 1):
+            writes = build()
+            self._check_limits(writes)
+            try:
+                self._transact([entry for _, entry in writes])
+            except _Cancelled as cancelled:
+                self._raise_unless_retryable(cancelled, writes)
+                self._lost_race()
+                time.sleep(random.uniform(0, min(0.2, 0.002 * 2**attempt)))
+                continue
+            return writes
+        raise PersistenceError(
+            f"{self.app}: gave up after {MAX_HEAD_RETRIES} saves lost the race for the"
+            f" notification counter in table {self.datastore.table!r}"
+        )
+
+    def _lost_race(self) -> None:
+        """Forgets what this recorder believed about the counter."""
+
+    def _raise_unless_retryable(self, cancelled: _Cancelled, writes: list[Write]) -> None:
+        failed = {
+            writes[i][0]
+            for i, code in enumerate(cancelled.codes)
+            if code == "ConditionalCheckFailed" and i < len(writes)
+        }
+        if "event" in failed:
+            versions = [
+                f"{w[1]['Put']['Item']['PK']['S'].removeprefix(self.prefix)}"
+                f" v{w[1]['Put']['Item']['SK']['N']}"
+                for w, code in zip(writes, cancelled.codes, strict=False)
+                if w[0] == "event" and code == "ConditionalCheckFailed"
+            ]
+            raise IntegrityError(
+                f"{self.app}: already recorded (a concurrent save?): {', '.join(versions)}"
             )
-        for entry in items:
-            put = entry.get("Put")
-            if put is not None and len(put["Item"].get("state", {}).get("B", b"")) > MAX_ITEM_BYTES:
-                raise EventStoreLimitExceeded(
-                    f"an event of {put['Item']['PK']['S']} is larger than {MAX_ITEM_BYTES} bytes"
-                    " (DynamoDB items hold at most 400 KB): store large payloads as artifacts"
-                )
+        if "tracking" in failed:
+            raise IntegrityError(
+                f"{self.app}: the tracking position is not ahead of the one recorded"
+            )
+        unexpected = set(cancelled.codes) - RETRYABLE_CANCELLATIONS
+        if unexpected or not cancelled.codes:
+            raise PersistenceError(
+                f"{self.app}: DynamoDB cancelled the save in table {self.datastore.table!r}:"
+                f" {cancelled.codes or cancelled.message}"
+            )
 
-    def _transact(self, items: list[dict[str, Any]]) -> None:
+    def _check_limits(self, writes: list[Write]) -> None:
+        if len(writes) > MAX_TRANSACT_ITEMS:
+            events = sum(1 for kind, _ in writes if kind == "event")
+            raise EventStoreLimitExceeded(
+                f"{self.app}: a save of {events} events needs {len(writes)} items in one"
+                f" DynamoDB transaction, which holds at most {MAX_TRANSACT_ITEMS} (each event"
+                " is written with its notification): save fewer aggregates or events at once"
+            )
+        total = 0
+        for kind, entry in writes:
+            item = (entry.get("Put") or {}).get("Item")
+            if item is None:
+                continue
+            size = item_bytes(item)
+            total += size
+            if size > MAX_ITEM_BYTES:
+                raise EventStoreLimitExceeded(
+                    f"{self.app}: {self._describe(kind, item)} is {size:,} bytes as a DynamoDB"
+                    f" item, over the {MAX_ITEM_BYTES:,}-byte limit (400 KB): keep large"
+                    " payloads in the artifact store and record their URI"
+                )
+        if total > MAX_TRANSACT_BYTES:
+            raise EventStoreLimitExceeded(
+                f"{self.app}: a save of {total:,} bytes is over the {MAX_TRANSACT_BYTES:,}-byte"
+                " limit of one DynamoDB transaction (4 MB): save fewer or smaller events at once"
+            )
+
+    def _describe(self, kind: str, item: Item) -> str:
+        if kind == "event":
+            oid = item["PK"]["S"].removeprefix(self.prefix)
+            return f"event v{item['SK']['N']} of {oid}"
+        return f"the notification of event v{item['ver']['N']} of {item['oid']['S']}"
+
+    def _transact(self, items: list[Item]) -> None:
         try:
             self.datastore.call("transact_write_items", TransactItems=items)
         except ClientError as error:
-            if error.response["Error"]["Code"] == "TransactionCanceledException":
+            code = error.response["Error"]["Code"]
+            message = error.response["Error"].get("Message", "")
+            if code == "TransactionCanceledException":
                 reasons = error.response.get("CancellationReasons") or []
-                codes = [r.get("Code", "None") for r in reasons]
-                failed = [i for i, c in enumerate(codes) if c == "ConditionalCheckFailed"]
-                raise _Cancelled(failed, codes) from None
+                raise _Cancelled([r.get("Code", "None") for r in reasons], message) from None
+            if code == "ValidationException" and "size" in message.lower():
+                raise EventStoreLimitExceeded(
+                    f"{self.app}: DynamoDB refused the save as too large: {message}"
+                ) from None
             raise
 
     def select_events(
@@ -167,6 +282,8 @@ class DynamoDBAggregateRecorder(AggregateRecorder):
         condition = "PK = :pk"
         values: dict[str, Any] = {":pk": {"S": self._event_pk(originator_id)}}
         if gt is not None and lte is not None:
+            if lte <= gt:
+                return []
             condition += " AND SK BETWEEN :lo AND :hi"
             values[":lo"] = {"N": str(gt + 1)}
             values[":hi"] = {"N": str(lte)}
@@ -176,17 +293,25 @@ class DynamoDBAggregateRecorder(AggregateRecorder):
         elif lte is not None:
             condition += " AND SK <= :hi"
             values[":hi"] = {"N": str(lte)}
-        events = []
-        for item in self._query(condition, values, desc=desc, limit=limit):
-            events.append(
-                StoredEvent(
-                    originator_id=originator_id,
-                    originator_version=int(item["SK"]["N"]),
-                    topic=item["topic"]["S"],
-                    state=item["state"]["B"],
-                )
+        return [
+            self._stored_event(item, originator_id)
+            for item in self._query(condition, values, desc=desc, limit=limit)
+        ]
+
+    def _stored_event(self, item: Item, originator_id: UUID | str) -> StoredEvent:
+        version = item.get("SK", {}).get("N", "?")
+        try:
+            return StoredEvent(
+                originator_id=originator_id,
+                originator_version=int(version),
+                topic=_read(item, "topic", "S"),
+                state=_read(item, "state", "B"),
             )
-        return events
+        except (KeyError, TypeError, ValueError) as error:
+            raise MalformedStoredEvent(
+                f"{self.app}: stored event v{version} of {originator_id} in table"
+                f" {self.datastore.table!r} is malformed: {error}"
+            ) from None
 
     def _query(
         self,
@@ -196,8 +321,7 @@ class DynamoDBAggregateRecorder(AggregateRecorder):
         desc: bool = False,
         limit: int | None = None,
         filter_expression: str | None = None,
-        names: dict[str, str] | None = None,
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Iterator[Item]:
         kwargs: dict[str, Any] = {
             "TableName": self.datastore.table,
             "KeyConditionExpression": condition,
@@ -207,8 +331,8 @@ class DynamoDBAggregateRecorder(AggregateRecorder):
         }
         if filter_expression:
             kwargs["FilterExpression"] = filter_expression
-        if names:
-            kwargs["ExpressionAttributeNames"] = names
+        if limit is not None and limit <= 0:
+            return
         returned = 0
         while True:
             if limit is not None and not filter_expression:
@@ -225,18 +349,30 @@ class DynamoDBAggregateRecorder(AggregateRecorder):
             kwargs["ExclusiveStartKey"] = last
 
 
+def _read(item: Item, name: str, kind: str) -> Any:
+    """One attribute of the expected DynamoDB type, or a KeyError/TypeError naming it."""
+    if name not in item:
+        raise KeyError(f"attribute {name!r} is missing")
+    value = item[name]
+    if kind not in value:
+        raise TypeError(f"attribute {name!r} is {'/'.join(value)}, not {kind}")
+    return value[kind]
+
+
 class _Cancelled(Exception):
-    def __init__(self, failed: list[int], codes: list[str]) -> None:
-        super().__init__(f"transaction cancelled: {codes}")
-        self.failed = failed
+    def __init__(self, codes: list[str], message: str) -> None:
+        super().__init__(f"transaction cancelled: {codes} {message}")
         self.codes = codes
+        self.message = message
 
 
 class DynamoDBApplicationRecorder(DynamoDBAggregateRecorder, ApplicationRecorder):
     def __init__(self, datastore: DynamoDBDatastore) -> None:
         super().__init__(datastore)
-        self.app = datastore.app
         self.head_key = {"PK": {"S": f"{self.app}#N#HEAD"}, "SK": {"N": "0"}}
+        # the counter as this recorder last wrote or read it: a save starts from it and
+        # rereads the counter only when another writer moved it on (one request per save)
+        self._known_head: int | None = None
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -244,101 +380,71 @@ class DynamoDBApplicationRecorder(DynamoDBAggregateRecorder, ApplicationRecorder
         tracking: Tracking | None = kwargs.get("tracking")
         if not stored_events and tracking is None:
             return []
-        attempt = 0
-        while True:
-            head = self.max_notification_id() or 0
-            ids = list(range(head + 1, head + 1 + len(stored_events)))
-            items = [
-                self._put_event(event, nid) for event, nid in zip(stored_events, ids, strict=True)
-            ]
-            items += [
-                self._put_notification(event, nid)
-                for event, nid in zip(stored_events, ids, strict=True)
-            ]
+        self._refuse_duplicates(stored_events)
+
+        def build() -> list[Write]:
+            head = self._known_head
+            if head is None:
+                head = self.max_notification_id() or 0
+            writes: list[Write] = []
+            for nid, event in enumerate(stored_events, start=head + 1):
+                writes.append(self._put_event(event, nid))
+                writes.append(self._put_notification(event, nid))
             if stored_events:
-                items.append(self._advance_head(head, ids[-1]))
+                writes.append(self._advance_head(head, head + len(stored_events)))
             if tracking is not None:
-                items.append(self._advance_tracking(tracking))
-            self._check_limits(items)
-            try:
-                self._transact(items)
-            except _Cancelled as cancelled:
-                kinds = {self._kind(items[i]) for i in cancelled.failed}
-                if "event" in kinds:
-                    raise IntegrityError(
-                        f"{self.app}: an event version already exists (concurrent save?)"
-                    ) from None
-                if "tracking" in kinds:
-                    raise IntegrityError(
-                        f"{self.app}: tracking {tracking} is not ahead of the recorded position"
-                    ) from None
-                attempt += 1
-                if attempt > 50:
-                    raise PersistenceError(
-                        f"{self.app}: gave up after {attempt} conflicting saves"
-                    ) from None
-                time.sleep(min(0.5, 0.005 * 2 ** min(attempt, 7)))
-                continue
-            return ids
+                writes.append(self._advance_tracking(tracking))
+            return writes
 
-    @staticmethod
-    def _kind(item: dict[str, Any]) -> str:
-        entry = item.get("Put") or item.get("Update") or {}
-        pk = (entry.get("Item") or entry.get("Key") or {}).get("PK", {}).get("S", "")
-        if "#E#" in pk:
-            return "event"
-        if pk.endswith("#N#HEAD"):
-            return "head"
-        if "#N#" in pk:
-            return "notification"
-        return "tracking"
+        writes = self._write(build)
+        ids = [int(entry["Put"]["Item"]["nid"]["N"]) for kind, entry in writes if kind == "event"]
+        if ids:
+            self._known_head = ids[-1]
+        return ids
 
-    def _put_notification(self, event: StoredEvent, nid: int) -> dict[str, Any]:
-        return {
-            "Put": {
-                "TableName": self.datastore.table,
-                "Item": {
-                    "PK": {"S": f"{self.app}#N#{nid // BUCKET}"},
-                    "SK": {"N": str(nid)},
-                    "oid": {"S": str(event.originator_id)},
-                    "ver": {"N": str(event.originator_version)},
-                    "topic": {"S": event.topic},
-                    "state": {"B": bytes(event.state)},
-                },
-                "ConditionExpression": "attribute_not_exists(PK)",
-            }
+    def _lost_race(self) -> None:
+        self._known_head = None
+
+    def _put_notification(self, event: StoredEvent, nid: int) -> Write:
+        put = {
+            "TableName": self.datastore.table,
+            "Item": {
+                "PK": {"S": f"{self.app}#N#{nid // BUCKET}"},
+                "SK": {"N": str(nid)},
+                "oid": {"S": str(event.originator_id)},
+                "ver": {"N": str(event.originator_version)},
+                "topic": {"S": event.topic},
+                "state": {"B": bytes(event.state)},
+            },
+            "ConditionExpression": "attribute_not_exists(PK)",
         }
+        return "notification", {"Put": put}
 
-    def _advance_head(self, head: int, last: int) -> dict[str, Any]:
+    def _advance_head(self, head: int, last: int) -> Write:
         update: dict[str, Any] = {
             "TableName": self.datastore.table,
             "Key": self.head_key,
             "UpdateExpression": "SET #last = :last",
             "ExpressionAttributeNames": {"#last": "last"},
             "ExpressionAttributeValues": {":last": {"N": str(last)}, ":head": {"N": str(head)}},
+            "ConditionExpression": "#last = :head",
         }
         if head == 0:
             update["ConditionExpression"] = "attribute_not_exists(PK) OR #last = :head"
-        else:
-            update["ConditionExpression"] = "#last = :head"
-        return {"Update": update}
+        return "head", {"Update": update}
 
-    def _advance_tracking(self, tracking: Tracking) -> dict[str, Any]:
-        return {
-            "Update": {
-                "TableName": self.datastore.table,
-                "Key": {"PK": {"S": f"{self.app}#T#{tracking.application_name}"}, "SK": {"N": "0"}},
-                "UpdateExpression": "SET nid = :nid",
-                "ConditionExpression": "attribute_not_exists(PK) OR nid < :nid",
-                "ExpressionAttributeValues": {":nid": {"N": str(tracking.notification_id)}},
-            }
-        }
+    def _advance_tracking(self, tracking: Tracking) -> Write:
+        return "tracking", {"Update": _tracking_update(self.datastore, tracking)}
 
     def max_notification_id(self) -> int | None:
         item = self.datastore.call(
             "get_item", TableName=self.datastore.table, Key=self.head_key, ConsistentRead=True
         ).get("Item")
-        return int(item["last"]["N"]) if item else None
+        if item is None:
+            return None
+        head = int(_read(item, "last", "N"))
+        self._known_head = head
+        return head
 
     def select_notifications(
         self,
@@ -351,50 +457,76 @@ class DynamoDBApplicationRecorder(DynamoDBAggregateRecorder, ApplicationRecorder
     ) -> Sequence[Notification]:
         first = 1 if start is None else (start if inclusive_of_start else start + 1)
         first = max(first, 1)
+        # The counter is read first: the transaction that set it had written every
+        # notification up to it, so the range below is complete (no id is skipped).
         head = self.max_notification_id() or 0
         last = head if stop is None else min(stop, head)
         notifications: list[Notification] = []
         filter_expression = None
-        values_topics: dict[str, Any] = {}
+        topic_values: dict[str, Any] = {}
         if topics:
             names = [f":t{i}" for i in range(len(topics))]
             filter_expression = f"topic IN ({', '.join(names)})"
-            values_topics = {name: {"S": topic} for name, topic in zip(names, topics, strict=True)}
-        bucket = first // BUCKET
+            topic_values = {name: {"S": topic} for name, topic in zip(names, topics, strict=True)}
         while first <= last and len(notifications) < limit:
+            bucket = first // BUCKET
             hi = min(last, (bucket + 1) * BUCKET - 1)
-            if first <= hi:
-                values = {
-                    ":pk": {"S": f"{self.app}#N#{bucket}"},
-                    ":lo": {"N": str(first)},
-                    ":hi": {"N": str(hi)},
-                    **values_topics,
-                }
-                for item in self._query(
-                    "PK = :pk AND SK BETWEEN :lo AND :hi",
-                    values,
-                    limit=limit - len(notifications),
-                    filter_expression=filter_expression,
-                ):
-                    notifications.append(
-                        Notification(
-                            id=int(item["SK"]["N"]),
-                            originator_id=UUID(item["oid"]["S"]),
-                            originator_version=int(item["ver"]["N"]),
-                            topic=item["topic"]["S"],
-                            state=item["state"]["B"],
-                        )
-                    )
-                    if len(notifications) >= limit:
-                        break
-            bucket += 1
-            first = bucket * BUCKET
+            values = {
+                ":pk": {"S": f"{self.app}#N#{bucket}"},
+                ":lo": {"N": str(first)},
+                ":hi": {"N": str(hi)},
+                **topic_values,
+            }
+            for item in self._query(
+                "PK = :pk AND SK BETWEEN :lo AND :hi",
+                values,
+                limit=limit - len(notifications),
+                filter_expression=filter_expression,
+            ):
+                notifications.append(self._notification(item))
+                if len(notifications) >= limit:
+                    break
+            first = (bucket + 1) * BUCKET
         return notifications
+
+    def _notification(self, item: Item) -> Notification:
+        nid = item.get("SK", {}).get("N", "?")
+        try:
+            oid = _read(item, "oid", "S")
+            return Notification(
+                id=int(nid),
+                originator_id=_originator_id(oid),
+                originator_version=int(_read(item, "ver", "N")),
+                topic=_read(item, "topic", "S"),
+                state=_read(item, "state", "B"),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise MalformedStoredEvent(
+                f"{self.app}: notification {nid} in table {self.datastore.table!r} is"
+                f" malformed: {error}"
+            ) from None
 
     def subscribe(
         self, gt: int | None = None, topics: Sequence[str] = ()
     ) -> Subscription[ApplicationRecorder]:
         return PollingSubscription(self, gt=gt, topics=topics)
+
+
+def _originator_id(value: str) -> UUID | str:
+    try:
+        return UUID(value)
+    except ValueError:
+        return value
+
+
+def _tracking_update(datastore: DynamoDBDatastore, tracking: Tracking) -> dict[str, Any]:
+    return {
+        "TableName": datastore.table,
+        "Key": {"PK": {"S": f"{datastore.app}#T#{tracking.application_name}"}, "SK": {"N": "0"}},
+        "UpdateExpression": "SET nid = :nid",
+        "ConditionExpression": "attribute_not_exists(PK) OR nid < :nid",
+        "ExpressionAttributeValues": {":nid": {"N": str(tracking.notification_id)}},
+    }
 
 
 class PollingSubscription(Subscription[ApplicationRecorder]):
@@ -409,7 +541,7 @@ class PollingSubscription(Subscription[ApplicationRecorder]):
         self._buffer: list[Notification] = []
 
     def __next__(self) -> Notification:
-        while not self._buffer:
+        while not self._buffer or self._has_been_stopped:
             if self._has_been_stopped:
                 raise StopIteration
             batch = self._recorder.select_notifications(
@@ -433,18 +565,12 @@ class DynamoDBTrackingRecorder(TrackingRecorder):
 
     def insert_tracking(self, tracking: Tracking) -> None:
         try:
-            self.datastore.call(
-                "update_item",
-                TableName=self.datastore.table,
-                Key={"PK": {"S": f"{self.app}#T#{tracking.application_name}"}, "SK": {"N": "0"}},
-                UpdateExpression="SET nid = :nid",
-                ConditionExpression="attribute_not_exists(PK) OR nid < :nid",
-                ExpressionAttributeValues={":nid": {"N": str(tracking.notification_id)}},
-            )
+            self.datastore.call("update_item", **_tracking_update(self.datastore, tracking))
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise IntegrityError(
-                    f"tracking {tracking} is not ahead of the recorded position"
+                    f"{self.app}: tracking {tracking.application_name}"
+                    f" {tracking.notification_id} is not ahead of the position recorded"
                 ) from None
             raise
 
@@ -455,7 +581,7 @@ class DynamoDBTrackingRecorder(TrackingRecorder):
             Key={"PK": {"S": f"{self.app}#T#{application_name}"}, "SK": {"N": "0"}},
             ConsistentRead=True,
         ).get("Item")
-        return int(item["nid"]["N"]) if item else None
+        return int(_read(item, "nid", "N")) if item else None
 
 
 class DynamoDBProcessRecorder(
@@ -479,7 +605,7 @@ class DynamoDBFactory(InfrastructureFactory[DynamoDBTrackingRecorder]):
             )
         app = self.env.name or "app"
         settings = {**os.environ, **{k: str(v) for k, v in self.env.items()}}
-        self.datastore = DynamoDBDatastore(table, app, client("dynamodb", settings))
+        self.datastore = DynamoDBDatastore(table, app, dynamodb_client(settings))
         if strtobool(self.env.get(self.CREATE_TABLE) or "no"):
             self.datastore.create_table()
 
@@ -492,7 +618,18 @@ class DynamoDBFactory(InfrastructureFactory[DynamoDBTrackingRecorder]):
     def tracking_recorder(
         self, tracking_recorder_class: type[DynamoDBTrackingRecorder] | None = None
     ) -> DynamoDBTrackingRecorder:
-        return (tracking_recorder_class or DynamoDBTrackingRecorder)(self.datastore)
+        if tracking_recorder_class is None:
+            topic = self.env.get(self.TRACKING_RECORDER_TOPIC)
+            tracking_recorder_class = resolve_topic(topic) if topic else DynamoDBTrackingRecorder
+        if not (
+            isinstance(tracking_recorder_class, type)
+            and issubclass(tracking_recorder_class, DynamoDBTrackingRecorder)
+        ):
+            raise TypeError(
+                f"{self.TRACKING_RECORDER_TOPIC} must name a DynamoDBTrackingRecorder"
+                f" subclass, not {tracking_recorder_class!r}"
+            )
+        return tracking_recorder_class(self.datastore)
 
     def process_recorder(self) -> ProcessRecorder:
         return DynamoDBProcessRecorder(self.datastore)
