@@ -16,6 +16,7 @@ from types import FrameType
 from typing import Any, Protocol
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from transformers import LayoutLMForTokenClassification, PreTrainedTokenizerFast
 from transformers.utils import logging as hf_logging
@@ -27,7 +28,8 @@ from receipts.adapters.torch.checkpoints import (
     restore_training_state,
     save_checkpoint,
 )
-from receipts.adapters.torch.encoding import Encoded, encode_receipt
+from receipts.adapters.torch.distributed import SINGLE_PROCESS, Distributed
+from receipts.adapters.torch.encoding import IGNORE, Encoded, encode_receipt
 from receipts.adapters.torch.metrics import entity_scores
 from receipts.adapters.torch.models import (
     NotAModel,
@@ -50,6 +52,7 @@ from receipts.application.ports.training_backend import (
 from receipts.domain.artifacts import ArtifactURI
 from receipts.domain.fields import extract_fields, score_fields, words_with_labels
 from receipts.domain.job import DatasetLineage, JobResults
+from receipts.domain.job_log import LogLevel
 from receipts.domain.job_metric import Evaluation
 
 hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
@@ -81,6 +84,22 @@ class _NoProgress:
         pass
 
 
+class SilentReporter:
+    """What ranks other than 0 report to: nothing (only rank 0 touches the event store)."""
+
+    def evaluation(self, evaluation: Evaluation) -> None:
+        pass
+
+    def log(self, message: str, level: LogLevel = "info", **data: Any) -> None:
+        pass
+
+    def run_config(self, data: dict[str, Any]) -> None:
+        pass
+
+    def cancelled(self) -> bool:
+        return False
+
+
 DatasetLoader = Callable[[TrainingSpec, TrainingReporter], PreparedDataset]
 
 
@@ -104,6 +123,12 @@ class LayoutLMTrainer:
     rewrites `run.json`; each evaluation is reported as it happens. SIGINT/SIGTERM save a
     resumable checkpoint and raise TrainingInterrupted; resuming restores weights,
     optimizer, schedule, RNG and position, so it ends where an uninterrupted run would.
+
+    With `distributed` of world size > 1 (torchrun) every rank runs `train` on the same
+    spec: the model is wrapped in DistributedDataParallel, each rank trains its shard of
+    each epoch's batch plan, evaluation is sharded and gathered, and only rank 0 reports,
+    writes checkpoints, best/ and run.json, and publishes. Stops (signals, cancellation)
+    are agreed on by all ranks at each step, so they stop at the same one.
     """
 
     name = "local"
@@ -120,7 +145,9 @@ class LayoutLMTrainer:
         handle_signals: bool = True,
         device: str | None = None,
         stop_after_steps: int | None = None,
+        distributed: Distributed | None = None,
     ) -> None:
+        self.dist = distributed or SINGLE_PROCESS
         self.load_dataset = load_dataset
         self.output_dir = Path(output_dir)
         self.artifacts = artifacts
@@ -128,13 +155,19 @@ class LayoutLMTrainer:
         self.progress: TrainingProgress = progress or _NoProgress()
         self.keep_checkpoints = max(1, keep_checkpoints)
         self.handle_signals = handle_signals
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if device is None and self.dist.enabled:
+            self.device = self.dist.device()
+        else:
+            self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.stop_after_steps = stop_after_steps
         self._stop_signal: str | None = None
         self._max_length = 512
         self._stride = 128
 
     def train(self, spec: TrainingSpec, reporter: TrainingReporter) -> JobResults:
+        if not self.dist.is_main:
+            reporter = SilentReporter()
+            self.progress = _NoProgress()
         with self._signals():
             try:
                 return self._train(spec, reporter)
@@ -148,8 +181,10 @@ class LayoutLMTrainer:
         config = spec.config
         hp = config.hyperparameters
         run_dir = self.output_dir / spec.job_name
-        run_dir.mkdir(parents=True, exist_ok=True)
-        dataset = self.load_dataset(spec, reporter)
+        main = self.dist.is_main
+        if main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        dataset = self.load_dataset(spec if main else _without_side_effects(spec), reporter)
         tags = list(dataset.tags)
         tag_ids = {tag: i for i, tag in enumerate(tags)}
         torch.manual_seed(hp.seed)
@@ -157,11 +192,23 @@ class LayoutLMTrainer:
         resume_dir = self._resume_dir(spec)
         model, tokenizer = self._model_and_tokenizer(spec, dataset, tags, resume_dir)
         model.to(self.device)  # type: ignore[arg-type]
+        # the pooler is outside the loss's graph: DDP must be told some parameters get no grad
+        ddp = (
+            DistributedDataParallel(
+                model,
+                device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=True,
+            )
+            if self.dist.enabled
+            else None
+        )
+        forward: torch.nn.Module = ddp if ddp is not None else model
         reporter.run_config(
             {
                 "config": config.model_dump(mode="json"),
                 "backend": self.name,
                 "device": str(self.device),
+                "world_size": self.dist.world_size,
                 "parameters": sum(p.numel() for p in model.parameters()),
                 "vocab_size": tokenizer.vocab_size,
                 "tags": tags,
@@ -186,7 +233,7 @@ class LayoutLMTrainer:
         lengths = [len(e) for e in examples]
 
         optimizer = _adamw(model, hp.learning_rate, hp.weight_decay)
-        batches_per_epoch = math.ceil(len(examples) / hp.batch_size)
+        batches_per_epoch = self.dist.shard_count(math.ceil(len(examples) / hp.batch_size))
         steps_per_epoch = math.ceil(batches_per_epoch / hp.gradient_accumulation_steps)
         total_steps = steps_per_epoch * hp.epochs
         warmup = int(total_steps * hp.warmup_ratio)
@@ -210,7 +257,7 @@ class LayoutLMTrainer:
         stopped_early = False
         for epoch in range(run.epoch, hp.epochs + 1):
             run.epoch = epoch
-            plan = plan_batches(lengths, hp.batch_size, hp.seed, epoch)
+            plan = self.dist.shard(plan_batches(lengths, hp.batch_size, hp.seed, epoch))
             first_batch = run.next_batch
             loader: DataLoader[Encoded] = DataLoader(
                 examples,  # type: ignore[arg-type]
@@ -222,7 +269,7 @@ class LayoutLMTrainer:
                 # dropout masks of a resumed epoch
                 generator=torch.Generator().manual_seed(hp.seed + epoch),
             )
-            model.train()
+            forward.train()
             losses: list[float] = []
             optimizer.zero_grad(set_to_none=True)
             for offset, cpu_batch in enumerate(loader):
@@ -231,7 +278,7 @@ class LayoutLMTrainer:
                 with torch.autocast(
                     self.device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None
                 ):
-                    logits = model(
+                    logits = forward(
                         input_ids=batch["input_ids"],
                         bbox=batch["bbox"],
                         attention_mask=batch["attention_mask"],
@@ -244,11 +291,13 @@ class LayoutLMTrainer:
                         " lower the learning rate or check the data"
                     )
                 scaled = loss / hp.gradient_accumulation_steps
-                (scaler.scale(scaled) if scaler else scaled).backward()
-                losses.append(float(loss.detach()))
                 at_boundary = (
                     batch_index + 1
                 ) % hp.gradient_accumulation_steps == 0 or batch_index + 1 == len(plan)
+                # between optimizer steps DDP need not all-reduce the gradients
+                with ddp.no_sync() if ddp is not None and not at_boundary else _nothing():
+                    (scaler.scale(scaled) if scaler else scaled).backward()
+                losses.append(float(loss.detach()))
                 if not at_boundary:
                     continue
                 if scaler:
@@ -264,16 +313,20 @@ class LayoutLMTrainer:
                 run.global_step += 1
                 run.next_batch = batch_index + 1
                 self.progress.step(losses[-1], epoch)
-                if run.global_step % 20 == 0 and reporter.cancelled():
-                    raise TrainingCancelled
+                cancelled = run.global_step % 20 == 0 and reporter.cancelled()
                 if self.stop_after_steps is not None and run.global_step >= self.stop_after_steps:
                     self._stop_signal = f"stopped after {run.global_step} steps"
-                if self._stop_signal and run.next_batch < len(plan):
+                cancelled, stop = self._agree(cancelled)
+                if cancelled:
+                    raise TrainingCancelled
+                if stop and run.next_batch < len(plan):
                     run.elapsed = time.perf_counter() - started
                     path = run_dir / f"checkpoint-{run.global_step}"
-                    save_checkpoint(
-                        path, model, tokenizer, self._state(spec, run), optimizer, scheduler
-                    )
+                    if main:
+                        save_checkpoint(
+                            path, model, tokenizer, self._state(spec, run), optimizer, scheduler
+                        )
+                    self.dist.barrier()
                     raise TrainingInterrupted(
                         self._uri(path), f"interrupted by {self._stop_signal}"
                     )
@@ -298,13 +351,14 @@ class LayoutLMTrainer:
             run.epoch = epoch + 1
             run.elapsed = time.perf_counter() - started
             checkpoint = run_dir / f"checkpoint-{run.global_step}"
-            save_checkpoint(
-                checkpoint, model, tokenizer, self._state(spec, run), optimizer, scheduler
-            )
-            if improved:
-                copy_checkpoint(checkpoint, run_dir / "best")
-            self._prune(run_dir, keep=checkpoint)
-            self._write_run_json(run_dir, spec, dataset, run, tags)
+            if main:
+                save_checkpoint(
+                    checkpoint, model, tokenizer, self._state(spec, run), optimizer, scheduler
+                )
+                if improved:
+                    copy_checkpoint(checkpoint, run_dir / "best")
+                self._prune(run_dir, keep=checkpoint)
+                self._write_run_json(run_dir, spec, dataset, run, tags)
             self.progress.epoch(evaluation, field_f1, improved)
             if (
                 hp.early_stopping_patience
@@ -317,16 +371,19 @@ class LayoutLMTrainer:
                     f" {hp.early_stopping_threshold} for {run.since_best} epoch(s)",
                 )
                 break
-            if self._stop_signal:
+            if self._agree()[1]:
                 raise TrainingInterrupted(
                     self._uri(checkpoint), f"interrupted by {self._stop_signal}"
                 )
         best_dir = run_dir / "best"
-        if not best_dir.is_dir():
-            raise TrainingFailed(
-                "no checkpoint was saved: training ended before its first evaluation"
-            )
-        best_uri = self._publish(best_dir, spec)
+        best_uri = self._uri(best_dir)
+        if main:
+            if not best_dir.is_dir():
+                raise TrainingFailed(
+                    "no checkpoint was saved: training ended before its first evaluation"
+                )
+            best_uri = self._publish(best_dir, spec)
+        self.dist.barrier()  # no rank leaves before rank 0 has written and published
         return JobResults(
             best_checkpoint_uri=best_uri,
             best_f1=max(0.0, run.best_f1),
@@ -352,6 +409,17 @@ class LayoutLMTrainer:
             },
         )
 
+    def _agree(self, cancelled: bool = False) -> tuple[bool, bool]:
+        """(cancelled, stop): with several ranks, whether any rank saw it, so that every
+        rank stops at the same step (a rank that stopped alone would hang the others)."""
+        stop = bool(self._stop_signal)
+        if not self.dist.enabled:
+            return cancelled, stop
+        cancelled, stop = self.dist.any(cancelled, stop)
+        if stop and not self._stop_signal:
+            self._stop_signal = "a signal to another rank"
+        return cancelled, stop
+
     def _evaluate(
         self,
         model: LayoutLMForTokenClassification,
@@ -364,33 +432,83 @@ class LayoutLMTrainer:
         scheduler: torch.optim.lr_scheduler.LambdaLR,
         started: float,
     ) -> tuple[Evaluation, float | None]:
-        result = predict(
-            model,
-            tokenizer,
-            dataset.validation,
-            max_length=self._max_length,
-            stride=self._stride,
-            tag_ids=tag_ids,
-        )
-        truth = [list(r.tags) for r in dataset.validation]
-        guessed = [[w.tag for w in words] for words in result.words]
-        precision, recall, f1, per_label = entity_scores(truth, guessed)
-        field_f1 = _field_f1(dataset.validation, guessed)
-        return (
-            Evaluation(
+        """Scores on the validation split. With several ranks each predicts a shard, rank 0
+        scores the gathered predictions once, and every rank gets rank 0's result."""
+        if self.dist.enabled:
+            guessed, loss = self._predict_sharded(model, tokenizer, dataset, tag_ids)
+            losses = [x for per_rank in self.dist.gather(losses) for x in per_rank]
+        else:
+            result = predict(
+                model,
+                tokenizer,
+                dataset.validation,
+                max_length=self._max_length,
+                stride=self._stride,
+                tag_ids=tag_ids,
+            )
+            guessed = [[w.tag for w in words] for words in result.words]
+            loss = result.loss
+        scored: tuple[str, float | None] | None = None
+        if self.dist.is_main:
+            truth = [list(r.tags) for r in dataset.validation]
+            precision, recall, f1, per_label = entity_scores(truth, guessed)
+            field_f1 = _field_f1(dataset.validation, guessed)
+            evaluation = Evaluation(
                 epoch=epoch,
                 global_step=run.global_step,
                 f1=f1,
                 precision=precision,
                 recall=recall,
-                loss=result.loss,
+                loss=loss,
                 train_loss=sum(losses) / len(losses) if losses else None,
                 learning_rate=scheduler.get_last_lr()[0],
                 per_label=per_label,
                 elapsed_seconds=time.perf_counter() - started,
-            ),
-            field_f1,
+            )
+            if not self.dist.enabled:
+                return evaluation, field_f1
+            scored = (evaluation.model_dump_json(), field_f1)
+        scored = self.dist.broadcast(scored)
+        assert scored is not None
+        return Evaluation.model_validate_json(scored[0]), scored[1]
+
+    def _predict_sharded(
+        self,
+        model: LayoutLMForTokenClassification,
+        tokenizer: PreTrainedTokenizerFast,
+        dataset: PreparedDataset,
+        tag_ids: dict[str, int],
+    ) -> tuple[list[list[str]], float | None]:
+        """Every validation receipt's predicted tags (in order) and the mean loss over all
+        supervised tokens, each rank predicting every world_size-th receipt."""
+        world, rank = self.dist.world_size, self.dist.rank
+        mine = list(range(rank, len(dataset.validation), world))
+        receipts = [dataset.validation[i] for i in mine]
+        result = predict(
+            model,
+            tokenizer,
+            receipts,
+            max_length=self._max_length,
+            stride=self._stride,
+            tag_ids=tag_ids,
         )
+        tokens = sum(
+            sum(1 for label in window.labels if label != IGNORE)
+            for index, receipt in enumerate(receipts)
+            for window in encode_receipt(
+                index, receipt, tokenizer, tag_ids, self._max_length, self._stride
+            )
+        )
+        shard = (mine, [[w.tag for w in words] for words in result.words], result.loss, tokens)
+        guessed: list[list[str]] = [[] for _ in dataset.validation]
+        loss_sum, loss_tokens = 0.0, 0
+        for indices, tags, loss, count in self.dist.gather(shard):
+            for index, receipt_tags in zip(indices, tags, strict=True):
+                guessed[index] = receipt_tags
+            if loss is not None:
+                loss_sum += loss * count
+                loss_tokens += count
+        return guessed, (loss_sum / loss_tokens if loss_tokens else None)
 
     def _model_and_tokenizer(
         self, spec: TrainingSpec, dataset: PreparedDataset, tags: list[str], resume_dir: Path | None
@@ -422,10 +540,12 @@ class LayoutLMTrainer:
         if uri.scheme == "file":
             directory = Path("/" + uri.key.rstrip("/"))
         else:
-            if self.artifacts is None:
-                raise TrainingFailed(f"cannot fetch {spec.resume_from_uri}: no artifact store")
             directory = self.output_dir / spec.job_name / "resume"
-            self.artifacts.download_dir(str(uri.as_prefix()), directory)
+            if self.dist.is_main:  # the others read rank 0's download (one machine)
+                if self.artifacts is None:
+                    raise TrainingFailed(f"cannot fetch {spec.resume_from_uri}: no artifact store")
+                self.artifacts.download_dir(str(uri.as_prefix()), directory)
+            self.dist.barrier()
         if not (directory / "config.json").is_file():
             raise TrainingFailed(
                 f"resume checkpoint {spec.resume_from_uri} is not a model directory"
@@ -528,6 +648,17 @@ class LayoutLMTrainer:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+def _without_side_effects(spec: TrainingSpec) -> TrainingSpec:
+    """The spec as ranks other than 0 load their data: without saving a snapshot."""
+    data = spec.config.data.model_copy(update={"dataset_snapshot_save": None})
+    return spec.model_copy(update={"config": spec.config.model_copy(update={"data": data})})
 
 
 def _adamw(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:

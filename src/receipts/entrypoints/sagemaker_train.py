@@ -1,0 +1,310 @@
+"""The SageMaker training container's entrypoint: `python -m receipts.entrypoints.sagemaker_train`.
+
+Reads SageMaker's environment (`ContainerEnv`), trains the job with the LayoutLM trainer,
+records metrics and logs in the configured event store (`RECEIPTS_*` settings), writes the
+best model to SM_MODEL_DIR (HF layout, safetensors) and checkpoints to /opt/ml/checkpoints
+(a spot restart resumes from the latest one). A failure writes its reason to
+/opt/ml/output/failure (SageMaker's FailureReason) and exits non-zero.
+
+Who ends the Job: with RECEIPTS_JOB_ID (set by SageMakerTrainingBackend, which started the
+job) the launcher does, from the results this leaves at `<runs prefix>/<job>/results.json`;
+without it the container finds the job by name (RECEIPTS_JOB_NAME or SageMaker's
+TRAINING_JOB_NAME), creates it from the hyperparameters if missing, and runs it to its end.
+
+Several processes (hosts times GPUs, or RECEIPTS_SAGEMAKER_PROCESSES_PER_HOST) train
+data-parallel: started without torchrun's variables, the entrypoint re-launches itself
+under torchrun. Only rank 0 opens the event store; it hands the others the TrainingSpec.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from receipts.adapters.sagemaker.container import ContainerEnv
+from receipts.adapters.sagemaker.hyperparameters import from_hyperparameters
+from receipts.adapters.sagemaker.results import write_results
+from receipts.adapters.torch.distributed import Distributed
+from receipts.adapters.torch.trainer import LayoutLMTrainer, SilentReporter
+from receipts.application.datasets import PreparedDataset
+from receipts.application.ports.training_backend import (
+    TrainingCancelled,
+    TrainingInterrupted,
+    TrainingReporter,
+    TrainingSpec,
+)
+from receipts.application.training import JobReporter, run_training
+from receipts.bootstrap import Runtime, bootstrap
+from receipts.domain.errors import JobNotFound
+from receipts.domain.job import JobStatus
+from receipts.domain.job_metric import Evaluation
+from receipts.entrypoints.training_wiring import load_dataset
+from receipts.settings import Settings
+
+MODULE = "receipts.entrypoints.sagemaker_train"
+EXIT_INTERRUPTED = 130
+
+
+class ContainerError(Exception):
+    """The container cannot train this job; the message becomes the FailureReason."""
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """What rank 0 decided and every rank trains: the spec, and who ends the job."""
+
+    spec: TrainingSpec
+    attached: bool
+    runs_prefix: str | None
+
+
+class EpochLines:
+    """One line per epoch on stdout (CloudWatch), also matchable by MetricDefinitions."""
+
+    def start(self, total_steps: int, completed: int) -> None:
+        print(f"training: {total_steps} steps, {completed} done", flush=True)
+
+    def step(self, loss: float, epoch: int) -> None:
+        pass
+
+    def epoch(self, evaluation: Evaluation, field_f1: float | None, best: bool) -> None:
+        print(
+            f"epoch {evaluation.epoch}: step={evaluation.global_step} f1={evaluation.f1:.4f}"
+            f" precision={evaluation.precision:.4f} recall={evaluation.recall:.4f}"
+            f" loss={evaluation.loss}{' (best)' if best else ''}",
+            flush=True,
+        )
+
+    def stop(self) -> None:
+        pass
+
+
+def main() -> int:
+    container = ContainerEnv.from_env()
+    dist = Distributed.from_env()
+    if not dist.enabled and container.world_size > 1 and "LOCAL_RANK" not in os.environ:
+        command = container.launch_command(MODULE)
+        print("launching: " + " ".join(command), flush=True)
+        os.execv(command[0], command)  # torchrun's agent replaces this process
+    dist.start()
+    try:
+        return _train(container, dist)
+    finally:
+        dist.stop()
+
+
+def _train(container: ContainerEnv, dist: Distributed) -> int:
+    runtime: Runtime | None = None
+    assignment: Assignment | None = None
+    failure: str | None = None
+    if dist.is_main:
+        try:
+            runtime = bootstrap(Settings.from_env())
+            assignment = _assign(container, runtime)
+        except Exception as error:
+            failure = _reason(error)
+    shared = dist.broadcast((assignment, failure))
+    assignment, failure = shared
+    if failure is not None or assignment is None:
+        if dist.is_main:
+            _fail(container, failure or "no assignment")
+        return 1
+    spec = assignment.spec
+
+    def load(spec: TrainingSpec, reporter: TrainingReporter) -> PreparedDataset:
+        return load_dataset(_localised(spec, container.channel_dir), reporter)
+
+    trainer = LayoutLMTrainer(
+        load,
+        container.checkpoint_dir,
+        runtime.artifacts if runtime else None,
+        assignment.runs_prefix,
+        progress=EpochLines(),
+        keep_checkpoints=int(os.environ.get("RECEIPTS_SAGEMAKER_KEEP_CHECKPOINTS", "2")),
+        distributed=dist,
+    )
+    started = time.perf_counter()
+    if not dist.is_main:
+        return _follow(trainer, spec)
+    assert runtime is not None
+    try:
+        if assignment.attached:
+            code = _attached(container, runtime, trainer, assignment)
+        else:
+            code = _owned(container, runtime, trainer, spec)
+    finally:
+        runtime.close()
+    print(f"finished in {time.perf_counter() - started:.1f}s, exit {code}", flush=True)
+    return code
+
+
+def _assign(container: ContainerEnv, runtime: Runtime) -> Assignment:
+    jobs = runtime.jobs
+    runs_prefix = os.environ.get("RECEIPTS_RUNS_PREFIX") or runtime.runs_prefix()
+    job_id = os.environ.get("RECEIPTS_JOB_ID")
+    if job_id:
+        job = jobs.get_job(UUID(job_id))
+        if job.status is not JobStatus.RUNNING:
+            raise ContainerError(
+                f"job {job.name} is {job.status.value}: the launcher that set RECEIPTS_JOB_ID"
+                " starts it before the training job"
+            )
+        resume = _latest_checkpoint(container.checkpoint_dir / job.name)
+        spec = TrainingSpec(
+            job_id=job.id, job_name=job.name, config=job.config, resume_from_uri=resume
+        )
+        if resume:
+            JobReporter(jobs, job.id).log("container restarted: resuming", checkpoint_uri=resume)
+        return Assignment(spec=spec, attached=True, runs_prefix=runs_prefix)
+    name = os.environ.get("RECEIPTS_JOB_NAME") or container.training_job_name
+    if not name:
+        raise ContainerError(
+            "no job name: set RECEIPTS_JOB_NAME (or SageMaker's TRAINING_JOB_NAME)"
+        )
+    try:
+        job = jobs.get_job_by_name(name)
+    except JobNotFound:
+        config = from_hyperparameters(container.hyperparameters)
+        created = jobs.create_job(
+            name=name,
+            description=f"SageMaker training job {container.training_job_name or name}",
+            created_by="sagemaker",
+            config=config.model_dump(mode="json"),
+        )
+        job = jobs.get_job(created)
+    if job.status is JobStatus.RUNNING:
+        # a container that died without ending its job (a spot interruption, a crash)
+        checkpoint = _latest_checkpoint(container.checkpoint_dir / job.name)
+        jobs.interrupt_job(job.id, checkpoint, "container restarted")
+        job = jobs.get_job(job.id)
+    if job.status not in (JobStatus.PENDING, JobStatus.INTERRUPTED):
+        raise ContainerError(f"job {job.name} is {job.status.value}: nothing to train")
+    spec = TrainingSpec(
+        job_id=job.id,
+        job_name=job.name,
+        config=job.config,
+        resume_from_uri=job.resume_checkpoint_uri,
+    )
+    return Assignment(spec=spec, attached=False, runs_prefix=runs_prefix)
+
+
+def _owned(
+    container: ContainerEnv, runtime: Runtime, trainer: LayoutLMTrainer, spec: TrainingSpec
+) -> int:
+    """The container's own job: run_training starts (or resumes) it and ends it."""
+    status = run_training(runtime.jobs, spec.job_id, trainer)
+    job = runtime.jobs.get_job(spec.job_id)
+    if status is JobStatus.SUCCEEDED:
+        _write_model(container, spec)
+        return 0
+    if status is JobStatus.INTERRUPTED:
+        print(f"interrupted: checkpoint {job.resume_checkpoint_uri}", flush=True)
+        return EXIT_INTERRUPTED
+    _fail(container, job.status_reason or f"job {job.name} {status.value}")
+    return 1
+
+
+def _attached(
+    container: ContainerEnv, runtime: Runtime, trainer: LayoutLMTrainer, assignment: Assignment
+) -> int:
+    """The launcher's job: record as it trains, leave the results; the launcher ends it."""
+    spec = assignment.spec
+    reporter = JobReporter(runtime.jobs, spec.job_id)
+    try:
+        results = trainer.train(spec, reporter)
+    except TrainingInterrupted as stop:
+        reporter.log(f"interrupted: {stop.reason}", "warning", checkpoint_uri=stop.checkpoint_uri)
+        return EXIT_INTERRUPTED
+    except TrainingCancelled:
+        _fail(container, f"job {spec.job_name} was cancelled")
+        return 1
+    except Exception as error:
+        _fail(container, _reason(error))
+        return 1
+    assert assignment.runs_prefix is not None
+    uri = write_results(runtime.artifacts, assignment.runs_prefix, spec.job_name, results)
+    print(f"results: {uri}", flush=True)
+    _write_model(container, spec)
+    return 0
+
+
+def _follow(trainer: LayoutLMTrainer, spec: TrainingSpec) -> int:
+    """A rank other than 0: trains its shard; rank 0 reports and records the outcome."""
+    try:
+        trainer.train(spec, SilentReporter())
+    except TrainingInterrupted:
+        return EXIT_INTERRUPTED
+    except Exception as error:
+        print(f"rank {trainer.dist.rank}: {_reason(error)}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+def _write_model(container: ContainerEnv, spec: TrainingSpec) -> None:
+    """The best checkpoint (weights, config, tokenizer) into SM_MODEL_DIR; run.json into
+    SM_OUTPUT_DATA_DIR."""
+    run_dir = container.checkpoint_dir / spec.job_name
+    container.model_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(run_dir / "best", container.model_dir, dirs_exist_ok=True)
+    container.output_data_dir.mkdir(parents=True, exist_ok=True)
+    if (run_dir / "run.json").is_file():
+        shutil.copy2(run_dir / "run.json", container.output_data_dir / "run.json")
+
+
+def _localised(spec: TrainingSpec, channel: Path) -> TrainingSpec:
+    """The spec with its S3 data paths pointed at the training channel's local copy."""
+    data = spec.config.data
+    changes: dict[str, Any] = {}
+    for field in ("dataset", "dataset_snapshot_load"):
+        source = getattr(data, field)
+        if source and not Path(source).exists():
+            local = _in_channel(source, channel)
+            if local is not None:
+                changes[field] = str(local)
+    if not changes:
+        return spec
+    config = spec.config.model_copy(update={"data": data.model_copy(update=changes)})
+    return spec.model_copy(update={"config": config})
+
+
+def _in_channel(source: str, channel: Path) -> Path | None:
+    candidate = channel / source.rstrip("/").rsplit("/", 1)[-1]
+    if candidate.exists():
+        return candidate
+    files = sorted(channel.glob("*.jsonl")) if channel.is_dir() else []
+    return files[0] if len(files) == 1 else None
+
+
+def _latest_checkpoint(run_dir: Path) -> str | None:
+    steps = [
+        (int(p.name.removeprefix("checkpoint-")), p)
+        for p in run_dir.glob("checkpoint-*")
+        if p.name.removeprefix("checkpoint-").isdigit() and (p / "trainer_state.json").is_file()
+    ]
+    if not steps:
+        return None
+    return max(steps)[1].resolve().as_uri() + "/"
+
+
+def _fail(container: ContainerEnv, reason: str) -> None:
+    print(f"failed: {reason}", file=sys.stderr, flush=True)
+    container.output_dir.mkdir(parents=True, exist_ok=True)
+    container.failure_file.write_text(reason[:1024])
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, ContainerError):
+        return str(error)
+    traceback.print_exc()
+    return f"{type(error).__name__}: {error}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
