@@ -1,8 +1,9 @@
 """An eventsourcing persistence module backed by DynamoDB.
 
 Set `PERSISTENCE_MODULE=receipts.adapters.dynamodb.event_store` and `DYNAMODB_TABLE`
-(prefixable with the application name, e.g. `JOBS_DYNAMODB_TABLE`). One table (PK string,
-SK number) holds every application's items, each key prefixed with the application name:
+(prefixable with the application name, e.g. `JOBS_DYNAMODB_TABLE`); `CREATE_TABLE=y`
+creates the table when missing. One table (PK string, SK number) holds every
+application's items, each key prefixed with the application name:
 
 | item | PK | SK | attributes |
 |---|---|---|---|
@@ -12,11 +13,20 @@ SK number) holds every application's items, each key prefixed with the applicati
 | tracking | `<app>#T#<upstream app>` | 0 | nid |
 
 A save is one TransactWriteItems: every event (conditional: that version is new), its
-notification, the counter (conditional: it still holds the value read, so ids are gapless
-and totally ordered), and the tracking record of a process application (conditional: it
-moves forward). Version conflicts and repeated tracking raise the library's
-IntegrityError; a lost race for the counter is retried. All reads are strongly consistent
-Queries (never scans).
+notification, the counter (conditional: it still holds the value the save started from,
+so ids are gapless and totally ordered), and the tracking record of a process application
+(conditional: it moves forward). Version conflicts and repeated tracking raise the
+library's IntegrityError; a lost race for the counter is retried with fresh ids. A
+recorder remembers the counter it last wrote, so a save costs one request while it is
+the only writer.
+
+Limits are checked before anything is sent (EventStoreLimitExceeded, nothing written):
+100 items per transaction (49 events per save, 48 with tracking), 400 KB per item,
+4 MB per transaction. Reads are strongly consistent Queries, never scans: events by
+aggregate and version range, notifications by bucket and id range. Throttling is retried
+by botocore with backoff (`clients.py`); what is still throttled after that raises
+EventStoreThrottled. A stored item with a missing or mistyped attribute raises
+MalformedStoredEvent naming the aggregate and version (or the notification id).
 """
 
 from __future__ import annotations
@@ -35,6 +45,7 @@ from eventsourcing.persistence import (
     InfrastructureFactory,
     IntegrityError,
     Notification,
+    OperationalError,
     PersistenceError,
     ProcessRecorder,
     StoredEvent,
@@ -72,6 +83,15 @@ class MalformedStoredEvent(PersistenceError):
     """A stored item lacks an attribute, or holds one of the wrong type."""
 
 
+class EventStoreThrottled(OperationalError):
+    """DynamoDB kept throttling a request after botocore's retries with backoff."""
+
+
+THROTTLING_CODES = frozenset(
+    {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
+)
+
+
 class DynamoDBDatastore:
     def __init__(self, table: str, app: str, dynamodb: Any) -> None:
         self.table = table
@@ -104,11 +124,19 @@ class DynamoDBDatastore:
         try:
             return getattr(self.db, operation)(**kwargs)
         except ClientError as error:
-            if error.response["Error"]["Code"] == "ResourceNotFoundException":
+            code = error.response["Error"]["Code"]
+            if code == "ResourceNotFoundException":
                 raise TableMissing(
                     f"DynamoDB table {self.table!r} (event store of {self.app}) does not exist:"
                     " create it, or set CREATE_TABLE=y (RECEIPTS_CREATE_RESOURCES=true)"
                 ) from None
+            if code in THROTTLING_CODES:
+                attempts = error.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)
+                raise EventStoreThrottled(
+                    f"{self.app}: DynamoDB throttled {operation} on table {self.table!r}"
+                    f" ({code}) after {attempts + 1} attempts with backoff: raise the table's"
+                    " capacity, or AWS_MAX_ATTEMPTS to wait longer"
+                ) from error
             raise
 
 
