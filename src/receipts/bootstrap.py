@@ -184,7 +184,7 @@ def _sqs_queue(settings: Settings, name_or_url: str, sqs_queue: Any) -> Any:
         name_or_url,
         visibility_timeout=int(settings.visibility_timeout),
         dead_letter_queue=dead_letter,
-        max_receive_count=settings.max_receive_count,
+        max_receive_count=settings.max_receive_count if dead_letter is not None else None,
     )
 
 

@@ -1,4 +1,8 @@
-"""Contract tests every ArtifactStore adapter must pass."""
+"""Contract tests every ArtifactStore adapter must pass.
+
+S3 (boto3, and aioboto3 through a blocking facade) runs against the moto server, in a
+fresh bucket per test.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.contracts.blocking import Blocking, event_loop_thread
 
+from receipts.adapters.aws_clients import async_client
 from receipts.adapters.local.artifact_store import LocalArtifactStore, PathOutsideRoot
 from receipts.adapters.memory.artifact_store import InMemoryArtifactStore
+from receipts.adapters.s3.artifact_store import S3ArtifactStore
+from receipts.adapters.s3.async_artifact_store import AsyncS3ArtifactStore
 from receipts.application.ports.artifact_store import ArtifactNotFound, ArtifactStore
 
 
@@ -22,10 +30,24 @@ class Subject:
         return self.base + key
 
 
-@pytest.fixture(params=["memory", "local"])
+@pytest.fixture(params=["memory", "local", "s3", "s3-async"])
 def subject(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Subject]:
     if request.param == "memory":
         yield Subject(InMemoryArtifactStore(), "memory://bucket/")
+    elif request.param == "s3":
+        request.getfixturevalue("aws_env")
+        bucket = request.getfixturevalue("unique_name")
+        s3_store = S3ArtifactStore()
+        s3_store.create_bucket(bucket)
+        yield Subject(s3_store, f"s3://{bucket}/")
+    elif request.param == "s3-async":
+        request.getfixturevalue("aws_env")
+        bucket = request.getfixturevalue("unique_name")
+        with event_loop_thread() as loop, loop.entered(async_client("s3")) as s3:
+            async_store = AsyncS3ArtifactStore(s3)
+            loop.run(async_store.create_bucket(bucket))
+            blocking: ArtifactStore = Blocking(async_store, loop)
+            yield Subject(blocking, f"s3://{bucket}/")
     else:
         store = LocalArtifactStore(tmp_path / "root")
         yield Subject(store, f"file://{store.root.as_posix()}/")

@@ -2,25 +2,39 @@
 
 from __future__ import annotations
 
-import json
-import math
+from collections.abc import Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from receipts.adapters.dynamodb.clients import client
-from receipts.adapters.memory.queue import ReceiptHandleInvalid, check_delay, check_receive_args
+from receipts.adapters.aws_clients import client
+from receipts.adapters.sqs import messages as m
+from receipts.adapters.sqs.errors import (
+    BatchPartlyRefused,
+    MessageRefused,
+    MessageTooLarge,
+    QueueMissing,
+    ReceiptHandleInvalid,
+)
+from receipts.adapters.sqs.heartbeat import Heartbeat
 from receipts.application.ports.queue import QueueMessage
 
-
-class QueueMissing(LookupError):
-    def __init__(self, queue: str) -> None:
-        super().__init__(f"SQS queue {queue!r} does not exist")
-        self.queue = queue
+__all__ = [
+    "MessageRefused",
+    "MessageTooLarge",
+    "QueueMissing",
+    "ReceiptHandleInvalid",
+    "SQSQueue",
+]
 
 
 class SQSQueue:
-    """One SQS queue, by URL. Visibility timeouts round up to whole seconds (SQS's unit)."""
+    """One SQS queue, by URL. Timeouts and waits round up to whole seconds (SQS's unit).
+
+    Unlike the memory and SQLite queues, SQS accepts a stale or already-used receipt
+    handle in `delete` (the message is deleted, or already was): it cannot tell a late
+    duplicate delete from a first one.
+    """
 
     def __init__(self, queue_url: str, sqs: Any | None = None) -> None:
         self.queue_url = queue_url
@@ -28,7 +42,10 @@ class SQSQueue:
 
     @property
     def name(self) -> str:
-        return self.queue_url.rstrip("/").rsplit("/", 1)[-1]
+        return m.queue_name(self.queue_url)
+
+    def __repr__(self) -> str:
+        return f"SQSQueue({self.queue_url!r})"
 
     @classmethod
     def ensure(
@@ -40,24 +57,27 @@ class SQSQueue:
         dead_letter_queue: SQSQueue | None = None,
         max_receive_count: int | None = None,
     ) -> SQSQueue:
-        """Creates the queue (and its redrive policy) if needed: for tests and development."""
+        """Creates the queue (and its redrive policy), or updates an existing one's attributes."""
         sqs = sqs or client("sqs")
-        attributes = {"VisibilityTimeout": str(visibility_timeout)}
-        if dead_letter_queue is not None and max_receive_count:
-            arn = dead_letter_queue.attribute("QueueArn")
-            attributes["RedrivePolicy"] = json.dumps(
-                {"deadLetterTargetArn": arn, "maxReceiveCount": str(max_receive_count)}
-            )
-        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        arn = dead_letter_queue.attribute("QueueArn") if dead_letter_queue is not None else None
+        attributes = m.queue_attributes(visibility_timeout, arn, max_receive_count)
+        try:
+            url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        except ClientError as error:
+            if m.error_code(error) not in m.QUEUE_EXISTS:
+                raise
+            url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+            sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
         return cls(url, sqs)
 
     @classmethod
     def by_name(cls, name: str, sqs: Any | None = None) -> SQSQueue:
+        """The existing queue called `name`; QueueMissing names it when there is none."""
         sqs = sqs or client("sqs")
         try:
             return cls(sqs.get_queue_url(QueueName=name)["QueueUrl"], sqs)
         except ClientError as error:
-            if _code(error) in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
+            if m.is_missing_queue(error):
                 raise QueueMissing(name) from None
             raise
 
@@ -66,27 +86,28 @@ class SQSQueue:
         return str(attributes[name])
 
     def send(self, body: str, *, delay_seconds: int = 0) -> str:
-        check_delay(delay_seconds)
-        response = self._call("send_message", MessageBody=body, DelaySeconds=delay_seconds)
+        """Raises MessageRefused (before sending) for a body SQS would refuse."""
+        response = self._call("send_message", **m.send_args(self.name, body, delay_seconds))
         return str(response["MessageId"])
 
-    def send_batch(self, bodies: list[str]) -> list[str]:
-        """Sends in batches of ten; raises if SQS refused any entry (naming which)."""
-        ids: list[str] = []
-        for start in range(0, len(bodies), 10):
-            chunk = bodies[start : start + 10]
-            response = self._call(
-                "send_message_batch",
-                Entries=[{"Id": str(i), "MessageBody": body} for i, body in enumerate(chunk)],
+    def send_batch(self, bodies: Sequence[str]) -> list[str]:
+        """Sends in batches within SQS's limits (10 messages, 256 KiB); returns the ids in order.
+
+        Every body is checked before any is sent; if SQS still refuses an entry,
+        BatchPartlyRefused names it and the ids of those sent.
+        """
+        sent: dict[int, str] = {}
+        refused: dict[int, str] = {}
+        for start, chunk in m.batches(self.name, bodies):
+            entries = [{"Id": str(start + i), "MessageBody": b} for i, b in enumerate(chunk)]
+            response = self._call("send_message_batch", Entries=entries)
+            sent.update({int(e["Id"]): e["MessageId"] for e in response.get("Successful", [])})
+            refused.update(
+                {int(f["Id"]): str(f.get("Message")) for f in response.get("Failed", [])}
             )
-            if response.get("Failed"):
-                failed = ", ".join(
-                    f"#{start + int(f['Id'])}: {f.get('Message')}" for f in response["Failed"]
-                )
-                raise RuntimeError(f"SQS refused messages {failed}")
-            by_id = {int(entry["Id"]): entry["MessageId"] for entry in response["Successful"]}
-            ids += [by_id[i] for i in range(len(chunk))]
-        return ids
+        if refused:
+            raise BatchPartlyRefused(self.name, refused, sent)
+        return [sent[index] for index in range(len(bodies))]
 
     def receive(
         self,
@@ -95,66 +116,48 @@ class SQSQueue:
         wait_seconds: float = 0.0,
         visibility_timeout: float | None = None,
     ) -> list[QueueMessage]:
-        check_receive_args(max_messages, wait_seconds, visibility_timeout)
-        kwargs: dict[str, Any] = {
-            "MaxNumberOfMessages": max_messages,
-            "WaitTimeSeconds": math.ceil(wait_seconds),
-            "MessageSystemAttributeNames": ["ApproximateReceiveCount"],
-        }
-        if visibility_timeout is not None:
-            kwargs["VisibilityTimeout"] = math.ceil(visibility_timeout)
-        response = self._call("receive_message", **kwargs)
-        return [
-            QueueMessage(
-                message_id=m["MessageId"],
-                body=m["Body"],
-                receipt_handle=m["ReceiptHandle"],
-                receive_count=int(m.get("Attributes", {}).get("ApproximateReceiveCount", 1)),
-            )
-            for m in response.get("Messages", [])
-        ]
+        kwargs = m.receive_args(max_messages, wait_seconds, visibility_timeout)
+        return m.messages_of(self._call("receive_message", **kwargs))
 
     def delete(self, receipt_handle: str) -> None:
         try:
-            self._call("delete_message", ReceiptHandle=receipt_handle)
+            self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=receipt_handle)
         except ClientError as error:
-            if _code(error) in ("ReceiptHandleIsInvalid", "InvalidParameterValue"):
-                raise ReceiptHandleInvalid(self.name, receipt_handle) from None
+            m.raise_for_handle(self.name, receipt_handle, error)
             raise
+
+    def delete_batch(self, receipt_handles: Sequence[str]) -> None:
+        """Deletes every valid handle; then raises ReceiptHandleInvalid for the first invalid."""
+        invalid: list[str] = []
+        for start, chunk in m.handle_batches(receipt_handles):
+            entries = [{"Id": str(start + i), "ReceiptHandle": h} for i, h in enumerate(chunk)]
+            response = self._call("delete_message_batch", Entries=entries)
+            invalid += [receipt_handles[int(f["Id"])] for f in response.get("Failed", [])]
+        if invalid:
+            raise ReceiptHandleInvalid(self.name, invalid[0])
 
     def change_visibility(self, receipt_handle: str, timeout_seconds: float) -> None:
+        seconds = m.visibility_seconds(timeout_seconds)
         try:
-            self._call(
-                "change_message_visibility",
-                ReceiptHandle=receipt_handle,
-                VisibilityTimeout=math.ceil(timeout_seconds),
+            self.sqs.change_message_visibility(
+                QueueUrl=self.queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
             )
         except ClientError as error:
-            if _code(error) in (
-                "ReceiptHandleIsInvalid",
-                "InvalidParameterValue",
-                "MessageNotInflight",
-            ):
-                raise ReceiptHandleInvalid(self.name, receipt_handle) from None
+            m.raise_for_handle(self.name, receipt_handle, error)
             raise
 
+    def heartbeat(self, receipt_handle: str, *, every: float, timeout: float) -> Heartbeat:
+        """`with queue.heartbeat(handle, every=60, timeout=180): ...` keeps the message hidden."""
+        return Heartbeat(self, receipt_handle, every=every, timeout=timeout)
+
     def approximate_count(self) -> int:
-        names = [
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        ]
-        attributes = self._call("get_queue_attributes", AttributeNames=names)["Attributes"]
-        return sum(int(attributes.get(n, 0)) for n in names)
+        response = self._call("get_queue_attributes", AttributeNames=m.COUNT_ATTRIBUTES)
+        return m.approximate_total(response["Attributes"])
 
     def _call(self, operation: str, **kwargs: Any) -> Any:
         try:
             return getattr(self.sqs, operation)(QueueUrl=self.queue_url, **kwargs)
         except ClientError as error:
-            if _code(error) in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
-                raise QueueMissing(self.queue_url) from None
+            if m.is_missing_queue(error):
+                raise QueueMissing(self.name) from None
             raise
-
-
-def _code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))

@@ -54,3 +54,27 @@ class MessageQueue(Protocol):
     def approximate_count(self) -> int:
         """Messages not yet deleted (visible or in flight)."""
         ...
+
+
+@runtime_checkable
+class AsyncMessageQueue(Protocol):
+    """`MessageQueue` for asyncio code: the same semantics, awaited."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def send(self, body: str, *, delay_seconds: int = 0) -> str: ...
+
+    async def receive(
+        self,
+        *,
+        max_messages: int = 1,
+        wait_seconds: float = 0.0,
+        visibility_timeout: float | None = None,
+    ) -> list[QueueMessage]: ...
+
+    async def delete(self, receipt_handle: str) -> None: ...
+
+    async def change_visibility(self, receipt_handle: str, timeout_seconds: float) -> None: ...
+
+    async def approximate_count(self) -> int: ...
