@@ -1,0 +1,99 @@
+"""Lambda `export_results`: the export results queue → each ExportJob's recorded outcome.
+
+The seeds' export worker runs on a Mac, outside AWS; its one dependable channel back is
+the results queue ({export_id, job_id, status, bundle_uri, total_bytes | error}). A worker
+that shares the event store has already recorded the outcome when its result arrives, so
+this is then a no-op; a worker that cannot write the store (the Swift app, a laptop with
+queue-only credentials) gets its outcome recorded here. Idempotent by export_id: the first
+terminal outcome stands, and a later contradicting one is only logged.
+
+Triggered by SQS with ReportBatchItemFailures (`sqs_batch`): a message that is not JSON,
+names an unknown export or status, or meets a transient error is reported alone, comes back
+after its visibility timeout, and reaches the DLQ after maxReceiveCount receives.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+from eventsourcing.persistence import IntegrityError
+
+from receipts.application.exports import Exports
+from receipts.application.messages import ExportResultMessage
+from receipts.bootstrap import Runtime
+from receipts.domain.errors import InvalidInput
+from receipts.domain.export_job import ExportOutcome, ExportStatus
+from receipts.entrypoints.lambdas.runtime import current_runtime
+from receipts.entrypoints.lambdas.sqs_batch import BatchResponse, SQSRecord, process_batch
+
+log = logging.getLogger("receipts.lambdas")
+
+WORKER = "export-results-queue"
+Recorded = Literal["succeeded", "failed", "unchanged", "in_progress"]
+FINAL = {"succeeded": ExportStatus.SUCCEEDED, "failed": ExportStatus.FAILED}
+IN_PROGRESS = frozenset({"queued", "running"})
+
+
+def record_export_result(exports: Exports, body: str) -> Recorded:
+    """Records the outcome one result message reports; raises InvalidInput for a bad one."""
+    message = ExportResultMessage.parse(body)
+    if message.status in IN_PROGRESS:
+        return "in_progress"
+    if message.status not in FINAL:
+        expected = ", ".join([*FINAL, *IN_PROGRESS])
+        raise InvalidInput(
+            "ExportResultMessage body",
+            [f"status: expected one of {expected} (got {message.status!r})"],
+        )
+    if message.status == "succeeded" and not message.bundle_uri:
+        raise InvalidInput("ExportResultMessage body", ["bundle_uri: required when succeeded"])
+    try:
+        return _record(exports, message)
+    except IntegrityError:
+        # a worker recorded this export at the same moment: decide again on its new state
+        return _record(exports, message)
+
+
+def _record(exports: Exports, message: ExportResultMessage) -> Recorded:
+    export = exports.get_export(message.export_id)
+    if export.is_terminal:
+        if export.status is not FINAL[message.status]:
+            log.warning(
+                "export %s is already %s; a result saying %s is ignored",
+                export.id,
+                export.status.value,
+                message.status,
+            )
+        return "unchanged"
+    if message.status == "succeeded":
+        assert message.bundle_uri is not None  # checked by record_export_result
+        outcome = ExportOutcome(bundle_uri=message.bundle_uri, total_bytes=message.total_bytes or 0)
+        if export.status is ExportStatus.QUEUED:
+            export.start(WORKER)
+        export.succeed(outcome)
+        exports.save(export)
+        return "succeeded"
+    export.fail(message.error or "the export worker reported a failure without a reason")
+    exports.save(export)
+    return "failed"
+
+
+def make_handler(
+    runtime: Callable[[], Runtime] = current_runtime,
+) -> Callable[[Mapping[str, Any], Any], BatchResponse]:
+    def handle(event: Mapping[str, Any], context: Any) -> BatchResponse:
+        exports = runtime().exports
+
+        def one(record: SQSRecord) -> Recorded:
+            recorded = record_export_result(exports, record.body)
+            log.info("export result %s: %s", record.message_id, recorded)
+            return recorded
+
+        return process_batch(event, one)
+
+    return handle
+
+
+handler = make_handler()

@@ -1,0 +1,104 @@
+"""Lambda `ocr_results`: the OCR results queue → each OCRJob's recorded outcome.
+
+The seeds' OCR worker is a Swift app on a Mac: it cannot record this library's events, so
+the completion message it sends ({job_id, status, word_count, routing, result_uris |
+error}) is how its OCRJob ends. Idempotent by job_id (a finished job is left as it is),
+and triggered by SQS with ReportBatchItemFailures like `export_results`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+from eventsourcing.persistence import IntegrityError
+from pydantic import ValidationError
+
+from receipts.application.messages import OCRResultMessage
+from receipts.application.ocr_jobs import OCRJobs
+from receipts.bootstrap import Runtime
+from receipts.domain.config import describe
+from receipts.domain.errors import InvalidInput
+from receipts.domain.ocr_job import OCROutcome, OCRStatus
+from receipts.entrypoints.lambdas.runtime import current_runtime
+from receipts.entrypoints.lambdas.sqs_batch import BatchResponse, SQSRecord, process_batch
+
+log = logging.getLogger("receipts.lambdas")
+
+WORKER = "ocr-results-queue"
+Recorded = Literal["completed", "failed", "unchanged", "in_progress"]
+FINAL = {"completed": OCRStatus.COMPLETED, "failed": OCRStatus.FAILED}
+IN_PROGRESS = frozenset({"pending", "processing"})
+
+
+def record_ocr_result(ocr_jobs: OCRJobs, body: str) -> Recorded:
+    """Records the outcome one result message reports; raises InvalidInput for a bad one."""
+    message = OCRResultMessage.parse(body)
+    if message.status in IN_PROGRESS:
+        return "in_progress"
+    if message.status not in FINAL:
+        expected = ", ".join([*FINAL, *IN_PROGRESS])
+        raise InvalidInput(
+            "OCRResultMessage body",
+            [f"status: expected one of {expected} (got {message.status!r})"],
+        )
+    outcome = _outcome(message) if message.status == "completed" else None
+    try:
+        return _record(ocr_jobs, message, outcome)
+    except IntegrityError:
+        return _record(ocr_jobs, message, outcome)
+
+
+def _outcome(message: OCRResultMessage) -> OCROutcome:
+    try:
+        return OCROutcome.model_validate(
+            {
+                "word_count": message.word_count,
+                "routing": message.routing,
+                "result_uris": message.result_uris,
+            }
+        )
+    except ValidationError as error:
+        raise InvalidInput("OCRResultMessage body", describe(error)) from None
+
+
+def _record(ocr_jobs: OCRJobs, message: OCRResultMessage, outcome: OCROutcome | None) -> Recorded:
+    job = ocr_jobs.get_ocr_job(message.job_id)
+    if job.is_terminal:
+        if job.status is not FINAL[message.status]:
+            log.warning(
+                "OCR job %s is already %s; a result saying %s is ignored",
+                job.id,
+                job.status.value,
+                message.status,
+            )
+        return "unchanged"
+    if outcome is not None:
+        if job.status is OCRStatus.PENDING:
+            job.start(WORKER)
+        job.complete(outcome)
+        ocr_jobs.save(job)
+        return "completed"
+    job.fail(message.error or "the OCR worker reported a failure without a reason")
+    ocr_jobs.save(job)
+    return "failed"
+
+
+def make_handler(
+    runtime: Callable[[], Runtime] = current_runtime,
+) -> Callable[[Mapping[str, Any], Any], BatchResponse]:
+    def handle(event: Mapping[str, Any], context: Any) -> BatchResponse:
+        ocr_jobs = runtime().ocr_jobs
+
+        def one(record: SQSRecord) -> Recorded:
+            recorded = record_ocr_result(ocr_jobs, record.body)
+            log.info("OCR result %s: %s", record.message_id, recorded)
+            return recorded
+
+        return process_batch(event, one)
+
+    return handle
+
+
+handler = make_handler()

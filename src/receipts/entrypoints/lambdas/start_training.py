@@ -1,0 +1,228 @@
+"""Lambda `start-training`: the seeds' payload → a recorded Job, started on a backend.
+
+    aws lambda invoke --function-name <start-training> --payload '{"job_name": "layoutlm-x",
+      "use_spot": false, "hyperparameters": {"epochs": "10", "merge_amounts": "true"}}'
+
+The payload is validated first (each bad field named; a 400 body and nothing recorded).
+The Job is created through the Jobs application, then handed to the training backend the
+factory returns:
+
+- none (the default): the job stays pending, recorded for a training worker;
+- a `TrainingLauncher` (asynchronous, e.g. a SageMaker training job): the job is started and
+  launched; it ends when the platform's state-change event reaches `queue_export`;
+- a `TrainingBackend` (synchronous, e.g. the simulated one): trained here, to the end.
+
+`RECEIPTS_TRAINING_BACKEND` picks the default factory: `none`, `simulated`, or
+`package.module:factory` (a callable taking the Runtime and the request).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from receipts.adapters.simulated.training_backend import SimulatedTrainingBackend
+from receipts.application.ports.training_backend import TrainingBackend, TrainingSpec
+from receipts.application.training import run_training
+from receipts.bootstrap import Runtime
+from receipts.domain.config import DataConfig, Hyperparameters, ModelConfig, describe
+from receipts.domain.errors import DuplicateJobName, InvalidInput
+from receipts.domain.job import JobDraft, Priority
+from receipts.entrypoints.lambdas.runtime import current_runtime
+
+log = logging.getLogger("receipts.lambdas")
+
+BACKEND_VARIABLE = "RECEIPTS_TRAINING_BACKEND"
+LIST_FIELDS = frozenset({"allowed_labels", "presets"})
+SECTIONS: dict[str, frozenset[str]] = {
+    "hyperparameters": frozenset(Hyperparameters.model_fields),
+    "data": frozenset(DataConfig.model_fields),
+    "model": frozenset(ModelConfig.model_fields),
+}
+HyperparameterValue = str | int | float | bool
+
+
+@runtime_checkable
+class TrainingLauncher(Protocol):
+    """Starts training elsewhere and returns at once; the platform reports the end later."""
+
+    name: str
+
+    def launch(self, spec: TrainingSpec) -> str:
+        """Submits the job; returns the platform's id for it (an ARN). Raises if refused."""
+        ...
+
+
+class StartTrainingRequest(BaseModel):
+    """The seeds' payload (job_name, use_spot, hyperparameters as strings) plus job fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    job_name: str = Field(min_length=1)
+    use_spot: bool = False
+    hyperparameters: dict[str, HyperparameterValue] = Field(default_factory=dict)
+    description: str = ""
+    priority: Priority = "medium"
+    created_by: str = "start-training"
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    def job_fields(self) -> dict[str, Any]:
+        """The Jobs.create_job fields; every problem (named as in the payload) at once."""
+        config: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
+        problems = []
+        for key, value in self.hyperparameters.items():
+            section = next((s for s, names in SECTIONS.items() if key in names), None)
+            if section is None:
+                problems.append(f"hyperparameters.{key}: unknown hyperparameter (got {value!r})")
+            elif key in LIST_FIELDS and isinstance(value, str):
+                config[section][key] = [part.strip() for part in value.split(",") if part.strip()]
+            else:
+                config[section][key] = value
+        fields: dict[str, Any] = {
+            "name": self.job_name,
+            "description": self.description,
+            "priority": self.priority,
+            "created_by": self.created_by,
+            "config": config,
+            "tags": self.tags,
+        }
+        try:
+            JobDraft.model_validate(fields)
+        except ValidationError as error:
+            problems += [_payload_path(problem) for problem in describe(error)]
+        if problems:
+            raise InvalidInput("start-training payload", problems)
+        return fields
+
+
+BackendFactory = Callable[
+    [Runtime, StartTrainingRequest], TrainingBackend | TrainingLauncher | None
+]
+RuntimeProvider = Callable[[], Runtime]
+
+
+def parse_request(event: object) -> StartTrainingRequest:
+    """The payload, directly or as a JSON `body` (a function URL or API Gateway proxy)."""
+    proxied = isinstance(event, Mapping) and "job_name" not in event
+    if proxied and isinstance(event, Mapping) and isinstance(event.get("body"), str):
+        try:
+            event = json.loads(event["body"])
+        except json.JSONDecodeError as error:
+            raise InvalidInput("start-training payload", [f"body: not JSON: {error}"]) from None
+    if not isinstance(event, Mapping):
+        raise InvalidInput("start-training payload", ["expected a JSON object"])
+    try:
+        return StartTrainingRequest.model_validate(event)
+    except ValidationError as error:
+        raise InvalidInput("start-training payload", describe(error)) from None
+
+
+def start_training(
+    event: object, runtime: Runtime, backend_factory: BackendFactory | None = None
+) -> dict[str, Any]:
+    """Records and starts one job; returns {statusCode, body} (400/409 record nothing)."""
+    try:
+        request = parse_request(event)
+        job_id = runtime.jobs.create_job(**request.job_fields())
+    except InvalidInput as error:
+        log.warning("start-training refused: %s", "; ".join(error.problems))
+        return _response(400, error="invalid payload", problems=error.problems)
+    except DuplicateJobName as error:
+        return _response(409, error=str(error), job_name=error.name)
+    jobs = runtime.jobs
+    backend = backend_factory(runtime, request) if backend_factory else None
+    body: dict[str, Any] = {"job_id": str(job_id), "job_name": request.job_name}
+    if backend is None:
+        log.info("job %s recorded (pending) for a training worker", request.job_name)
+        return _response(201, **body, status="pending", backend=None)
+    if isinstance(backend, TrainingLauncher):
+        job = jobs.get_job(job_id)
+        spec = TrainingSpec(job_id=job_id, job_name=job.name, config=job.config)
+        jobs.start_job(job_id)
+        try:
+            external_id = backend.launch(spec)
+        except Exception as error:
+            reason = f"launch on {backend.name} failed: {type(error).__name__}: {error}"
+            jobs.fail_job(job_id, reason)
+            log.error("start-training: job %s %s", request.job_name, reason)
+            return _response(502, **body, status="failed", backend=backend.name, error=reason)
+        log.info("job %s launched on %s as %s", request.job_name, backend.name, external_id)
+        return _response(
+            201, **body, status="running", backend=backend.name, training_job_arn=external_id
+        )
+    status = run_training(jobs, job_id, backend)
+    job = jobs.get_job(job_id)
+    results = job.results.model_dump(mode="json") if job.results else None
+    return _response(
+        201,
+        **body,
+        status=status.value,
+        backend=backend.name,
+        reason=job.status_reason,
+        results=results,
+    )
+
+
+def backend_factory_from_env(environ: Mapping[str, str] | None = None) -> BackendFactory | None:
+    """The factory `RECEIPTS_TRAINING_BACKEND` names: none, simulated or module:callable."""
+    env = os.environ if environ is None else environ
+    choice = env.get(BACKEND_VARIABLE, "none").strip() or "none"
+    if choice == "none":
+        return None
+    if choice == "simulated":
+        return simulated_backend
+    module_name, _, attribute = choice.partition(":")
+    if not module_name or not attribute:
+        raise ValueError(
+            f"{BACKEND_VARIABLE}={choice!r}: expected none, simulated or package.module:factory"
+        )
+    try:
+        factory = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f"{BACKEND_VARIABLE}={choice!r}: {error}") from None
+    if not callable(factory):
+        raise ValueError(f"{BACKEND_VARIABLE}={choice!r} is not callable")
+    chosen: BackendFactory = factory
+    return chosen
+
+
+def simulated_backend(runtime: Runtime, request: StartTrainingRequest) -> TrainingBackend:
+    return SimulatedTrainingBackend(runtime.artifacts, runtime.runs_prefix())
+
+
+def make_handler(
+    runtime: RuntimeProvider = current_runtime,
+    backend_factory: BackendFactory | None = None,
+    *,
+    factory_from_env: bool = True,
+) -> Callable[[Mapping[str, Any], Any], dict[str, Any]]:
+    def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        factory = backend_factory
+        if factory is None and factory_from_env:
+            factory = backend_factory_from_env()
+        return start_training(event, runtime(), factory)
+
+    return handle
+
+
+def _payload_path(problem: str) -> str:
+    """Names a job field as the payload does: `config.data.merge_amounts` → `hyperparameters.…`."""
+    if problem.startswith("name:"):
+        return "job_name:" + problem.removeprefix("name:")
+    for section in ("config.hyperparameters", "config.data", "config.model"):
+        if problem.startswith(section):
+            return "hyperparameters" + problem.removeprefix(section)
+    return problem
+
+
+def _response(status_code: int, **body: Any) -> dict[str, Any]:
+    return {"statusCode": status_code, "body": body}
+
+
+handler = make_handler()
