@@ -12,6 +12,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
+from tests.aws.lambda_support import completed, create_resources, sqs_event, state_change
 
 from receipts.adapters.dynamodb.event_store import TableMissing
 from receipts.adapters.s3.artifact_store import BucketMissing
@@ -65,30 +66,6 @@ def drain(queue: MessageQueue) -> list[dict[str, Any]]:
     return bodies
 
 
-def state_change(name: str, status: str, **detail: Any) -> dict[str, Any]:
-    """An EventBridge event as SageMaker sends it (the fields the handler reads, and more)."""
-    return {
-        "version": "0",
-        "id": str(uuid4()),
-        "detail-type": "SageMaker Training Job State Change",
-        "source": "aws.sagemaker",
-        "account": "123456789012",
-        "region": "us-east-1",
-        "resources": [f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}"],
-        "detail": {
-            "TrainingJobName": name,
-            "TrainingJobArn": f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}",
-            "TrainingJobStatus": status,
-            "SecondaryStatus": status,
-            **detail,
-        },
-    }
-
-
-def completed(name: str, model_uri: str, **detail: Any) -> dict[str, Any]:
-    return state_change(name, "Completed", ModelArtifacts={"S3ModelArtifacts": model_uri}, **detail)
-
-
 def running_job(runtime: Runtime, name: str, tags: dict[str, str] | None = None) -> UUID:
     job_id = runtime.jobs.create_job(name=name, tags=tags or {})
     runtime.jobs.start_job(job_id)
@@ -97,25 +74,6 @@ def running_job(runtime: Runtime, name: str, tags: dict[str, str] | None = None)
 
 def evaluation(epoch: int, f1: float) -> Evaluation:
     return Evaluation(epoch=epoch, global_step=epoch * 10, f1=f1, precision=f1, recall=f1)
-
-
-def sqs_event(*bodies: str, group: str | None = None) -> dict[str, Any]:
-    records = []
-    for index, body in enumerate(bodies):
-        attributes = {"ApproximateReceiveCount": "1"}
-        if group is not None:
-            attributes["MessageGroupId"] = group
-        records.append(
-            {
-                "messageId": f"m{index}",
-                "receiptHandle": f"h{index}",
-                "body": body,
-                "attributes": attributes,
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
-            }
-        )
-    return {"Records": records}
 
 
 def failed_ids(response: dict[str, Any]) -> list[str]:
@@ -621,30 +579,19 @@ def test_ocr_results_complete_or_fail_their_jobs(runtime: Runtime) -> None:
 # --- the cached aws Runtime: missing resources are named --------------------------------
 
 
-def aws_settings(name: str) -> dict[str, str]:
-    return {
-        "RECEIPTS_MODE": "aws",
-        "RECEIPTS_EVENTS_TABLE": f"{name}-events",
-        "DYNAMO_TABLE_NAME": f"{name}-table",
-        "LAYOUTLM_TRAINING_BUCKET": f"{name}-bucket",
-        "COREML_EXPORT_JOB_QUEUE_URL": f"{name}-export",
-        "COREML_EXPORT_RESULTS_QUEUE_URL": f"{name}-export-results",
-        "RECEIPTS_OCR_QUEUE": f"{name}-ocr",
-        "RECEIPTS_OCR_RESULTS_QUEUE": f"{name}-ocr-results",
-    }
+@pytest.fixture(scope="module")
+def created(moto_endpoint: str) -> dict[str, str]:
+    return create_resources(moto_endpoint)
 
 
 @pytest.fixture
 def lambda_env(
-    aws_env: dict[str, str], unique_name: str, monkeypatch: pytest.MonkeyPatch
+    aws_env: dict[str, str], created: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[dict[str, str]]:
-    """The functions' environment, with every resource created (as the template would)."""
-    env = aws_settings(unique_name)
-    for key, value in env.items():
+    for key, value in created.items():
         monkeypatch.setenv(key, value)
-    bootstrap(Settings.from_env({**env, "RECEIPTS_CREATE_RESOURCES": "true"})).close()
     reset_runtime()
-    yield env
+    yield created
     reset_runtime()
 
 
@@ -656,12 +603,12 @@ def test_the_runtime_is_bootstrapped_once_per_container(lambda_env: dict[str, st
 
 
 @pytest.mark.parametrize(
-    ("variable", "error", "named"),
+    ("variable", "error", "named", "invoke"),
     [
-        ("RECEIPTS_EVENTS_TABLE", TableMissing, "DynamoDB table 'missing-"),
-        ("COREML_EXPORT_JOB_QUEUE_URL", QueueMissing, "SQS queue 'missing-"),
-        ("RECEIPTS_OCR_RESULTS_QUEUE", QueueMissing, "SQS queue 'missing-"),
-        ("LAYOUTLM_TRAINING_BUCKET", BucketMissing, "S3 bucket 'missing-"),
+        ("RECEIPTS_EVENTS_TABLE", TableMissing, "DynamoDB table 'missing-", "start"),
+        ("COREML_EXPORT_JOB_QUEUE_URL", QueueMissing, "SQS queue 'missing-", "queue_export"),
+        ("RECEIPTS_OCR_RESULTS_QUEUE", QueueMissing, "SQS queue 'missing-", "results"),
+        ("LAYOUTLM_TRAINING_BUCKET", BucketMissing, "S3 bucket 'missing-", "queue_export"),
     ],
 )
 def test_a_missing_resource_fails_the_invocation_naming_it(
@@ -670,13 +617,17 @@ def test_a_missing_resource_fails_the_invocation_naming_it(
     variable: str,
     error: type[Exception],
     named: str,
+    invoke: str,
 ) -> None:
     monkeypatch.setenv(variable, f"missing-{uuid4().hex[:8]}")
 
     with pytest.raises(error, match=named):
-        start_training.handler(SEED_PAYLOAD, None)
-    with pytest.raises(error, match=named):
-        queue_export.handler(state_change("layoutlm-x", "Failed"), None)
+        if invoke == "start":
+            start_training.handler(SEED_PAYLOAD, None)
+        elif invoke == "queue_export":
+            queue_export.handler(state_change("layoutlm-x", "Failed"), None)
+        else:
+            export_results.handler(sqs_event("{}"), None)
 
 
 def test_a_warm_container_sees_what_another_process_recorded(lambda_env: dict[str, str]) -> None:
