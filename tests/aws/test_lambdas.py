@@ -17,11 +17,11 @@ from tests.aws.lambda_support import completed, create_resources, sqs_event, sta
 from receipts.adapters.dynamodb.event_store import TableMissing
 from receipts.adapters.s3.artifact_store import BucketMissing
 from receipts.adapters.sqs.queue import QueueMissing
+from receipts.application.jobs import Jobs
 from receipts.application.ports.queue import MessageQueue
 from receipts.application.ports.training_backend import TrainingSpec
-from receipts.application.training import JobReporter
-from receipts.bootstrap import Runtime, bootstrap
-from receipts.domain.errors import InvalidInput, JobNotFound
+from receipts.bootstrap import Runtime, bootstrap, event_store_env
+from receipts.domain.errors import InvalidInput
 from receipts.domain.export_job import ExportJob, ExportRequest, ExportStatus
 from receipts.domain.job import JobResults, JobStatus
 from receipts.domain.job_metric import Evaluation
@@ -630,34 +630,28 @@ def test_a_missing_resource_fails_the_invocation_naming_it(
             export_results.handler(sqs_event("{}"), None)
 
 
-def test_a_warm_container_sees_what_another_process_recorded(lambda_env: dict[str, str]) -> None:
+def test_a_warm_container_relays_an_export_another_process_left_unsent(
+    lambda_env: dict[str, str],
+) -> None:
+    """A training container recorded Job.Succeeded and stopped before any policy ran: the
+    next invocation catches up, so the export is requested and its message sent."""
     runtime = current_runtime()
-    other = bootstrap(Settings.from_env(lambda_env))
-    try:
-        job_id = running_job(other, "layoutlm-elsewhere")
-        reporter = JobReporter(other.jobs, job_id)
-        reporter.evaluation(evaluation(1, 0.5))
-        other.jobs.succeed_job(
-            job_id,
-            JobResults(
-                best_checkpoint_uri=f"s3://{lambda_env['LAYOUTLM_TRAINING_BUCKET']}/runs/x/best/",
-                best_f1=0.5,
-                best_epoch=1,
-                epochs_run=1,
-            ),
-        )
-    finally:
-        other.close()
-
-    result = queue_export.handler(
-        state_change(
-            "layoutlm-elsewhere", "Completed", ModelArtifacts={"S3ModelArtifacts": "s3://bucket/x/"}
-        ),
-        None,
+    settings = Settings.from_env(lambda_env)
+    jobs_only = Jobs(env=event_store_env(settings))
+    job_id = jobs_only.create_job(name="layoutlm-elsewhere")
+    jobs_only.start_job(job_id)
+    jobs_only.record_evaluation(job_id, evaluation(1, 0.5))
+    model_uri = f"s3://{settings.bucket}/runs/layoutlm-elsewhere/best/"
+    jobs_only.succeed_job(
+        job_id, JobResults(best_checkpoint_uri=model_uri, best_f1=0.5, best_epoch=1, epochs_run=1)
     )
+    jobs_only.close()
+    export_id = ExportJob.auto_id_for(job_id)
+    assert runtime.exports.auto_export_of(job_id) is None
 
-    assert result["outcome"] == "unchanged"
-    assert runtime.jobs.get_job(job_id).status is JobStatus.SUCCEEDED
-    assert result["export_id"] == str(ExportJob.auto_id_for(job_id))
-    with pytest.raises(JobNotFound):
-        runtime.jobs.get_job_by_name("layoutlm-never")
+    result = queue_export.handler(completed("layoutlm-elsewhere", model_uri), None)
+
+    assert current_runtime() is runtime
+    assert (result["outcome"], result["export_id"]) == ("unchanged", str(export_id))
+    sent = [m for m in drain(runtime.queues.export_jobs) if m["export_id"] == str(export_id)]
+    assert [m["model_s3_uri"] for m in sent] == [model_uri]
