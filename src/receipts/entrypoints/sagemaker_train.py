@@ -151,11 +151,8 @@ def _assign(container: ContainerEnv, runtime: Runtime) -> Assignment:
     job_id = os.environ.get("RECEIPTS_JOB_ID")
     if job_id:
         job = jobs.get_job(UUID(job_id))
-        if job.status is not JobStatus.RUNNING:
-            raise ContainerError(
-                f"job {job.name} is {job.status.value}: the launcher that set RECEIPTS_JOB_ID"
-                " starts it before the training job"
-            )
+        if job.is_terminal:
+            raise ContainerError(f"job {job.name} is {job.status.value}: nothing to train")
         resume = _latest_checkpoint(container.checkpoint_dir / job.name)
         spec = TrainingSpec(
             job_id=job.id, job_name=job.name, config=job.config, resume_from_uri=resume

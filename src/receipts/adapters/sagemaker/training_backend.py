@@ -18,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from receipts.adapters.dynamodb.clients import client
+from receipts.adapters.aws_clients import client
 from receipts.adapters.sagemaker.hyperparameters import to_hyperparameters
 from receipts.adapters.sagemaker.results import read_results, results_uri
 from receipts.adapters.sagemaker.settings import SageMakerSettings
@@ -110,6 +110,12 @@ class SageMakerTrainingBackend:
         described = self._wait(name, spec, reporter)
         return self._outcome(name, spec, reporter, described)
 
+    def launch(self, spec: TrainingSpec) -> str:
+        """Creates the training job and returns its ARN at once: the start-training Lambda's
+        TrainingLauncher, whose job ends when SageMaker's state change reaches queue_export."""
+        name = training_job_name(spec.job_name, spec.job_id, spec.resume_from_uri)
+        return self._create(self.request(spec, name, self._input_uri(spec)), None)
+
     def request(self, spec: TrainingSpec, name: str, input_uri: str | None) -> dict[str, Any]:
         """The CreateTrainingJob request for a run of this spec."""
         s = self.settings
@@ -179,7 +185,7 @@ class SageMakerTrainingBackend:
             )
         return None  # the container reads the labels from DynamoDB
 
-    def _create(self, request: dict[str, Any], reporter: TrainingReporter) -> str:
+    def _create(self, request: dict[str, Any], reporter: TrainingReporter | None) -> str:
         name = request["TrainingJobName"]
         try:
             arn: str = self.sagemaker.create_training_job(**request)["TrainingJobArn"]
@@ -190,7 +196,8 @@ class SageMakerTrainingBackend:
                 ) from None
             # a launcher that died after creating it: follow the existing training job
             arn = self._describe(name)["TrainingJobArn"]
-            reporter.log(f"SageMaker training job {name} exists: following it", "warning")
+            if reporter is not None:
+                reporter.log(f"SageMaker training job {name} exists: following it", "warning")
         return arn
 
     def _wait(self, name: str, spec: TrainingSpec, reporter: TrainingReporter) -> dict[str, Any]:
