@@ -186,5 +186,5 @@ def test_heartbeat_settings_are_checked(queue: SQSQueue, every: float, timeout: 
 
 def test_clients_are_built_with_the_retry_config(aws_env: dict[str, str]) -> None:
     sqs = client("sqs")
-    assert sqs.meta.config.retries == {"total_max_attempts": 10, "mode": "adaptive"}
+    assert sqs.meta.config.retries == {"total_max_attempts": 11, "mode": "adaptive"}
     assert sqs.meta.endpoint_url == aws_env["AWS_ENDPOINT_URL"]

@@ -21,8 +21,9 @@ from botocore.config import Config
 __all__ = ["RETRIES", "async_client", "client", "endpoint_for", "region_for", "retry_config"]
 
 
-def retry_config(max_attempts: int = 10, mode: str = "adaptive") -> Config:
-    """A botocore Config making at most `max_attempts` attempts, the first included.
+def retry_config(max_attempts: int = 11, mode: str = "adaptive") -> Config:
+    """A botocore Config making at most `max_attempts` attempts, the first included
+    (by default the first and up to 10 retries).
 
     (botocore's own `max_attempts` key counts retries only; `total_max_attempts` counts
     what the name says.)
