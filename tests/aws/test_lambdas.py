@@ -322,6 +322,51 @@ def test_the_quantize_tag_picks_the_export_quantization(runtime: Runtime) -> Non
     assert message["quantize"] == "int8"
 
 
+def test_the_results_the_run_left_win_over_the_model_archive(runtime: Runtime) -> None:
+    job_id = running_job(runtime, "layoutlm-r")
+    runtime.jobs.record_evaluation(job_id, evaluation(1, 0.2))
+    left = JobResults(
+        best_checkpoint_uri="memory://receipts/runs/layoutlm-r/best/",
+        best_f1=0.81,
+        best_epoch=4,
+        epochs_run=5,
+    )
+    runtime.artifacts.put_bytes(
+        "memory://receipts/runs/layoutlm-r/results.json", left.model_dump_json().encode()
+    )
+    archive = "s3://bucket/output/layoutlm-r/output/model.tar.gz"
+
+    queue_export.queue_export(completed("layoutlm-r", archive), runtime)
+
+    assert runtime.jobs.get_job(job_id).results == left
+    [message] = drain(runtime.queues.export_jobs)
+    assert message["model_s3_uri"] == left.best_checkpoint_uri
+
+
+def test_unreadable_run_results_are_named(runtime: Runtime) -> None:
+    job_id = running_job(runtime, "layoutlm-s")
+    uri = "memory://receipts/runs/layoutlm-s/results.json"
+    runtime.artifacts.put_bytes(uri, b'{"best_f1": 7}')
+
+    with pytest.raises(InvalidInput, match=f"invalid run results {uri}: best_checkpoint_uri"):
+        queue_export.queue_export(completed("layoutlm-s", "s3://bucket/model/"), runtime)
+    assert runtime.jobs.get_job(job_id).status is JobStatus.RUNNING
+
+
+def test_a_model_archive_without_run_results_is_used_with_a_warning(
+    runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    running_job(runtime, "layoutlm-t")
+    archive = "s3://bucket/output/layoutlm-t/output/model.tar.gz"
+
+    with caplog.at_level(logging.WARNING, logger="receipts.lambdas"):
+        queue_export.queue_export(completed("layoutlm-t", archive), runtime)
+
+    assert "the export worker expects a checkpoint prefix" in caplog.text
+    [message] = drain(runtime.queues.export_jobs)
+    assert message["model_s3_uri"] == archive
+
+
 def test_a_pending_job_completed_elsewhere_is_started_and_succeeded(runtime: Runtime) -> None:
     job_id = runtime.jobs.create_job(name="layoutlm-e")
 

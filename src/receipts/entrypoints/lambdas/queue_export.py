@@ -3,7 +3,10 @@
 EventBridge delivers `SageMaker Training Job State Change` events (rule: source
 aws.sagemaker, job names `layoutlm-*`). The Job is found by its name (the JobName index):
 
-- Completed: the job succeeds with the model artifacts as its best checkpoint and the best
+- Completed: the job succeeds with the results its run left at
+  `<runs prefix>/<job name>/results.json` (the SageMaker container writes them for whoever
+  launched it: the best checkpoint as a prefix the export worker can download, the lineage)
+  or, when there are none, with the model artifacts as its best checkpoint and the best
   recorded evaluation as its F1. Recording Job.Succeeded is what makes the Exports policy
   request the ExportJob (unless the job is tagged `skip-coreml-export`) and the queue
   dispatcher send the seeds' message: no export is requested here directly.
@@ -26,8 +29,9 @@ from eventsourcing.persistence import IntegrityError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from receipts.application.jobs import Jobs
+from receipts.application.ports.artifact_store import ArtifactNotFound
 from receipts.bootstrap import Runtime
-from receipts.domain.artifacts import URIText
+from receipts.domain.artifacts import ArtifactURI, URIText
 from receipts.domain.config import describe
 from receipts.domain.errors import InvalidInput, JobNotFound
 from receipts.domain.job import Job, JobResults, JobStatus
@@ -35,8 +39,7 @@ from receipts.entrypoints.lambdas.runtime import current_runtime
 
 log = logging.getLogger("receipts.lambdas")
 
-DETAIL_TYPE = "SageMaker Training Job State Change"
-SOURCE = "aws.sagemaker"
+RESULTS_FILE = "results.json"
 TrainingJobStatus = Literal["InProgress", "Completed", "Failed", "Stopping", "Stopped"]
 Outcome = Literal[
     "succeeded", "failed", "cancelled", "started", "unchanged", "ignored", "unknown_job"
@@ -90,7 +93,28 @@ def parse_event(event: object) -> TrainingJobStateChange:
         raise InvalidInput("EventBridge event", describe(error)) from None
 
 
-def queue_export(event: object, runtime: Runtime) -> dict[str, Any]:
+ResultsReader = Callable[[Runtime, Job], JobResults | None]
+
+
+def run_results(runtime: Runtime, job: Job) -> JobResults | None:
+    """The JobResults the run left at `<runs prefix>/<job name>/results.json`, or None.
+
+    The path is the convention of `adapters/sagemaker/results.py` (not imported: the Lambda
+    package stays free of the SageMaker adapter)."""
+    uri = str(ArtifactURI.parse(runtime.runs_prefix()).join(job.name, RESULTS_FILE))
+    try:
+        data = runtime.artifacts.get_bytes(uri)
+    except ArtifactNotFound:
+        return None
+    try:
+        return JobResults.model_validate_json(data)
+    except ValidationError as error:
+        raise InvalidInput(f"run results {uri}", describe(error)) from None
+
+
+def queue_export(
+    event: object, runtime: Runtime, results_reader: ResultsReader = run_results
+) -> dict[str, Any]:
     """Applies one state change to its Job; returns what happened (and the export, if any)."""
     change = parse_event(event).detail
     name = change.training_job_name
@@ -104,11 +128,14 @@ def queue_export(event: object, runtime: Runtime) -> dict[str, Any]:
             change.training_job_status,
         )
         return {"outcome": "unknown_job", "job_name": name}
+    results = None
+    if change.training_job_status == "Completed" and not job.is_terminal:
+        results = results_reader(runtime, job) or _results_from_event(jobs, job, change)
     try:
-        outcome = _apply(jobs, job, change)
+        outcome = _apply(jobs, job, change, results)
     except IntegrityError:
         # another invocation recorded this job's change first: decide again on the new state
-        outcome = _apply(jobs, jobs.get_job(job.id), change)
+        outcome = _apply(jobs, jobs.get_job(job.id), change, results)
     job = jobs.get_job(job.id)
     result: dict[str, Any] = {
         "outcome": outcome,
@@ -125,12 +152,12 @@ def queue_export(event: object, runtime: Runtime) -> dict[str, Any]:
     return result
 
 
-def _apply(jobs: Jobs, job: Job, change: TrainingJobDetail) -> Outcome:
+def _apply(jobs: Jobs, job: Job, change: TrainingJobDetail, results: JobResults | None) -> Outcome:
     status = change.training_job_status
     if job.is_terminal:
         return "unchanged"
     if status == "Completed":
-        results = _results(jobs, job, change)
+        assert results is not None  # read before, for a job not yet ended
         if job.status is not JobStatus.RUNNING:
             job.start()  # pending (launched elsewhere) or interrupted (resumed) → running
         job.succeed(results)
@@ -151,10 +178,18 @@ def _apply(jobs: Jobs, job: Job, change: TrainingJobDetail) -> Outcome:
     return "ignored"
 
 
-def _results(jobs: Jobs, job: Job, change: TrainingJobDetail) -> JobResults:
+def _results_from_event(jobs: Jobs, job: Job, change: TrainingJobDetail) -> JobResults:
     """The model artifacts as the best checkpoint; F1 from the job's best evaluation, else
     from the event's final metrics (a metric whose name ends in `f1`), else 0."""
     assert change.model_artifacts is not None  # checked by TrainingJobDetail
+    model_uri = change.model_artifacts.s3_model_artifacts
+    if not model_uri.endswith("/"):
+        log.warning(
+            "queue_export: job %s has no run results and its model artifacts %s are one"
+            " object (an archive?); the export worker expects a checkpoint prefix",
+            job.name,
+            model_uri,
+        )
     evaluations = jobs.evaluations_of(job.id)
     best = max(evaluations, key=lambda e: e.f1, default=None)
     f1 = best.f1 if best else _final_f1(change.final_metrics)
@@ -162,7 +197,7 @@ def _results(jobs: Jobs, job: Job, change: TrainingJobDetail) -> JobResults:
     if change.training_job_arn:
         extra["training_job_arn"] = change.training_job_arn
     return JobResults(
-        best_checkpoint_uri=change.model_artifacts.s3_model_artifacts,
+        best_checkpoint_uri=model_uri,
         best_f1=min(1.0, max(0.0, f1)),
         best_epoch=best.epoch if best else 0,
         epochs_run=max((e.epoch for e in evaluations), default=0),
@@ -181,10 +216,10 @@ RuntimeProvider = Callable[[], Runtime]
 
 
 def make_handler(
-    runtime: RuntimeProvider = current_runtime,
+    runtime: RuntimeProvider = current_runtime, results_reader: ResultsReader = run_results
 ) -> Callable[[Mapping[str, Any], Any], dict[str, Any]]:
     def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-        return queue_export(event, runtime())
+        return queue_export(event, runtime(), results_reader)
 
     return handle
 
