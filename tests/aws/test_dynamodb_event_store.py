@@ -58,7 +58,8 @@ def factories(table: str) -> Iterator[list[DynamoDBFactory]]:
 
 
 def recorder_for(table: str, factories: list[DynamoDBFactory]) -> ApplicationRecorder:
-    """A recorder with a client of its own, as another process would have."""
+    """A recorder of its own (its own datastore and idea of the counter), as another
+    process would open; the boto3 client underneath is shared, as factories share it."""
     factories.append(open_factory(table))
     return factories[-1].application_recorder()
 
