@@ -147,3 +147,18 @@ def test_invalid_uris_are_refused(aws_env: dict[str, str]) -> None:
                 await store.put_bytes(uri, b"x")
 
     with_store(None, test)
+
+
+def test_empty_objects_round_trip(
+    aws_env: dict[str, str], unique_name: str, tmp_path: Path
+) -> None:
+    (tmp_path / "empty.txt").write_bytes(b"")
+    uri = f"s3://{unique_name}/empty.txt"
+
+    async def test(store: AsyncS3ArtifactStore) -> bytes:
+        await store.upload_file(tmp_path / "empty.txt", uri)
+        await store.download_file(uri, tmp_path / "out" / "empty.txt")
+        return await store.get_bytes(uri)
+
+    assert with_store(unique_name, test) == b""
+    assert (tmp_path / "out" / "empty.txt").read_bytes() == b""
