@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from receipts.application.ports.resources import ResourceMissing
 from receipts.bootstrap import Runtime, bootstrap
 from receipts.domain.errors import DomainError
 from receipts.domain.job import JobStatus
@@ -216,6 +217,9 @@ def main() -> None:
     except InvalidSettings as error:
         console.err.print(f"[red]error:[/] {error}")
         sys.exit(2)
+    except ResourceMissing as error:
+        console.err.print(f"[red]error:[/] {error}")
+        sys.exit(1)
     except (typer.Exit, typer.Abort) as stop:
         sys.exit(getattr(stop, "exit_code", 1))
     except Exception as error:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from eventsourcing.persistence import OperationalError, PersistenceError
 
+from receipts.application.ports.resources import ResourceMissing
+
 
 class EventStoreLimitExceeded(PersistenceError):
     """A save DynamoDB cannot write atomically (too many events, or an event too large)."""
 
 
-class TableMissing(PersistenceError):
+class TableMissing(PersistenceError, ResourceMissing):
     """The configured table does not exist (and `CREATE_TABLE` is off)."""
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError
 
+from receipts.application.ports.resources import ResourceMissing
+
 __all__ = ["BucketMissing", "error_code", "is_missing_bucket", "is_missing_key"]
 
 
-class BucketMissing(LookupError):
+class BucketMissing(ResourceMissing):
     def __init__(self, bucket: str) -> None:
         super().__init__(f"S3 bucket {bucket!r} does not exist")
         self.bucket = bucket

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from receipts.adapters.memory.queue import ReceiptHandleInvalid
+from receipts.application.ports.resources import ResourceMissing
 
 __all__ = [
     "BatchPartlyRefused",
@@ -14,7 +15,7 @@ __all__ = [
 ]
 
 
-class QueueMissing(LookupError):
+class QueueMissing(ResourceMissing):
     """The queue (by name or URL) does not exist."""
 
     def __init__(self, queue: str) -> None:
