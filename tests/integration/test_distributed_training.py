@@ -336,3 +336,35 @@ def test_the_timings_are_reported(ddp: Outcome, single: Outcome, record_property
     record_property("ddp_seconds", round(ddp.seconds, 2))
     record_property("single_seconds", round(single.seconds, 2))
     assert ddp.seconds > 0 and single.seconds > 0
+
+
+@pytest.mark.slow
+def test_a_signal_to_one_rank_stops_every_rank_at_the_same_step_and_they_resume(
+    tmp_path: Path,
+) -> None:
+    """SIGTERM reaches rank 1 only (a spot notice, a stop): both ranks stop at one step,
+    rank 0 alone checkpoints and reports, and both resume from that checkpoint."""
+    probe = Path(__file__).with_name("ddp_interrupt_probe.py")
+    env = {k: v for k, v in os.environ.items() if k not in TORCHRUN_VARIABLES}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += ["--nproc_per_node", "2", str(probe), str(tmp_path)]
+
+    done = subprocess.run(
+        command, env={**env, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300
+    )
+
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    rank_0, rank_1 = (json.loads((tmp_path / f"rank-{r}.json").read_text()) for r in (0, 1))
+    assert rank_1["interrupted"]["reason"] == "interrupted by SIGTERM"
+    assert rank_0["interrupted"]["reason"] == "interrupted by a signal to another rank"
+    checkpoint = rank_0["interrupted"]["checkpoint"]
+    assert checkpoint == rank_1["interrupted"]["checkpoint"]
+    assert checkpoint.rstrip("/").endswith("probe/checkpoint-1")
+    assert rank_0["first"]["logs"] == ["run_config"] and rank_1["first"]["logs"] == []
+    assert rank_0["second"]["evaluations"] == [1, 2] and rank_1["second"]["evaluations"] == []
+    assert rank_0["second"]["logs"] == ["run_config", "resumed at epoch 1, step 1"]
+    assert rank_1["second"]["logs"] == []
+    assert rank_0["results"]["epochs_run"] == rank_1["results"]["epochs_run"] == 2
+    run_dir = tmp_path / "runs" / "probe"
+    assert (run_dir / "best" / "model.safetensors").is_file()
+    assert not list(run_dir.glob("*.partial"))
