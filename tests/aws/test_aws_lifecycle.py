@@ -100,7 +100,7 @@ def messages_for(queue_url: str, job_id: UUID) -> list[dict[str, Any]]:
     """The messages on the queue about this job (received: invisible for their timeout)."""
     response = client("sqs").receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
     messages: list[dict[str, Any]] = response.get("Messages", [])
-    return [m for m in messages if json.loads(m["Body"]).get("job_id") == str(job_id)]
+    return [m for m in messages if json.loads(m["Body"]).get("job_uuid") == str(job_id)]
 
 
 def queue_url(name_or_url: str) -> str:
@@ -153,7 +153,7 @@ def test_a_job_trained_elsewhere_is_exported_when_sagemaker_says_completed(
     body = json.loads(message["Body"])
     assert set(body) >= SEED_KEYS
     assert body["export_id"] == str(export_id)
-    assert body["job_id"] == str(job_id)
+    assert (body["job_id"], body["job_uuid"]) == (name, str(job_id))
     assert body["quantize"] == "float16"
     bucket = lambda_env["LAYOUTLM_TRAINING_BUCKET"]
     assert body["model_s3_uri"] == f"s3://{bucket}/runs/{name}/best/"

@@ -74,7 +74,8 @@ def test_the_export_message_has_the_seeds_format(any_runtime: Runtime, train: Tr
 
     assert set(body) >= SEED_KEYS
     assert body["export_id"] == str(export.id)
-    assert body["job_id"] == str(job_id)
+    assert body["job_id"] == "invoices"  # the seeds: the training job's name
+    assert body["job_uuid"] == str(job_id)
     assert body["model_s3_uri"] == export.request.checkpoint_uri
     assert body["quantize"] == "float16"
     assert body["output_s3_prefix"] == export.request.output_prefix
@@ -148,9 +149,10 @@ def test_the_worker_exports_the_bundle_and_reports_the_result(
     (result,) = peek(any_runtime.queues.export_results)
     assert (result["export_id"], result["job_id"], result["status"]) == (
         str(export_id),
-        str(job_id),
+        "invoices",
         "succeeded",
     )
+    assert result["job_uuid"] == str(job_id)
     assert result["bundle_uri"] == bundle
     assert any_runtime.queues.export_jobs.approximate_count() == 0
 
@@ -257,7 +259,7 @@ def test_a_job_succeeded_in_another_process_is_exported_once_after_catch_up(
         assert second.queues.export_jobs.approximate_count() == 1
         assert requested_exports(second) == [ExportJob.auto_id_for(job_id)]
         (body,) = peek(second.queues.export_jobs)
-        assert body["job_id"] == str(job_id)
+        assert (body["job_id"], body["job_uuid"]) == ("elsewhere", str(job_id))
     finally:
         second.close()
 

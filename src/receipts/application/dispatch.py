@@ -50,8 +50,8 @@ class QueueDispatcher(PydanticApplication, TopicFollower):
             request = domain_event.request
             message = ExportMessage(
                 export_id=domain_event.originator_id,
-                job_id=str(request.source_job_id or request.source_job_name or ""),
-                job_name=request.source_job_name,
+                job_id=str(request.source_job_name or request.source_job_id or ""),
+                job_uuid=request.source_job_id,
                 model_uri=request.checkpoint_uri,
                 quantize=request.quantization,
                 output_prefix=request.output_prefix,

@@ -145,11 +145,11 @@ class ExportWorker:
             return self.exports.get_export(request.export_id)
         except ExportJobNotFound:
             # a message sent by hand (the seeds' `aws sqs send-message`): record it first
-            job_id = _uuid_or_none(request.job_id)
+            job_id = request.job_uuid or _uuid_or_none(request.job_id)
             self.exports.request_export(
                 ExportRequest(
                     source_job_id=job_id,
-                    source_job_name=request.job_name or (None if job_id else request.job_id),
+                    source_job_name=None if _uuid_or_none(request.job_id) else request.job_id,
                     checkpoint_uri=request.model_uri,
                     quantization=request.quantize,
                     output_prefix=request.output_prefix,
@@ -184,7 +184,8 @@ class ExportWorker:
         request = export.request
         result = ExportResultMessage(
             export_id=export.id,
-            job_id=str(request.source_job_id or request.source_job_name or ""),
+            job_id=str(request.source_job_name or request.source_job_id or ""),
+            job_uuid=request.source_job_id,
             status=export.status.value,
             bundle_uri=export.outcome.bundle_uri if export.outcome else None,
             total_bytes=export.outcome.total_bytes if export.outcome else None,

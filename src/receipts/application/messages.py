@@ -36,11 +36,14 @@ class Message(BaseModel):
 
 
 class ExportMessage(Message):
-    """The seeds' export request: export_id, job_id, model_s3_uri, quantize, output_s3_prefix."""
+    """The seeds' export request: export_id, job_id, model_s3_uri, quantize, output_s3_prefix.
+
+    `job_id` is what the seeds put there: the training job's name (its id when it has no
+    name); `job_uuid` adds the Job aggregate's id for consumers of this project."""
 
     export_id: UUID
     job_id: str
-    job_name: str | None = None
+    job_uuid: UUID | None = None
     model_uri: URIText = Field(alias="model_s3_uri")
     quantize: Quantization = Quantization.FLOAT16
     output_prefix: URIText = Field(alias="output_s3_prefix")
@@ -49,6 +52,7 @@ class ExportMessage(Message):
 class ExportResultMessage(Message):
     export_id: UUID
     job_id: str
+    job_uuid: UUID | None = None
     status: str
     bundle_uri: str | None = None
     total_bytes: int | None = None
