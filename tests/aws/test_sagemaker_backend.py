@@ -336,3 +336,57 @@ def test_results_round_trip_through_s3(
 
     assert uri == f"s3://{bucket}/runs/{unique_name}/results.json"
     assert JobResults.model_validate(json.loads(artifacts.get_bytes(uri))) == written
+
+
+# -- wiring: the start-training Lambda launches on SageMaker -------------------------------
+
+
+def test_the_start_training_lambda_launches_a_spot_training_job(
+    aws_env: dict[str, str],
+    bucket: str,
+    unique_name: str,
+    sagemaker: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from receipts.entrypoints.lambdas.start_training import start_training
+    from receipts.entrypoints.sagemaker_wiring import sagemaker_backend
+
+    monkeypatch.setenv("RECEIPTS_SAGEMAKER_ROLE_ARN", ROLE)
+    monkeypatch.setenv("RECEIPTS_SAGEMAKER_IMAGE_URI", IMAGE)
+    aws = Settings(
+        mode="aws",
+        bucket=bucket,
+        events_table=f"{unique_name}-events",
+        table=unique_name,
+        export_queue=f"{unique_name}-export",
+        export_results_queue=f"{unique_name}-results",
+        ocr_queue=f"{unique_name}-ocr",
+        ocr_results_queue=f"{unique_name}-ocr-results",
+        create_resources=True,
+    )
+    runtime = bootstrap(aws)
+    payload = {
+        "job_name": unique_name,
+        "use_spot": True,
+        "hyperparameters": {"epochs": "3", "merge_amounts": "true", "dynamo_table": "Receipts"},
+    }
+    try:
+        response = start_training(payload, runtime, sagemaker_backend)
+        job = runtime.jobs.get_job_by_name(unique_name)
+    finally:
+        runtime.close()
+
+    assert response["statusCode"] == 201, response
+    assert response["body"]["status"] == "running"
+    assert job.status is JobStatus.RUNNING
+    described = sagemaker.describe_training_job(TrainingJobName=unique_name)
+    assert described["EnableManagedSpotTraining"] is True
+    assert described["HyperParameters"] == to_hyperparameters(job.config)
+    assert described["HyperParameters"]["dynamo_table"] == "Receipts"
+
+
+def test_the_sagemaker_backend_needs_aws_mode(runtime: Runtime) -> None:
+    from receipts.entrypoints.sagemaker_wiring import sagemaker_backend
+
+    with pytest.raises(ValueError, match="needs RECEIPTS_MODE=aws"):
+        sagemaker_backend(runtime)
