@@ -7,4 +7,4 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -c constraints.txt -e '.[dev,ml,pretrained,aws,plots]'
+.venv/bin/python -m pip install --quiet -c constraints.txt -e '.[dev,ml,pretrained,aws,plots,export]'
