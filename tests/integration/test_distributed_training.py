@@ -99,12 +99,20 @@ def runtime(home: Path) -> Iterator[Runtime]:
 
 
 def container(
-    tmp_path_factory: pytest.TempPathFactory, name: str, hyperparameters: dict[str, str]
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    hyperparameters: dict[str, str],
+    channel: Path | None = None,
 ) -> Container:
+    """/opt/ml with the hyperparameters and, given a file, the `training` channel holding it
+    (as SageMaker downloads the channel's S3 prefix)."""
     root = tmp_path_factory.mktemp(name)
     config = root / "input" / "config"
     config.mkdir(parents=True)
     (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
+    if channel is not None:
+        (root / "input" / "data" / "training").mkdir(parents=True)
+        shutil.copy(channel, root / "input" / "data" / "training" / channel.name)
     return Container(root, name)
 
 
@@ -151,8 +159,10 @@ def ddp(tmp_path_factory: pytest.TempPathFactory, home: Path, dataset: Path) -> 
 
 @pytest.fixture(scope="module")
 def single(tmp_path_factory: pytest.TempPathFactory, home: Path, dataset: Path) -> Outcome:
-    """The same job in one process (the entrypoint's main() in this process)."""
-    c = container(tmp_path_factory, "single", {**HYPERPARAMETERS, "dataset": str(dataset)})
+    """The same job in one process (the entrypoint's main() in this process), its data
+    named by S3 URI and read from the training channel."""
+    on_s3 = {**HYPERPARAMETERS, "dataset": f"s3://bucket/data/{dataset.name}"}
+    c = container(tmp_path_factory, "single", on_s3, channel=dataset)
     with pytest.MonkeyPatch.context() as monkeypatch:
         started = time.perf_counter()
         code = run_in_process(c, home, monkeypatch)
@@ -298,7 +308,7 @@ def test_a_restarted_container_resumes_from_its_checkpoint_and_ends_identical(
     /opt/ml/checkpoints holds what SageMaker synced back: the end-of-epoch-1 checkpoint and
     best/ (the single run's final best/ stands in: epoch 2 replaces it if it improves)."""
     assert single.returncode == 0
-    c = container(tmp_path_factory, "restarted", {**HYPERPARAMETERS, "dataset": str(dataset)})
+    c = container(tmp_path_factory, "restarted", {}, channel=dataset)
     steps = sorted(
         int(p.name.removeprefix("checkpoint-"))
         for p in single.container.run_dir.glob("checkpoint-*")

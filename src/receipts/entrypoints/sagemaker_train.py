@@ -75,10 +75,11 @@ class EpochLines:
         pass
 
     def epoch(self, evaluation: Evaluation, field_f1: float | None, best: bool) -> None:
+        loss = f"{evaluation.loss:.4f}" if evaluation.loss is not None else "n/a"
         print(
             f"epoch {evaluation.epoch}: step={evaluation.global_step} f1={evaluation.f1:.4f}"
             f" precision={evaluation.precision:.4f} recall={evaluation.recall:.4f}"
-            f" loss={evaluation.loss}{' (best)' if best else ''}",
+            f" loss={loss}{' (best)' if best else ''}",
             flush=True,
         )
 
