@@ -2,6 +2,13 @@
 
 Idempotent by export_id: a duplicate delivery of a running or finished export never
 exports twice, and a redelivery of a finished export re-sends its result message.
+
+While an export runs (in a thread of its own) a heartbeat extends the message's
+visibility through the MessageQueue port. `request_stop()` (the entry point calls it on
+SIGTERM/SIGINT) lets the current export finish; if it has not finished when the grace
+period ends, the message is made visible again at once (another worker takes it: a new
+attempt of the same ExportJob) and the export is abandoned. A message that is not a valid
+export request is logged and left to the queue's redrive to the dead-letter queue.
 """
 
 from __future__ import annotations
@@ -12,27 +19,43 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 from uuid import UUID
 
+from receipts.application.checkpoint_source import fetch_checkpoint
 from receipts.application.exports import Exports
 from receipts.application.messages import ExportMessage, ExportResultMessage
+from receipts.application.ports.archives import ArchiveExtractor
 from receipts.application.ports.artifact_store import ArtifactStore
-from receipts.application.ports.exporter import Exporter
+from receipts.application.ports.exporter import Exporter, ExportFailed
 from receipts.application.ports.queue import MessageQueue, QueueMessage
+from receipts.application.visibility_heartbeat import VisibilityHeartbeat
+from receipts.application.worker_log import StdlibWorkerLog, WorkerLog
 from receipts.domain.artifacts import ArtifactURI
 from receipts.domain.errors import ExportJobNotFound, InvalidInput
 from receipts.domain.export_job import ExportJob, ExportOutcome, ExportRequest, ExportStatus
 
-Handled = Literal["exported", "failed", "duplicate", "resent", "poison"]
+Handled = Literal["exported", "failed", "duplicate", "resent", "poison", "released", "error"]
+"""What became of one delivery: `released` = made visible again at a stop; `error` = an
+unexpected failure (logged; the message comes back after its visibility timeout)."""
+
+_POLL_SECONDS = 0.05
+_MAX_BACKOFF_SECONDS = 30.0
+
+
+class ScratchDirs(NamedTuple):
+    checkpoint: Path
+    bundle: Path
+    downloads: Path
 
 
 class Scratch:
-    """A worker's scratch tree (`checkpoint/`, `bundle/`), emptied before and after each export.
+    """A worker's scratch tree (`checkpoint/`, `bundle/`, `downloads/`), emptied before and
+    after each export.
 
     Making and removing a temporary tree for every export costs more than the export's
     own files on many disks. A worker handles one message at a time, so it reuses one tree;
@@ -47,31 +70,36 @@ class Scratch:
         self._dirty = True  # whether the tree may hold anything (from an earlier export)
 
     @contextmanager
-    def dirs(self) -> Iterator[tuple[Path, Path]]:
-        """(checkpoint_dir, bundle_dir): both exist and are empty."""
+    def dirs(self) -> Iterator[ScratchDirs]:
+        """The checkpoint, bundle and downloads directories: all exist and are empty."""
         if not self._lock.acquire(blocking=False):
             with tempfile.TemporaryDirectory(prefix="receipts-export-") as work:
-                checkpoint, bundle = Path(work) / "checkpoint", Path(work) / "bundle"
-                bundle.mkdir()
-                yield checkpoint, bundle
+                fresh = _dirs(Path(work))
+                for directory in fresh:
+                    directory.mkdir()
+                yield fresh
             return
         try:
             if self._root is None:
                 self._root = Path(tempfile.mkdtemp(prefix="receipts-export-"))
                 weakref.finalize(self, shutil.rmtree, self._root, ignore_errors=True)
-            checkpoint, bundle = self._root / "checkpoint", self._root / "bundle"
+            dirs = _dirs(self._root)
             if self._dirty:  # an earlier cleanup failed: empty the tree first
-                _empty(checkpoint)
-                _empty(bundle)
+                for directory in dirs:
+                    _empty(directory)
             self._dirty = True
             try:
-                yield checkpoint, bundle
+                yield dirs
             finally:
-                _empty(checkpoint)
-                _empty(bundle)
+                for directory in dirs:
+                    _empty(directory)
                 self._dirty = False
         finally:
             self._lock.release()
+
+
+def _dirs(root: Path) -> ScratchDirs:
+    return ScratchDirs(root / "checkpoint", root / "bundle", root / "downloads")
 
 
 def _empty(directory: Path) -> None:
@@ -90,6 +118,12 @@ def _empty(directory: Path) -> None:
 
 @dataclass
 class ExportWorker:
+    """One message at a time: `run_once`, `drain` (until empty) or `serve` (the command's loop).
+
+    `heartbeat_every`: seconds between visibility extensions (None: a third of the visibility
+    timeout; 0: none). `grace_seconds`: how long a stop waits for the current export.
+    `extractor` unpacks checkpoint archives (`model.tar.gz`); without one they fail."""
+
     exports: Exports
     jobs_queue: MessageQueue
     results_queue: MessageQueue | None
@@ -97,16 +131,54 @@ class ExportWorker:
     exporter: Exporter
     worker_name: str = "export-worker"
     visibility_timeout: float = 900.0
+    heartbeat_every: float | None = None
+    grace_seconds: float = 30.0
+    extractor: ArchiveExtractor | None = None
+    log: WorkerLog = field(default_factory=StdlibWorkerLog, compare=False, repr=False)
     scratch: Scratch = field(default_factory=Scratch, compare=False, repr=False)
+    abandoned: threading.Thread | None = field(default=None, init=False, compare=False)
+    """An export thread still running after its message was released at a stop."""
+    _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+    _stop_deadline: float | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.grace_seconds < 0:
+            raise ValueError(f"grace_seconds must be 0 or more, got {self.grace_seconds:g}")
+        every = self._heartbeat_interval()
+        if every and not every < self.visibility_timeout:
+            raise ValueError(
+                f"heartbeat every {every:g} s must be shorter than the visibility timeout"
+                f" ({self.visibility_timeout:g} s)"
+            )
+
+    # -- stopping ---------------------------------------------------------------------------
+
+    def request_stop(self, *, immediately: bool = False) -> None:
+        """Take no new message; let the current export finish within the grace period (a
+        second request, or `immediately`, releases it now)."""
+        now = time.monotonic()
+        deadline = now if immediately or self._stop.is_set() else now + self.grace_seconds
+        if self._stop_deadline is None or deadline < self._stop_deadline:
+            self._stop_deadline = deadline
+        self._stop.set()
+        self.log.info("stop requested", worker=self.worker_name, immediately=deadline <= now)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    # -- loops ------------------------------------------------------------------------------
 
     def run_once(self, wait_seconds: float = 0.0) -> list[Handled]:
+        if self.stopping:
+            return []
         messages = self.jobs_queue.receive(
             max_messages=1, wait_seconds=wait_seconds, visibility_timeout=self.visibility_timeout
         )
         return [self.handle(message) for message in messages]
 
     def drain(self, max_messages: int = 10_000) -> list[Handled]:
-        """Handles messages until the queue has none visible."""
+        """Handles messages until the queue has none visible (or a stop is requested)."""
         handled: list[Handled] = []
         while len(handled) < max_messages:
             batch = self.run_once()
@@ -115,30 +187,182 @@ class ExportWorker:
             handled += batch
         return handled
 
+    def serve(
+        self,
+        *,
+        continuous: bool,
+        max_messages: int | None = None,
+        wait_seconds: float = 0.0,
+        until_empty: bool = False,
+        on_handled: Callable[[Handled], None] | None = None,
+    ) -> list[Handled]:
+        """The worker's loop. Not continuous: one receive (waiting up to `wait_seconds`).
+        Continuous: until a stop, `max_messages` deliveries, or (`until_empty`) a receive
+        that finds nothing; an unexpected error is logged and the loop goes on after a
+        pause that doubles while errors repeat."""
+        handled: list[Handled] = []
+        errors_in_a_row = 0
+        while not self.stopping and (max_messages is None or len(handled) < max_messages):
+            try:
+                batch = self.run_once(wait_seconds)
+            except Exception as error:
+                if not continuous:
+                    raise
+                errors_in_a_row += 1
+                pause = min(_MAX_BACKOFF_SECONDS, 0.5 * 2**errors_in_a_row)
+                self.log.error(
+                    "receive failed",
+                    queue=self.jobs_queue.name,
+                    error=f"{type(error).__name__}: {error}",
+                    retry_in_seconds=pause,
+                    exc_info=True,
+                )
+                self._stop.wait(pause)
+                continue
+            errors_in_a_row = 0
+            for outcome in batch:
+                handled.append(outcome)
+                if on_handled is not None:
+                    on_handled(outcome)
+            if not continuous or (until_empty and not batch):
+                break
+        return handled
+
+    # -- one delivery -----------------------------------------------------------------------
+
     def handle(self, message: QueueMessage) -> Handled:
         try:
             request = ExportMessage.parse(message.body)
-        except InvalidInput:
+        except InvalidInput as error:
             # No export to mark failed: leave it; the queue's redrive moves it to the DLQ.
+            self.log.warning(
+                "poison message left for the dead-letter queue",
+                queue=self.jobs_queue.name,
+                message_id=message.message_id,
+                receive_count=message.receive_count,
+                reason=str(error),
+            )
             return "poison"
+        try:
+            return self._handle(message, request)
+        except Exception as error:
+            self.log.error(
+                "message handling failed; it comes back after its visibility timeout",
+                message_id=message.message_id,
+                export_id=str(request.export_id),
+                error=f"{type(error).__name__}: {error}",
+                exc_info=True,
+            )
+            return "error"
+
+    def _handle(self, message: QueueMessage, request: ExportMessage) -> Handled:
+        fields = {
+            "export_id": str(request.export_id),
+            "job_id": request.job_id,
+            "message_id": message.message_id,
+            "receive_count": message.receive_count,
+        }
         export = self._export_for(request)
         if export.is_terminal:
             self._send_result(export)
-            self.jobs_queue.delete(message.receipt_handle)
+            self._delete(message, fields)
+            self.log.info("result re-sent for a finished export", status=export.status, **fields)
             return "resent"
         if export.status is ExportStatus.RUNNING and message.receive_count <= export.attempts:
-            # another worker holds this export right now
+            self.log.info("duplicate delivery of a running export left alone", **fields)
             return "duplicate"
-        self.exports.start_export(export.id, self.worker_name)
-        try:
-            outcome = self._export(export)
-        except Exception as error:
-            finished = self.exports.fail_export(export.id, f"{type(error).__name__}: {error}")
+        export = self.exports.start_export(export.id, self.worker_name)
+        self.log.info(
+            "export started",
+            worker=self.worker_name,
+            attempt=export.attempts,
+            model_uri=export.request.checkpoint_uri,
+            quantize=export.request.quantization.value,
+            exporter=self.exporter.name,
+            **fields,
+        )
+        result = self._run_export(export, message)
+        if result is None:
+            self.log.warning(
+                "export released at stop: the message is visible again for another worker",
+                grace_seconds=self.grace_seconds,
+                **fields,
+            )
+            return "released"
+        if isinstance(result, Exception):
+            reason = f"{type(result).__name__}: {result}"
+            finished = self.exports.fail_export(export.id, reason)
+            self.log.warning("export failed", reason=reason, **fields)
         else:
-            finished = self.exports.complete_export(export.id, outcome)
+            finished = self.exports.complete_export(export.id, result)
+            self.log.info(
+                "export succeeded",
+                bundle_uri=result.bundle_uri,
+                total_bytes=result.total_bytes,
+                seconds=round(result.duration_seconds, 3),
+                **fields,
+            )
         self._send_result(finished)
-        self.jobs_queue.delete(message.receipt_handle)
+        self._delete(message, fields)
         return "exported" if finished.status is ExportStatus.SUCCEEDED else "failed"
+
+    def _run_export(
+        self, export: ExportJob, message: QueueMessage
+    ) -> ExportOutcome | Exception | None:
+        """The export's outcome or error; None when it was released at a stop."""
+        box: list[ExportOutcome | Exception] = []
+
+        def attempt() -> None:
+            try:
+                box.append(self._export(export))
+            except Exception as error:
+                box.append(error)
+
+        thread = threading.Thread(target=attempt, name=f"export-{export.id}", daemon=True)
+        with self._heartbeat(message):
+            thread.start()
+            while thread.is_alive() and not self._grace_over():
+                thread.join(_POLL_SECONDS)
+        if thread.is_alive():
+            self.abandoned = thread
+            self._release(message)
+            return None
+        return box[0]
+
+    def _grace_over(self) -> bool:
+        return self._stop_deadline is not None and time.monotonic() >= self._stop_deadline
+
+    def _heartbeat_interval(self) -> float:
+        if self.heartbeat_every is not None:
+            return self.heartbeat_every
+        return self.visibility_timeout / 3
+
+    def _heartbeat(self, message: QueueMessage) -> AbstractContextManager[object]:
+        every = self._heartbeat_interval()
+        if every <= 0 or self.visibility_timeout <= 0:
+            return nullcontext()
+        return VisibilityHeartbeat(
+            self.jobs_queue, message, every=every, timeout=self.visibility_timeout, log=self.log
+        )
+
+    def _release(self, message: QueueMessage) -> None:
+        try:
+            self.jobs_queue.change_visibility(message.receipt_handle, 0)
+        except Exception as error:
+            self.log.warning(
+                "could not release the message; it comes back after its visibility timeout",
+                message_id=message.message_id,
+                error=f"{type(error).__name__}: {error}",
+            )
+
+    def _delete(self, message: QueueMessage, fields: dict[str, object]) -> None:
+        try:
+            self.jobs_queue.delete(message.receipt_handle)
+        except Exception as error:
+            # a redelivery finds the export finished and only re-sends its result
+            self.log.warning(
+                "could not delete the message", error=f"{type(error).__name__}: {error}", **fields
+            )
 
     def _export_for(self, request: ExportMessage) -> ExportJob:
         try:
@@ -160,16 +384,22 @@ class ExportWorker:
 
     def _export(self, export: ExportJob) -> ExportOutcome:
         started = time.perf_counter()
-        request = export.request
-        source = str(ArtifactURI.parse(request.checkpoint_uri).as_prefix())
+        request = self._check_request(export.request)
         target = str(
             ArtifactURI.parse(request.output_prefix).join(request.quantization.value).as_prefix()
         )
-        with self.scratch.dirs() as (checkpoint_dir, bundle_dir):
-            if not self.artifacts.download_dir(source, checkpoint_dir):
-                raise FileNotFoundError(f"no checkpoint files under {source}")
-            report = self.exporter.export(checkpoint_dir, bundle_dir, request.quantization)
-            self.artifacts.upload_dir(bundle_dir, target)
+        with self.scratch.dirs() as dirs:
+            checkpoint = fetch_checkpoint(
+                self.artifacts,
+                request.checkpoint_uri,
+                dirs.checkpoint,
+                dirs.downloads,
+                self.extractor,
+            )
+            report = self.exporter.export(checkpoint, dirs.bundle, request.quantization)
+            if not report.file_sizes or not any(dirs.bundle.iterdir()):
+                raise ExportFailed(f"exporter {self.exporter.name!r} wrote no bundle files")
+            self.artifacts.upload_dir(dirs.bundle, target)
         return ExportOutcome(
             bundle_uri=target,
             file_sizes=report.file_sizes,
@@ -177,6 +407,17 @@ class ExportWorker:
             duration_seconds=time.perf_counter() - started,
             validation=report.validation,
         )
+
+    def _check_request(self, request: ExportRequest) -> ExportRequest:
+        """Both URIs must be in this worker's artifact store."""
+        scheme = self.artifacts.scheme
+        for what, uri in (
+            ("model_s3_uri", request.checkpoint_uri),
+            ("output_s3_prefix", request.output_prefix),
+        ):
+            if ArtifactURI.parse(uri).scheme != scheme:
+                raise ExportFailed(f"{what} {uri} is not in this worker's {scheme}:// store")
+        return request
 
     def _send_result(self, export: ExportJob) -> None:
         if self.results_queue is None:

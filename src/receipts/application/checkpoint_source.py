@@ -1,0 +1,80 @@
+"""Where the export worker finds a checkpoint: a prefix (a directory of files) or one
+archive object (SageMaker's `model.tar.gz`), unpacked safely into the worker's scratch.
+
+The checkpoint is the directory holding `config.json`: the root of what was downloaded or
+its `best/` (a run's folder). Weights must be safetensors: a checkpoint with only pickled
+weights (`pytorch_model.bin`) is refused, since loading a pickle can run any code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from receipts.application.ports.archives import ArchiveExtractor
+from receipts.application.ports.artifact_store import ArtifactNotFound, ArtifactStore
+from receipts.application.ports.exporter import ExportFailed
+from receipts.domain.artifacts import ArtifactURI
+
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
+SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
+PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "pytorch_model.pt")
+
+
+def is_archive(uri: str) -> bool:
+    parsed = ArtifactURI.parse(uri)
+    return not parsed.is_prefix and parsed.key.lower().endswith(ARCHIVE_SUFFIXES)
+
+
+def fetch_checkpoint(
+    artifacts: ArtifactStore,
+    uri: str,
+    target: Path,
+    downloads: Path,
+    extractor: ArchiveExtractor | None,
+) -> Path:
+    """Downloads (and unpacks) the checkpoint at `uri` under `target`; returns its directory.
+
+    `downloads` holds the archive while it is unpacked. Raises ExportFailed (or
+    ArchiveRefused) naming the problem."""
+    if is_archive(uri):
+        if extractor is None:
+            raise ExportFailed(f"{uri} is an archive and this worker has no archive extractor")
+        archive = downloads / ArtifactURI.parse(uri).key.rsplit("/", 1)[-1]
+        try:
+            artifacts.download_file(uri, archive)
+        except ArtifactNotFound:
+            raise ExportFailed(f"no checkpoint archive at {uri}") from None
+        try:
+            extractor.extract(archive, target)
+        finally:
+            archive.unlink(missing_ok=True)
+    else:
+        prefix = str(ArtifactURI.parse(uri).as_prefix())
+        if not artifacts.download_dir(prefix, target):
+            raise ExportFailed(f"no checkpoint files under {prefix}")
+    return locate_checkpoint(target, uri)
+
+
+def locate_checkpoint(root: Path, uri: str) -> Path:
+    """The directory with config.json: `root`, `root/best`, or root's one subdirectory."""
+    candidates = [root, root / "best"]
+    entries = [entry for entry in root.iterdir() if not entry.name.startswith(".")]
+    if len(entries) == 1 and entries[0].is_dir():
+        candidates.append(entries[0])  # an archive of one folder (`model/...`)
+    for candidate in candidates:
+        if (candidate / "config.json").is_file():
+            check_weights(candidate, uri)
+            return candidate
+    raise ExportFailed(f"{uri} holds no checkpoint: no config.json at its root or in best/")
+
+
+def check_weights(checkpoint: Path, uri: str) -> None:
+    """Refuses a checkpoint whose only weights are pickled."""
+    if any((checkpoint / name).is_file() for name in SAFE_WEIGHTS):
+        return
+    pickled = [name for name in PICKLED_WEIGHTS if (checkpoint / name).is_file()]
+    if pickled:
+        raise ExportFailed(
+            f"{uri} has only pickled weights ({', '.join(pickled)}): refused, loading a pickle"
+            " can run code; save the checkpoint with safetensors (safe_serialization=True)"
+        )
