@@ -48,6 +48,8 @@ class QueueDispatcher(PydanticApplication, TopicFollower):
             raise QueuesNotAttached("attach the export and OCR queues before dispatching")
         if isinstance(domain_event, ExportJob.Requested):
             request = domain_event.request
+            if request.requested_by == "queue":
+                return  # recorded by a worker from a message already on the queue
             message = ExportMessage(
                 export_id=domain_event.originator_id,
                 job_id=str(request.source_job_name or request.source_job_id or ""),

@@ -377,6 +377,7 @@ class ExportWorker:
                     checkpoint_uri=request.model_uri,
                     quantization=request.quantize,
                     output_prefix=request.output_prefix,
+                    requested_by="queue",
                 ),
                 export_id=request.export_id,
             )

@@ -34,7 +34,9 @@ EXPORT_STATUS = StatusMachine[ExportStatus](
     },
 )
 
-RequestedBy = Literal["auto", "manual"]
+RequestedBy = Literal["auto", "manual", "queue"]
+"""`auto`: the policy; `manual`: a person or program; `queue`: recorded by a worker from a
+message that was sent straight to the queue (already there: the dispatcher sends none)."""
 
 
 def default_output_prefix(checkpoint_uri: str, job_name: str | None) -> str:
