@@ -1,24 +1,38 @@
-"""Read models of jobs: the seeds' queries (by status, by name, latest by status).
+"""Read models: the seeds' queries on jobs, their metrics and logs, exports and OCR jobs.
 
-`JobCatalog` is a projection of the Jobs application's notification log into a
-`JobReadModel`. It catches up before each query, so it is current also when another
-process (a trainer, a worker) wrote the events.
+`JobCatalog` projects the notification logs of Jobs (and, when given, Exports and OCRJobs)
+into a `JobReadModel`: in memory here, DynamoDB's single table in aws mode. It catches up
+before each query, so it is current also when another process (a trainer, a worker) wrote
+the events. Each stream's position is kept in the read model, and every mutable record
+carries the notification id of the last event applied to it, so replaying a notification
+(after a crash between writing records and the position, or by a second projector) changes
+nothing, and a slower projector never rewinds a record.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
+from eventsourcing.application import Application
 from eventsourcing.utils import get_topic
 from pydantic import BaseModel, ConfigDict
 
+from receipts.application.export_views import EXPORT_EVENTS, ExportRecord, evolve_export
+from receipts.application.exports import Exports
 from receipts.application.jobs import Jobs
+from receipts.application.ocr_jobs import OCRJobs
+from receipts.application.ocr_views import OCR_EVENTS, OCRRecord, evolve_ocr
 from receipts.domain.aggregate import Timestamp
+from receipts.domain.config import JobConfig
 from receipts.domain.errors import JobNotFound
 from receipts.domain.job import Job, JobStatus
+from receipts.domain.job_log import JobLog, LogEntry
+from receipts.domain.job_metric import Evaluation, JobMetric
+from receipts.domain.ocr_job import OCRStatus
 
 _JOB_EVENTS = (
     Job.Created,
@@ -28,6 +42,10 @@ _JOB_EVENTS = (
     Job.Failed,
     Job.Cancelled,
     Job.Interrupted,
+    JobMetric.Created,
+    JobMetric.Recorded,
+    JobLog.Created,
+    JobLog.Logged,
 )
 
 
@@ -37,55 +55,159 @@ class JobSummary(BaseModel):
 
     job_id: UUID
     name: str
+    description: str = ""
     status: JobStatus
     status_reason: str | None = None
     priority: str
     created_by: str
     tags: dict[str, str]
+    config: JobConfig | None = None
     created_at: Timestamp
     updated_at: Timestamp
     best_f1: float | None = None
     best_checkpoint_uri: str | None = None
+    position: int = 0
+    """The notification id of the last event applied (replays of older ones are ignored)."""
+
+
+class MetricRecord(BaseModel):
+    """One evaluation of a job (the seeds' JobMetric); `sequence` is its event's version."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    job_id: UUID
+    sequence: int
+    evaluation: Evaluation
+
+
+class LogRecord(BaseModel):
+    """One entry of a job's log (the seeds' JobLog); `sequence` is its event's version."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    job_id: UUID
+    sequence: int
+    entry: LogEntry
+
+
+@dataclass
+class ReadModelChanges:
+    """What one batch of notifications changed: records to put, newest state per id."""
+
+    jobs: dict[UUID, JobSummary] = field(default_factory=dict)
+    metrics: list[MetricRecord] = field(default_factory=list)
+    logs: list[LogRecord] = field(default_factory=list)
+    exports: dict[UUID, ExportRecord] = field(default_factory=dict)
+    ocr_jobs: dict[UUID, OCRRecord] = field(default_factory=dict)
 
 
 class JobReadModel(Protocol):
-    """Where job summaries are kept for queries (in memory, DynamoDB's GSI, ...)."""
+    """Where the projected records are kept for queries (in memory, DynamoDB, ...).
 
-    def position(self) -> int: ...
+    Orders: jobs, jobs by status and exports of a job oldest first (created_at, then name or
+    id); metrics and logs by time (then event version); OCR jobs by status oldest first.
+    A record is replaced only by one with a higher `position`.
+    """
 
-    def apply(self, summaries: Iterable[JobSummary], position: int) -> None: ...
+    def position(self, stream: str) -> int: ...
+
+    def apply(self, changes: ReadModelChanges, stream: str, position: int) -> None: ...
 
     def get(self, job_id: UUID) -> JobSummary | None: ...
 
+    def by_name(self, name: str) -> JobSummary | None: ...
+
     def by_status(self, status: JobStatus) -> list[JobSummary]: ...
 
+    def latest_by_status(self, status: JobStatus) -> JobSummary | None:
+        """The job that most recently reached (or changed within) this status."""
+        ...
+
     def all(self) -> list[JobSummary]: ...
+
+    def metrics(self, job_id: UUID) -> list[Evaluation]: ...
+
+    def logs(self, job_id: UUID) -> list[LogEntry]: ...
+
+    def export(self, export_id: UUID) -> ExportRecord | None: ...
+
+    def exports_of(self, job_id: UUID) -> list[ExportRecord]: ...
+
+    def ocr_job(self, ocr_job_id: UUID) -> OCRRecord | None: ...
+
+    def ocr_jobs_by_status(self, status: OCRStatus) -> list[OCRRecord]: ...
+
+
+def _newest(held: dict[UUID, Any], records: dict[UUID, Any], key: Callable[[Any], UUID]) -> None:
+    for record in records.values():
+        before = held.get(key(record))
+        if before is None or record.position > before.position:
+            held[key(record)] = record
 
 
 class InMemoryJobReadModel:
     def __init__(self) -> None:
-        self._position = 0
+        self._positions: dict[str, int] = {}
         self._summaries: dict[UUID, JobSummary] = {}
+        self._metrics: dict[UUID, dict[int, MetricRecord]] = {}
+        self._logs: dict[UUID, dict[int, LogRecord]] = {}
+        self._exports: dict[UUID, ExportRecord] = {}
+        self._ocr_jobs: dict[UUID, OCRRecord] = {}
 
-    def position(self) -> int:
-        return self._position
+    def position(self, stream: str) -> int:
+        return self._positions.get(stream, 0)
 
-    def apply(self, summaries: Iterable[JobSummary], position: int) -> None:
-        for summary in summaries:
-            self._summaries[summary.job_id] = summary
-        self._position = max(self._position, position)
+    def apply(self, changes: ReadModelChanges, stream: str, position: int) -> None:
+        _newest(self._summaries, changes.jobs, lambda s: s.job_id)
+        _newest(self._exports, changes.exports, lambda e: e.export_id)
+        _newest(self._ocr_jobs, changes.ocr_jobs, lambda o: o.ocr_job_id)
+        for metric in changes.metrics:
+            self._metrics.setdefault(metric.job_id, {})[metric.sequence] = metric
+        for log in changes.logs:
+            self._logs.setdefault(log.job_id, {})[log.sequence] = log
+        self._positions[stream] = max(self.position(stream), position)
 
     def get(self, job_id: UUID) -> JobSummary | None:
         return self._summaries.get(job_id)
 
+    def by_name(self, name: str) -> JobSummary | None:
+        return next((s for s in self._summaries.values() if s.name == name), None)
+
     def by_status(self, status: JobStatus) -> list[JobSummary]:
         return [s for s in self.all() if s.status is status]
+
+    def latest_by_status(self, status: JobStatus) -> JobSummary | None:
+        jobs = self.by_status(status)
+        return max(jobs, key=lambda s: (s.updated_at, str(s.job_id))) if jobs else None
 
     def all(self) -> list[JobSummary]:
         return sorted(self._summaries.values(), key=lambda s: (s.created_at, s.name))
 
+    def metrics(self, job_id: UUID) -> list[Evaluation]:
+        records = self._metrics.get(job_id, {}).values()
+        ordered = sorted(records, key=lambda m: (m.evaluation.timestamp, m.sequence))
+        return [m.evaluation for m in ordered]
 
-def evolve(summary: JobSummary | None, event: Any) -> JobSummary | None:
+    def logs(self, job_id: UUID) -> list[LogEntry]:
+        records = self._logs.get(job_id, {}).values()
+        return [r.entry for r in sorted(records, key=lambda r: (r.entry.timestamp, r.sequence))]
+
+    def export(self, export_id: UUID) -> ExportRecord | None:
+        return self._exports.get(export_id)
+
+    def exports_of(self, job_id: UUID) -> list[ExportRecord]:
+        found = [e for e in self._exports.values() if e.source_job_id == job_id]
+        return sorted(found, key=lambda e: (e.created_at, str(e.export_id)))
+
+    def ocr_job(self, ocr_job_id: UUID) -> OCRRecord | None:
+        return self._ocr_jobs.get(ocr_job_id)
+
+    def ocr_jobs_by_status(self, status: OCRStatus) -> list[OCRRecord]:
+        found = [o for o in self._ocr_jobs.values() if o.status is status]
+        return sorted(found, key=lambda o: (o.created_at, str(o.ocr_job_id)))
+
+
+def evolve(summary: JobSummary | None, event: Any, position: int = 0) -> JobSummary | None:
     """The summary after one Job event (a pure function, so projections are replayable)."""
     at: datetime = event.timestamp
     if isinstance(event, Job.Created):
@@ -93,16 +215,19 @@ def evolve(summary: JobSummary | None, event: Any) -> JobSummary | None:
         return JobSummary(
             job_id=event.originator_id,
             name=draft.name,
+            description=draft.description,
             status=JobStatus.PENDING,
             priority=draft.priority,
             created_by=draft.created_by,
             tags=draft.tags,
+            config=draft.config,
             created_at=at,
             updated_at=at,
+            position=position,
         )
     if summary is None:
         return None
-    changes: dict[str, Any] = {"updated_at": at}
+    changes: dict[str, Any] = {"updated_at": at, "position": position}
     if isinstance(event, Job.Started | Job.Resumed):
         changes |= {"status": JobStatus.RUNNING, "status_reason": None}
     elif isinstance(event, Job.Succeeded):
@@ -120,30 +245,106 @@ def evolve(summary: JobSummary | None, event: Any) -> JobSummary | None:
     return summary.model_copy(update=changes)
 
 
+Project = Callable[[ReadModelChanges, Any, int], None]
+
+
 class JobCatalog:
-    def __init__(self, jobs: Jobs, read_model: JobReadModel | None = None) -> None:
+    """The projection and the queries on its read model."""
+
+    def __init__(
+        self,
+        jobs: Jobs,
+        read_model: JobReadModel | None = None,
+        *,
+        exports: Exports | None = None,
+        ocr_jobs: OCRJobs | None = None,
+    ) -> None:
         self.jobs = jobs
+        self.exports = exports
+        self.ocr_jobs = ocr_jobs
         self.read_model: JobReadModel = read_model or InMemoryJobReadModel()
-        self._topics = [get_topic(cls) for cls in _JOB_EVENTS]
+        self._owners: dict[UUID, UUID] = {}
+        self._streams: list[tuple[Application[UUID], list[str], Project]] = [
+            (jobs, [get_topic(cls) for cls in _JOB_EVENTS], self._project_jobs)
+        ]
+        if exports is not None:
+            topics = [get_topic(cls) for cls in EXPORT_EVENTS]
+            self._streams.append((exports, topics, self._project_export))
+        if ocr_jobs is not None:
+            self._streams.append((ocr_jobs, [get_topic(c) for c in OCR_EVENTS], self._project_ocr))
 
     def catch_up(self, batch: int = 1000) -> None:
+        for app, topics, project in self._streams:
+            self._follow(app, topics, project, batch)
+
+    def _follow(
+        self, app: Application[UUID], topics: list[str], project: Project, batch: int
+    ) -> None:
+        start = self.read_model.position(app.name) + 1
         while True:
-            start = self.read_model.position() + 1
-            notifications = self.jobs.recorder.select_notifications(
-                start=start, limit=batch, topics=self._topics
+            notifications = app.recorder.select_notifications(
+                start=start, limit=batch, topics=topics
             )
             if not notifications:
                 return
-            changed: dict[UUID, JobSummary] = {}
+            changes = ReadModelChanges()
             for notification in notifications:
-                event = self.jobs.mapper.to_domain_event(notification)
-                before = changed.get(event.originator_id) or self.read_model.get(
-                    event.originator_id
-                )
-                after = evolve(before, event)
-                if after is not None:
-                    changed[after.job_id] = after
-            self.read_model.apply(changed.values(), notifications[-1].id)
+                project(changes, app.mapper.to_domain_event(notification), notification.id)
+            self.read_model.apply(changes, app.name, notifications[-1].id)
+            start = notifications[-1].id + 1
+
+    def _project_jobs(self, changes: ReadModelChanges, event: Any, position: int) -> None:
+        if isinstance(event, JobMetric.Created | JobLog.Created):
+            self._owners[event.originator_id] = event.job_id
+        elif isinstance(event, JobMetric.Recorded):
+            job_id = self._owner(event.originator_id)
+            sequence = event.originator_version
+            changes.metrics.append(
+                MetricRecord(job_id=job_id, sequence=sequence, evaluation=event.evaluation)
+            )
+        elif isinstance(event, JobLog.Logged):
+            job_id = self._owner(event.originator_id)
+            sequence = event.originator_version
+            changes.logs.append(LogRecord(job_id=job_id, sequence=sequence, entry=event.entry))
+        else:
+            before = changes.jobs.get(event.originator_id) or self.read_model.get(
+                event.originator_id
+            )
+            if before is not None and before.position >= position:
+                return  # already applied
+            after = evolve(before, event, position)
+            if after is not None:
+                changes.jobs[after.job_id] = after
+
+    def _owner(self, series_id: UUID) -> UUID:
+        """The job of a metric series or log (their events other than Created omit it)."""
+        if series_id not in self._owners:
+            [stored] = self.jobs.recorder.select_events(series_id, lte=1)
+            created: Any = self.jobs.mapper.to_domain_event(stored)
+            self._owners[series_id] = created.job_id
+        return self._owners[series_id]
+
+    def _project_export(self, changes: ReadModelChanges, event: Any, position: int) -> None:
+        before = changes.exports.get(event.originator_id) or self.read_model.export(
+            event.originator_id
+        )
+        if before is not None and before.position >= position:
+            return
+        after = evolve_export(before, event, position)
+        if after is not None:
+            changes.exports[after.export_id] = after
+
+    def _project_ocr(self, changes: ReadModelChanges, event: Any, position: int) -> None:
+        before = changes.ocr_jobs.get(event.originator_id) or self.read_model.ocr_job(
+            event.originator_id
+        )
+        if before is not None and before.position >= position:
+            return
+        after = evolve_ocr(before, event, position)
+        if after is not None:
+            changes.ocr_jobs[after.ocr_job_id] = after
+
+    # -- the seeds' queries ---------------------------------------------------------------
 
     def all(self) -> list[JobSummary]:
         self.catch_up()
@@ -154,13 +355,45 @@ class JobCatalog:
         return self.read_model.by_status(JobStatus(status))
 
     def latest_by_status(self, status: JobStatus | str) -> JobSummary | None:
-        jobs = self.by_status(status)
-        return max(jobs, key=lambda s: s.updated_at) if jobs else None
+        self.catch_up()
+        return self.read_model.latest_by_status(JobStatus(status))
 
     def by_name(self, name: str) -> JobSummary:
-        job = self.jobs.get_job_by_name(name)
         self.catch_up()
-        summary = self.read_model.get(job.id)
+        summary = self.read_model.by_name(name)
         if summary is None:
             raise JobNotFound(name)
         return summary
+
+    def metrics(self, job_id: UUID) -> list[Evaluation]:
+        self.catch_up()
+        return self.read_model.metrics(job_id)
+
+    def logs(self, job_id: UUID) -> list[LogEntry]:
+        self.catch_up()
+        return self.read_model.logs(job_id)
+
+    def export(self, export_id: UUID) -> ExportRecord | None:
+        self._need(self.exports, "Exports")
+        self.catch_up()
+        return self.read_model.export(export_id)
+
+    def exports_of(self, job_id: UUID) -> list[ExportRecord]:
+        self._need(self.exports, "Exports")
+        self.catch_up()
+        return self.read_model.exports_of(job_id)
+
+    def ocr_job(self, ocr_job_id: UUID) -> OCRRecord | None:
+        self._need(self.ocr_jobs, "OCRJobs")
+        self.catch_up()
+        return self.read_model.ocr_job(ocr_job_id)
+
+    def ocr_jobs_by_status(self, status: OCRStatus | str) -> list[OCRRecord]:
+        self._need(self.ocr_jobs, "OCRJobs")
+        self.catch_up()
+        return self.read_model.ocr_jobs_by_status(OCRStatus(status))
+
+    @staticmethod
+    def _need(app: Application[UUID] | None, name: str) -> None:
+        if app is None:
+            raise ValueError(f"this catalog does not follow {name}: pass {name.lower()}=...")
