@@ -1,0 +1,1 @@
+"""SageMaker: the training backend (launcher side) and what its container reads."""
