@@ -1,4 +1,4 @@
-"""Label stores (JSONL file, memory) and dataset snapshots."""
+"""Label stores (JSONL file, memory, DynamoDB on moto) and dataset snapshots."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from receipts.application.ports.label_store import LabelStore
 from receipts.domain.config import DataConfig
 from receipts.domain.errors import InvalidInput
 from receipts.domain.labels import ValidationStatus
-from receipts.domain.receipt import Receipt
+from receipts.domain.receipt import Receipt, count_labels
 
 
 def word(text: str = "Mart", label: str = "MERCHANT_NAME", **extra: Any) -> dict[str, Any]:
@@ -176,10 +176,27 @@ def jsonl_store(tmp_path: Path) -> StoreFactory:
     return make
 
 
-@pytest.fixture(params=["memory", "jsonl"])
+def dynamodb_store(request: pytest.FixtureRequest) -> StoreFactory:
+    request.getfixturevalue("aws_env")  # a moto server, never AWS
+    from receipts.adapters.dynamodb.label_store import DynamoDBLabelStore
+
+    table = request.getfixturevalue("unique_name")
+
+    def make(receipts: list[Receipt]) -> LabelStore:
+        store = DynamoDBLabelStore(table)
+        store.create_table()
+        store.put(receipts)
+        return store
+
+    return make
+
+
+@pytest.fixture(params=["memory", "jsonl", "dynamodb"])
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
     if request.param == "memory":
         return lambda receipts: InMemoryLabelStore(receipts)
+    if request.param == "dynamodb":
+        return dynamodb_store(request)
     return jsonl_store(tmp_path)
 
 
@@ -225,6 +242,37 @@ def test_contract_unknown_receipts_and_words_are_key_errors(make_store: StoreFac
         store.set_validation_status("nope", 0, ValidationStatus.VALID)
     with pytest.raises(KeyError, match="9999"):
         store.set_validation_status(receipt.receipt_id, 9999, ValidationStatus.VALID)
+
+
+def test_contract_put_of_a_shorter_receipt_drops_its_other_words(
+    make_store: StoreFactory,
+) -> None:
+    [receipt] = generate_receipts(1, seed=5)
+    store = make_store([receipt])
+    shorter = receipt.model_copy(update={"words": receipt.words[:2]})
+
+    store.put([shorter])
+
+    assert store.get(receipt.receipt_id) == shorter
+    assert list(store.receipts()) == [shorter]
+
+
+def test_contract_labels_are_counted_by_label_and_validation_status(
+    make_store: StoreFactory,
+) -> None:
+    receipts = generate_receipts(4, seed=6)
+    store = make_store(receipts)
+    labelled = next(w for w in receipts[0].words if w.label != "O")
+    store.set_validation_status(receipts[0].receipt_id, labelled.word_id, ValidationStatus.INVALID)
+
+    counts = store.count_labels()
+
+    assert counts == count_labels(list(store.receipts()))
+    assert counts[labelled.label]["INVALID"] >= 1
+    assert "O" not in counts
+    assert sum(n for by_status in counts.values() for n in by_status.values()) == sum(
+        1 for r in receipts for w in r.words if w.label != "O"
+    )
 
 
 # -- dataset snapshots -----------------------------------------------------------------------

@@ -15,16 +15,27 @@ from receipts.application.ports.training_backend import (
 )
 from receipts.domain.config import DataConfig
 from receipts.domain.errors import InvalidInput
+from receipts.settings import Settings
 
 
-def label_store_for(data: DataConfig) -> LabelStore:
+def label_store_for(data: DataConfig, settings: Settings | None = None) -> LabelStore:
+    """`--dataset` (JSONL), or `--dynamo-table` in aws mode (clients from the environment)."""
     if data.dataset:
         return JSONLLabelStore(Path(data.dataset))
     if data.dynamo_table:
-        raise InvalidInput(
-            "data config",
-            [f"dynamo_table {data.dynamo_table!r}: the DynamoDB label store needs aws mode"],
-        )
+        mode = (settings or Settings.from_env()).mode
+        if mode != "aws":
+            raise InvalidInput(
+                "data config",
+                [
+                    f"dynamo_table {data.dynamo_table!r}: the DynamoDB label store needs aws"
+                    f" mode (RECEIPTS_MODE=aws), not {mode}"
+                ],
+            )
+        # boto3 loads only when the labels are in DynamoDB
+        from receipts.adapters.dynamodb.label_store import DynamoDBLabelStore
+
+        return DynamoDBLabelStore(data.dynamo_table)
     raise InvalidInput(
         "data config",
         ["no data: give --dataset PATH, --dynamo-table TABLE or --dataset-snapshot-load PATH"],

@@ -14,6 +14,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from receipts.domain.errors import InvalidInput
+
 MAX_ITEM_BYTES = 400 * 1024
 """DynamoDB refuses an item larger than this (attribute names and values together)."""
 
@@ -23,9 +25,11 @@ BATCH_SIZE = 25
 INDEXES = ("GSI1", "GSI2")
 
 
-class TableMissing(LookupError):
+class TableMissing(InvalidInput, LookupError):
+    """A wrong table name is bad input: a job reading its labels from it fails with this."""
+
     def __init__(self, table: str, purpose: str) -> None:
-        super().__init__(f"DynamoDB table {table!r} ({purpose}) does not exist")
+        super().__init__(f"DynamoDB table {table!r}", [f"it does not exist ({purpose})"])
         self.table = table
 
 

@@ -13,7 +13,7 @@ from receipts.domain.boxes import BoundingBox
 from receipts.domain.config import describe
 from receipts.domain.errors import InvalidInput
 from receipts.domain.labels import OUTSIDE, ValidationStatus, unknown_labels
-from receipts.domain.receipt import Receipt, Word
+from receipts.domain.receipt import Receipt, Word, count_labels
 
 MAX_PROBLEMS = 10
 
@@ -45,6 +45,9 @@ class JSONLLabelStore:
             return self._load()[receipt_id]
         except KeyError:
             raise KeyError(f"unknown receipt {receipt_id!r} in {self.path}") from None
+
+    def count_labels(self) -> dict[str, dict[str, int]]:
+        return count_labels(list(self.receipts()))
 
     def put(self, receipts: Iterable[Receipt]) -> None:
         loaded = self._load() if self.path.exists() else {}

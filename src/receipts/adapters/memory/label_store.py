@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from receipts.domain.labels import ValidationStatus
-from receipts.domain.receipt import Receipt
+from receipts.domain.receipt import Receipt, count_labels
 
 
 class InMemoryLabelStore:
@@ -26,6 +26,9 @@ class InMemoryLabelStore:
             return self._receipts[receipt_id]
         except KeyError:
             raise KeyError(f"unknown receipt {receipt_id!r}") from None
+
+    def count_labels(self) -> dict[str, dict[str, int]]:
+        return count_labels(list(self.receipts()))
 
     def put(self, receipts: Iterable[Receipt]) -> None:
         for receipt in receipts:

@@ -30,3 +30,7 @@ class LabelStore(Protocol):
     ) -> None:
         """A reviewer's verdict on one word's label."""
         ...
+
+    def count_labels(self) -> dict[str, dict[str, int]]:
+        """Label → validation status → words (O excluded), as the seeds' dataset stats show."""
+        ...
