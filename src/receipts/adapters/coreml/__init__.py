@@ -1,0 +1,1 @@
+"""CoreML export with coremltools: an ML Program with a flexible sequence length."""

@@ -1,0 +1,58 @@
+"""CoreML outputs against torch, for the same inputs: macOS only (CoreML predicts there)."""
+
+from __future__ import annotations
+
+import platform
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from receipts.adapters.coreml.library import ct
+from receipts.adapters.torch.float16_safety import Probe
+
+SKIPPED = "skipped: CoreML runs predictions on macOS only"
+
+
+def can_predict() -> bool:
+    return platform.system() == "Darwin"
+
+
+def compare_with_torch(
+    package: Path, reference: torch.nn.Module, probes: list[Probe]
+) -> dict[str, Any]:
+    """Largest |logit difference| and argmax agreement of the saved package against the
+    float32 torch model, one unpadded sequence at a time (the package takes batch 1)."""
+    if not can_predict():
+        return {"coreml_comparison": SKIPPED}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = ct.models.MLModel(str(package))
+    difference, agree, positions = 0.0, 0, 0
+    with torch.inference_mode():
+        for input_ids, bbox, mask in probes:
+            for row in range(input_ids.shape[0]):
+                length = int(mask[row].sum())
+                inputs = (
+                    input_ids[row : row + 1, :length],
+                    bbox[row : row + 1, :length],
+                    mask[row : row + 1, :length],
+                )
+                expected = reference(*inputs)[0].float().numpy()
+                actual = model.predict(
+                    {
+                        "input_ids": inputs[0].numpy().astype(np.int32),
+                        "bbox": inputs[1].numpy().astype(np.int32),
+                        "attention_mask": inputs[2].numpy().astype(np.int32),
+                    }
+                )["logits"]
+                difference = max(difference, float(np.abs(expected - actual).max()))
+                agree += int((expected.argmax(-1) == actual.argmax(-1)).sum())
+                positions += length
+    return {
+        "coreml_comparison": "compared",
+        "coreml_max_abs_logit_diff": difference,
+        "coreml_argmax_agreement": agree / positions if positions else 1.0,
+    }
