@@ -6,14 +6,19 @@ import json
 import time
 from pathlib import Path
 
+import structlog
+
+from receipts.adapters.archives import SafeTarExtractor
 from receipts.adapters.jsonl.label_store import to_record
 from receipts.adapters.simulated.exporter import SimulatedExporter
 from receipts.adapters.synthetic.generator import generate_receipt
 from receipts.adapters.torch.trainer import LayoutLMTrainer
 from receipts.application.export_worker import ExportWorker
+from receipts.application.ports.exporter import Exporter
 from receipts.application.training import run_training
 from receipts.bootstrap import Runtime
 from receipts.entrypoints import console
+from receipts.entrypoints.export_worker import ExporterUnavailable, build_exporter
 from receipts.entrypoints.progress import RichTrainingProgress
 from receipts.entrypoints.training_wiring import load_dataset
 
@@ -33,6 +38,14 @@ def synthetic_dataset(home: Path, count: int = DEMO_RECEIPTS, seed: int = DEMO_S
             out.write(json.dumps(to_record(generate_receipt(seed, index)[0])) + "\n")
     partial.replace(path)
     return path
+
+
+def demo_exporter() -> tuple[Exporter, str]:
+    """The CoreML exporter when it can run here, else the simulated one (and why)."""
+    try:
+        return build_exporter("coreml"), ""
+    except ExporterUnavailable as error:
+        return SimulatedExporter(), f"; [yellow]CoreML unavailable: {error}[/]"
 
 
 def run_demo(runtime: Runtime, receipts: int = DEMO_RECEIPTS, epochs: int = 12) -> None:
@@ -94,23 +107,31 @@ def run_demo(runtime: Runtime, receipts: int = DEMO_RECEIPTS, epochs: int = 12) 
         f"4. auto-export policy: ExportJob {export.id if export else '-'}"
         f" {export.status.value if export else 'not requested'}; export queue holds {depth}"
     )
+    exporter, note = demo_exporter()
     worker = ExportWorker(
         exports=runtime.exports,
         jobs_queue=runtime.queues.export_jobs,
         results_queue=runtime.queues.export_results,
         artifacts=runtime.artifacts,
-        exporter=SimulatedExporter(),
+        exporter=exporter,
         worker_name="demo-worker",
+        extractor=SafeTarExtractor(),
+        log=structlog.get_logger("receipts.export_worker").bind(worker="demo-worker"),
     )
-    handled = worker.drain()
-    out.print(
-        f"5. export worker ([yellow]simulated exporter[/] until CoreML lands) handled {handled}"
-    )
+    handled = worker.serve(continuous=True, until_empty=True)
+    out.print(f"5. export worker ({exporter.name} exporter{note}) handled {handled}")
     export = runtime.exports.auto_export_of(job_id)
     if export and export.outcome:
-        out.print(f"   bundle: {export.outcome.bundle_uri}")
-        for file, size in sorted(export.outcome.file_sizes.items()):
-            out.print(f"     {file:<20} {size:>10,} bytes")
+        outcome = export.outcome
+        out.print(
+            f"   bundle ({export.request.quantization.value}, exported in"
+            f" {outcome.duration_seconds:.1f} s): {outcome.bundle_uri}"
+        )
+        for file, size in sorted(outcome.file_sizes.items()):
+            out.print(f"   {size:>13,} B  {file}")
+        out.print(f"   {outcome.total_bytes:>13,} B  in all")
+    elif export and export.error:
+        out.print(f"   [red]export failed:[/] {export.error}")
     for message in runtime.queues.export_results.receive(max_messages=10):
         out.print(f"6. result message: {message.body}")
         runtime.queues.export_results.delete(message.receipt_handle)
