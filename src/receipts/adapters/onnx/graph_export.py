@@ -1,0 +1,54 @@
+"""torch → ONNX: a LayoutLM token classifier as a graph with dynamic batch and length.
+
+The graph is the shared traceable wrapper (`adapters/torch/export_model.py`: int32
+`input_ids`, `bbox` [B, T, 4] and `attention_mask` in; float32 `logits` and
+`probabilities` out; a float16-safe attention mask). The legacy TorchScript exporter
+(`dynamo=False`) converts it: the dynamo exporter needs `onnxscript`, which is not
+installed.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import torch
+from torch.jit._trace import TracerWarning
+from transformers import LayoutLMForTokenClassification
+
+from receipts.adapters.torch.export_model import (
+    INPUT_NAMES,
+    OUTPUT_NAMES,
+    ExportableTokenClassifier,
+    example_inputs,
+)
+
+OPSET = 17
+DYNAMIC_AXES: dict[str, dict[int, str]] = {
+    name: {0: "batch", 1: "sequence"} for name in (*INPUT_NAMES, *OUTPUT_NAMES)
+}
+
+
+def export_graph(model: LayoutLMForTokenClassification, path: Path) -> None:
+    """Writes the fp32 graph (opset 17, dynamic batch and sequence axes) to `path`."""
+    model.float()  # type: ignore[no-untyped-call]
+    graph = ExportableTokenClassifier(model).eval()
+    # batch 2 with padding, so nothing in the trace is specialised to one row or no mask
+    inputs = example_inputs(8, model.config.vocab_size, batch=2, padding=3)
+    with torch.no_grad(), warnings.catch_warnings():
+        # the tracer warns about Python control flow in transformers that does not
+        # depend on the traced shapes
+        warnings.simplefilter("ignore", TracerWarning)
+        # "legacy TorchScript-based ONNX export": chosen, see the module docstring
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            graph,
+            inputs,
+            str(path),
+            input_names=list(INPUT_NAMES),
+            output_names=list(OUTPUT_NAMES),
+            dynamic_axes=DYNAMIC_AXES,
+            opset_version=OPSET,
+            do_constant_folding=True,
+            dynamo=False,
+        )
