@@ -14,8 +14,8 @@ from receipts.application.ports.archives import ArchiveExtractor
 from receipts.application.ports.artifact_store import ArtifactNotFound, ArtifactStore
 from receipts.application.ports.exporter import ExportFailed
 from receipts.domain.artifacts import ArtifactURI
+from receipts.domain.export_job import ARCHIVE_SUFFIXES
 
-ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
 PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "pytorch_model.pt")
 

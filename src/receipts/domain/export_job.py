@@ -34,6 +34,9 @@ EXPORT_STATUS = StatusMachine[ExportStatus](
     },
 )
 
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
+"""Checkpoint URIs with these endings name one archive object, not a prefix."""
+
 RequestedBy = Literal["auto", "manual", "queue"]
 """`auto`: the policy; `manual`: a person or program; `queue`: recorded by a worker from a
 message that was sent straight to the queue (already there: the dispatcher sends none)."""
@@ -43,7 +46,11 @@ def default_output_prefix(checkpoint_uri: str, job_name: str | None) -> str:
     """Bundles go beside the run: `.../runs/<job>/best/` exports to `.../runs/<job>/coreml/`."""
     uri = ArtifactURI.parse(checkpoint_uri)
     parts = [part for part in uri.key.split("/") if part]
-    if parts and (parts[-1] == "best" or parts[-1].startswith("checkpoint-")):
+    if parts and (
+        parts[-1] == "best"
+        or parts[-1].startswith("checkpoint-")
+        or parts[-1].endswith(ARCHIVE_SUFFIXES)  # SageMaker's `.../output/model.tar.gz`
+    ):
         parts = parts[:-1]
     if not parts and job_name:
         parts = ["coreml", job_name]
