@@ -30,7 +30,7 @@ from receipts.application.training import run_training
 from receipts.bootstrap import Runtime, bootstrap
 from receipts.domain.artifacts import ArtifactURI
 from receipts.domain.export_job import ExportJob, ExportStatus
-from receipts.domain.job import JobStatus
+from receipts.domain.job import JobResults, JobStatus
 from receipts.domain.quantization import Quantization
 from receipts.settings import Settings
 
@@ -225,3 +225,36 @@ def test_the_heartbeat_keeps_an_sqs_message_hidden_through_a_long_export(
     export = runtime.exports.get_export(ExportJob.auto_id_for(job_id))
     assert (export.status, export.attempts) == (ExportStatus.SUCCEEDED, 1)
     assert runtime.queues.export_jobs.approximate_count() == 0
+
+
+@pytest.mark.slow
+def test_a_tiny_layoutlm_archive_on_s3_becomes_a_coreml_bundle_on_s3(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("coremltools")
+    coreml = pytest.importorskip("receipts.adapters.coreml.exporter")
+    from tests.integration.tiny_checkpoint import tiny_model_archive
+
+    name = f"layoutlm-{uuid4().hex[:8]}"
+    archive = runtime.artifacts_uri(f"output/{name}/output/model.tar.gz")
+    runtime.artifacts.put_bytes(archive, tiny_model_archive(tmp_path))
+    job_id = runtime.jobs.create_job(name=name)
+    runtime.jobs.start_job(job_id)
+    runtime.jobs.succeed_job(
+        job_id, JobResults(best_checkpoint_uri=archive, best_f1=0.5, best_epoch=1, epochs_run=1)
+    )
+
+    exporter = coreml.CoreMLExporter(validate_f1=False)
+    assert worker(runtime, exporter=exporter).serve(continuous=True, until_empty=True) == [
+        "exported"
+    ]
+
+    export = runtime.exports.get_export(ExportJob.auto_id_for(job_id))
+    assert export.outcome is not None
+    bundle = export.outcome.bundle_uri
+    assert bundle == f"s3://{runtime.settings.bucket}/output/{name}/output/coreml/float16/"
+    stored = keys_under(bundle)
+    assert {"LayoutLM.mlpackage/Manifest.json", "vocab.txt", "manifest.json"} <= stored
+    [result] = results(runtime)
+    assert (result["status"], result["bundle_uri"]) == ("succeeded", bundle)

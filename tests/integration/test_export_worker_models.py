@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.integration.tiny_checkpoint import TAGS, tiny_model_archive
 
 from receipts.adapters.archives import SafeTarExtractor
 from receipts.application.export_worker import ExportWorker
@@ -19,27 +20,12 @@ from receipts.bootstrap import Runtime
 from receipts.domain.export_job import ExportJob, ExportStatus
 from receipts.domain.job import JobResults
 
-torch = pytest.importorskip("torch")
-
-TAGS = ["O", "B-AMOUNT", "I-AMOUNT", "B-DATE", "I-DATE"]
-VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(59)]
+pytest.importorskip("torch")
 
 
 @pytest.fixture(scope="module")
 def model_archive(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    """What SageMaker uploads: the best checkpoint (HF layout, safetensors) as model.tar.gz."""
-    from receipts.adapters.torch.models import build_model
-
-    directory = tmp_path_factory.mktemp("model")
-    torch.manual_seed(0)
-    model = build_model("tiny", TAGS, len(VOCAB), max_positions=128)
-    model.save_pretrained(directory, safe_serialization=True)
-    (directory / "vocab.txt").write_text("\n".join(VOCAB) + "\n")
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for path in sorted(directory.iterdir()):
-            tar.add(path, arcname=path.name)
-    return buffer.getvalue()
+    return tiny_model_archive(tmp_path_factory.mktemp("model"))
 
 
 def coreml_exporter() -> Exporter:
