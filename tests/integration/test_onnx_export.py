@@ -295,6 +295,12 @@ def _bert(directory: Path) -> Path:
     return directory
 
 
+def _corrupt_weights(directory: Path) -> Path:
+    write_checkpoint(directory)
+    (directory / "model.safetensors").write_bytes(b"not a safetensors file")
+    return directory
+
+
 def _empty(directory: Path) -> Path:
     directory.mkdir()
     return directory
@@ -307,8 +313,9 @@ def _empty(directory: Path) -> Path:
         (_empty, "config.json is missing"),
         (_pickle_only, r"pickle checkpoints are refused \(pytorch_model.bin\)"),
         (_bert, "model_type 'bert' is not a LayoutLM token classifier"),
+        (_corrupt_weights, r"ckpt: the model does not load \(SafetensorError: .*header"),
     ],
-    ids=["missing", "no-model-files", "pickle-only", "not-layoutlm"],
+    ids=["missing", "no-model-files", "pickle-only", "not-layoutlm", "corrupt-weights"],
 )
 def test_checkpoints_that_cannot_export_are_refused_with_the_reason(
     tmp_path: Path, make: Any, message: str

@@ -73,8 +73,10 @@ class ONNXExporter:
         checkpoint = inspect_checkpoint(checkpoint_dir)
         try:
             model = load_for_export(checkpoint.directory)
-        except (OSError, ValueError) as error:
-            raise ExportFailed(f"{checkpoint_dir}: the model does not load ({error})") from None
+        except Exception as error:  # safetensors, torch and transformers raise many kinds
+            raise ExportFailed(
+                f"{checkpoint_dir}: the model does not load ({type(error).__name__}: {error})"
+            ) from error
         timings: dict[str, float] = {}
         with staging_area(bundle_dir) as staging, tempfile.TemporaryDirectory() as scratch:
             fp32_path = Path(scratch) / "fp32.onnx"
