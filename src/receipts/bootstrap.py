@@ -58,7 +58,15 @@ class Runtime:
         return self.runner.get(QueueDispatcher)
 
     def catalog(self) -> JobCatalog:
-        return JobCatalog(self.jobs)
+        """The seeds' queries; in aws mode on the single table (`settings.table`)."""
+        read_model = None
+        if self.settings.mode == "aws":
+            from receipts.adapters.dynamodb.job_read_model import DynamoDBJobReadModel
+
+            read_model = DynamoDBJobReadModel(self.settings.table)
+            if self.settings.create_resources:
+                read_model.create_table()
+        return JobCatalog(self.jobs, read_model, exports=self.exports, ocr_jobs=self.ocr_jobs)
 
     def runs_prefix(self) -> str:
         return self.artifacts_uri("runs/")
