@@ -363,15 +363,6 @@ def test_a_failing_export_is_recorded_reported_and_deleted_and_serving_goes_on(
     assert any_runtime.queues.export_jobs.approximate_count() == 0
 
 
-def receive_while(queue: MessageQueue, running: threading.Event) -> list[QueueMessage]:
-    """What another consumer receives while `running` is not set."""
-    seen: list[QueueMessage] = []
-    while not running.is_set():
-        seen += queue.receive(max_messages=1, visibility_timeout=0.01)
-        time.sleep(0.02)
-    return seen
-
-
 @pytest.mark.parametrize("heartbeat", [True, False])
 def test_the_heartbeat_keeps_a_long_export_from_other_consumers(
     any_runtime: Runtime, train: Train, heartbeat: bool
@@ -386,8 +377,7 @@ def test_the_heartbeat_keeps_a_long_export_from_other_consumers(
         heartbeat_every=0.05 if heartbeat else 0,
         log=log,
     )
-    done = threading.Event()
-    thread = threading.Thread(target=lambda: (slow.drain(max_messages=1), done.set()))
+    thread = threading.Thread(target=slow.drain, kwargs={"max_messages": 1})
     thread.start()
     assert exporter.started.wait(10)
     stolen = []
@@ -520,3 +510,47 @@ def test_heartbeat_settings_are_checked(any_runtime: Runtime) -> None:
         worker(any_runtime, visibility_timeout=10, heartbeat_every=10)
     with pytest.raises(ValueError, match="grace_seconds must be 0 or more"):
         worker(any_runtime, grace_seconds=-1)
+
+
+class SendFailsOnce:
+    """A results queue whose first send fails (the network blinked)."""
+
+    def __init__(self, queue: MessageQueue) -> None:
+        self.queue = queue
+        self.name = queue.name
+        self.failed = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.queue, name)
+
+    def send(self, body: str, *, delay_seconds: int = 0) -> str:
+        if not self.failed:
+            self.failed = True
+            raise ConnectionError("results queue unreachable")
+        return self.queue.send(body, delay_seconds=delay_seconds)
+
+
+def test_a_result_that_cannot_be_sent_is_sent_on_the_next_delivery(
+    any_runtime: Runtime, train: Train
+) -> None:
+    job_id = train("layoutlm-unlucky-send")
+    log = RecordingLog()
+    flaky = ExportWorker(
+        exports=any_runtime.exports,
+        jobs_queue=any_runtime.queues.export_jobs,
+        results_queue=SendFailsOnce(any_runtime.queues.export_results),
+        artifacts=any_runtime.artifacts,
+        exporter=SimulatedExporter(),
+        visibility_timeout=0,
+        log=log,
+    )
+
+    assert flaky.serve(continuous=True, until_empty=True) == ["error", "resent"]
+
+    [(_, event, fields)] = [r for r in log.records if r[0] == "error"]
+    assert "comes back" in event
+    assert fields["error"] == "ConnectionError: results queue unreachable"
+    export = any_runtime.exports.get_export(ExportJob.auto_id_for(job_id))
+    assert (export.status, export.attempts) == (ExportStatus.SUCCEEDED, 1)
+    assert [r["status"] for r in results(any_runtime.queues.export_results)] == ["succeeded"]
+    assert any_runtime.queues.export_jobs.approximate_count() == 0
