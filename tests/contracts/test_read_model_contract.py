@@ -289,3 +289,21 @@ def test_an_older_record_never_replaces_a_newer_one(
     assert [s.job_id for s in catalog.by_status(S.RUNNING)] == [job_id]
     assert catalog.by_status(S.PENDING) == []
     assert read_model.position("Jobs") == current.position
+
+
+def test_a_new_projector_finds_the_job_of_a_metric_it_did_not_see_created(
+    runtime: Runtime, catalog: JobCatalog, read_model: JobReadModel
+) -> None:
+    jobs = runtime.jobs
+    job_id = jobs.create_job(name="resumed-elsewhere")
+    jobs.record_evaluation(job_id, evaluation(1, 0.3, T0))
+    jobs.append_log(job_id, LogEntry(message="first", timestamp=T0))
+    catalog.catch_up()
+    jobs.record_evaluation(job_id, evaluation(2, 0.6, T0 + timedelta(seconds=1)))
+    jobs.append_log(job_id, LogEntry(message="second", timestamp=T0 + timedelta(seconds=1)))
+
+    # another process: its projector starts from the stored position, after the Created events
+    later = JobCatalog(jobs, read_model, exports=runtime.exports, ocr_jobs=runtime.ocr_jobs)
+
+    assert [m.f1 for m in later.metrics(job_id)] == [0.3, 0.6]
+    assert [entry.message for entry in later.logs(job_id)] == ["first", "second"]
