@@ -307,3 +307,24 @@ def test_a_new_projector_finds_the_job_of_a_metric_it_did_not_see_created(
 
     assert [m.f1 for m in later.metrics(job_id)] == [0.3, 0.6]
     assert [entry.message for entry in later.logs(job_id)] == ["first", "second"]
+
+
+class LaggingNameIndex(ForgetfulPosition):
+    """A read model whose name index has not caught up yet (a GSI is eventually consistent)."""
+
+    def position(self, stream: str) -> int:
+        return int(self.inner.position(stream))
+
+    def by_name(self, name: str) -> None:
+        return None
+
+
+def test_a_job_is_found_by_name_while_the_name_index_lags(
+    runtime: Runtime, read_model: JobReadModel
+) -> None:
+    job_id = runtime.jobs.create_job(name="just-created")
+    lagging = JobCatalog(runtime.jobs, LaggingNameIndex(read_model))
+
+    assert lagging.by_name("just-created").job_id == job_id
+    with pytest.raises(JobNotFound, match="nobody"):
+        lagging.by_name("nobody")

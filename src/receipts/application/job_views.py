@@ -149,6 +149,7 @@ class InMemoryJobReadModel:
     def __init__(self) -> None:
         self._positions: dict[str, int] = {}
         self._summaries: dict[UUID, JobSummary] = {}
+        self._names: dict[str, UUID] = {}
         self._metrics: dict[UUID, dict[int, MetricRecord]] = {}
         self._logs: dict[UUID, dict[int, LogRecord]] = {}
         self._exports: dict[UUID, ExportRecord] = {}
@@ -159,6 +160,7 @@ class InMemoryJobReadModel:
 
     def apply(self, changes: ReadModelChanges, stream: str, position: int) -> None:
         _newest(self._summaries, changes.jobs, lambda s: s.job_id)
+        self._names.update({s.name: s.job_id for s in changes.jobs.values()})
         _newest(self._exports, changes.exports, lambda e: e.export_id)
         _newest(self._ocr_jobs, changes.ocr_jobs, lambda o: o.ocr_job_id)
         for metric in changes.metrics:
@@ -171,7 +173,8 @@ class InMemoryJobReadModel:
         return self._summaries.get(job_id)
 
     def by_name(self, name: str) -> JobSummary | None:
-        return next((s for s in self._summaries.values() if s.name == name), None)
+        job_id = self._names.get(name)
+        return self._summaries[job_id] if job_id else None
 
     def by_status(self, status: JobStatus) -> list[JobSummary]:
         return [s for s in self.all() if s.status is status]
@@ -361,6 +364,10 @@ class JobCatalog:
     def by_name(self, name: str) -> JobSummary:
         self.catch_up()
         summary = self.read_model.by_name(name)
+        if summary is None:
+            # a secondary index may lag (DynamoDB's GSIs are eventually consistent): the
+            # event store's JobName index and a consistent read by id do not
+            summary = self.read_model.get(self.jobs.get_job_by_name(name).id)
         if summary is None:
             raise JobNotFound(name)
         return summary
