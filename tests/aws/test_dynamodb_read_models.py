@@ -12,7 +12,7 @@ import pytest
 
 from receipts.adapters.dynamodb.clients import client
 from receipts.adapters.dynamodb.job_read_model import DynamoDBJobReadModel
-from receipts.adapters.dynamodb.read_model_table import TableMissing, sortable
+from receipts.adapters.dynamodb.read_model_table import ItemTooLarge, TableMissing, sortable
 from receipts.application.job_views import JobCatalog
 from receipts.bootstrap import Runtime, bootstrap
 from receipts.domain.job import JobResults
@@ -178,3 +178,17 @@ def test_a_missing_table_is_named(runtime: Runtime, aws_env: dict[str, str]) -> 
 
     with pytest.raises(TableMissing, match=r"'no-such-read-model'.*does not exist"):
         catalog.all()
+
+
+def test_a_record_over_400_kb_is_refused_by_name(
+    runtime: Runtime, read_model: DynamoDBJobReadModel
+) -> None:
+    """The DynamoDB event store keeps events under 350 KB; an event from another store may
+    not be, and its record is refused naming the item instead of failing inside boto3."""
+    job_id = runtime.jobs.create_job(name="chatty")
+    runtime.jobs.append_log(job_id, LogEntry(message="x" * 500_000, timestamp=T0))
+
+    with pytest.raises(ItemTooLarge, match=rf"item JOB#{job_id} / LOG#.* is 50\d,\d+ bytes"):
+        catalog_on(runtime, read_model).catch_up()
+
+    assert read_model.position("Jobs") == 0

@@ -54,6 +54,9 @@ from receipts.domain.ocr_job import OCRStatus
 
 PURPOSE = "job read model"
 R = TypeVar("R", bound=BaseModel)
+MESSAGE_CHARS = 1000
+"""A log item's readable `message` is cut here; `data` keeps it whole. The event store keeps
+events under 350 KB, so the item stays under DynamoDB's 400 KB."""
 
 
 class DynamoDBJobReadModel:
@@ -236,7 +239,7 @@ def _log_item(log: LogRecord) -> dict[str, Any]:
         "job_id": _s(str(log.job_id)),
         "kind": _s(entry.kind),
         "level": _s(entry.level),
-        "message": _s(entry.message),
+        "message": _s(entry.message[:MESSAGE_CHARS]),
         "timestamp": _s(iso(entry.timestamp)),
         "data": _s(log.model_dump_json()),
     }

@@ -269,7 +269,8 @@ class DynamoDBLabelStore:
             request: dict[str, Any] = {
                 self.table.name: {
                     "Keys": keys,
-                    "ProjectionExpression": "PK, seq",
+                    "ProjectionExpression": "PK, #seq",
+                    "ExpressionAttributeNames": {"#seq": "seq"},
                     "ConsistentRead": True,
                 }
             }

@@ -33,6 +33,14 @@ class TableMissing(InvalidInput, LookupError):
         self.table = table
 
 
+class ItemTooLarge(ValueError):
+    def __init__(self, table: str, item: dict[str, Any], size: int) -> None:
+        super().__init__(
+            f"DynamoDB table {table!r}: item {item['PK']['S']} / {item['SK']['S']} is"
+            f" {size:,} bytes, over DynamoDB's {MAX_ITEM_BYTES:,}-byte item limit"
+        )
+
+
 class UnprocessedItems(RuntimeError):
     """BatchWriteItem kept leaving items unprocessed (throttling) after every retry."""
 
@@ -130,6 +138,7 @@ class Table:
 
     def put(self, item: dict[str, Any], **conditions: Any) -> bool:
         """Puts one item; with a ConditionExpression, returns False when the condition fails."""
+        self._check_size(item)
         try:
             self.call("put_item", TableName=self.name, Item=item, **conditions)
         except ClientError as error:
@@ -147,6 +156,8 @@ class Table:
         attempts: int = 8,
     ) -> None:
         """BatchWriteItem in chunks of 25, retrying unprocessed items with backoff."""
+        for item in puts:
+            self._check_size(item)
         requests = [{"PutRequest": {"Item": item}} for item in puts]
         requests += [{"DeleteRequest": {"Key": key}} for key in deletes]
         for start in range(0, len(requests), BATCH_SIZE):
@@ -164,6 +175,11 @@ class Table:
                     f"DynamoDB table {self.name!r}: {len(pending)} item(s) still unprocessed"
                     f" after {attempts} attempts (throttled?)"
                 )
+
+    def _check_size(self, item: dict[str, Any]) -> None:
+        size = item_size(item)
+        if size > MAX_ITEM_BYTES:
+            raise ItemTooLarge(self.name, item, size)
 
 
 def item_size(item: dict[str, Any]) -> int:
