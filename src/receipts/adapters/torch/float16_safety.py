@@ -90,11 +90,14 @@ def check_float16(model: torch.nn.Module, probes: Sequence[Probe]) -> Float16Che
         raise ExportFailed(
             f"the float32 model already outputs NaN or infinity at {recorder.first_non_finite}"
         )
-    at, largest = max(recorder.largest.items(), key=lambda item: item[1])
-    if largest >= FLOAT16_MAX:
+    # the first in execution order (dicts keep the hooks' firing order) is where it starts
+    overflowing = [(name, v) for name, v in recorder.largest.items() if v >= FLOAT16_MAX]
+    if overflowing:
+        at, value = overflowing[0]
         raise ExportFailed(
-            f"activations overflow float16 at {at}: |x| reaches {largest:.0f} > {FLOAT16_MAX:.0f}"
+            f"activations overflow float16 at {at}: |x| reaches {value:.0f} > {FLOAT16_MAX:.0f}"
         )
+    at, largest = max(recorder.largest.items(), key=lambda item: item[1])
     half = copy.deepcopy(model).half()
     half_recorder = _Recorder(half)
     try:
