@@ -14,7 +14,7 @@ from receipts.application.ports.resources import ResourceMissing
 from receipts.bootstrap import Runtime, bootstrap
 from receipts.domain.errors import DomainError
 from receipts.domain.job import JobStatus
-from receipts.entrypoints import console, export_worker, training_cli
+from receipts.entrypoints import console, export_cli, export_worker, training_cli
 from receipts.entrypoints.structured_logs import configure_logging
 from receipts.settings import InvalidSettings, Mode, Settings
 
@@ -27,6 +27,7 @@ jobs_app = typer.Typer(no_args_is_help=True, help="List, inspect and cancel trai
 app.add_typer(jobs_app, name="jobs")
 training_cli.register(app)
 export_worker.register(app)
+export_cli.register(app)
 
 
 @dataclass
