@@ -285,3 +285,35 @@ def test_an_exporter_whose_library_is_missing_says_what_to_do(
     assert build_exporter("simulated").name == "simulated"
     with pytest.raises(ExporterUnavailable, match=r"receipts\.nowhere"):
         build_exporter("receipts.nowhere:Exporter")
+
+
+@pytest.mark.slow
+def test_the_demo_ends_with_a_coreml_bundle_made_by_the_worker(home: Path) -> None:
+    pytest.importorskip("coremltools")
+    pytest.importorskip("receipts.adapters.coreml.exporter")
+    executable = BIN / "receipts"
+    if not executable.exists():
+        pytest.skip(f"console script receipts is not installed next to {sys.executable}")
+
+    done = subprocess.run(
+        [str(executable), "demo", "--receipts", "40", "--epochs", "1"],
+        env=environ(home),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    said = " ".join(done.stdout.split())
+    assert "export worker (coreml exporter) handled ['exported']" in said
+    assert "(float16, exported in" in said
+    assert "LayoutLM.mlpackage/Manifest.json" in said
+    assert '"status":"succeeded"' in said.replace(" ", "")
+    with runtime_at(home) as runtime:
+        [job] = runtime.catalog().all()
+        export = runtime.exports.auto_export_of(job.job_id)
+        assert export is not None and export.outcome is not None
+        bundle = Path(export.outcome.bundle_uri.removeprefix("file://"))
+        assert (bundle / "LayoutLM.mlpackage" / "Manifest.json").is_file()
+        assert bundle.parts[-2:] == ("coreml", "float16")

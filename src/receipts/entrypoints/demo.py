@@ -124,8 +124,8 @@ def run_demo(runtime: Runtime, receipts: int = DEMO_RECEIPTS, epochs: int = 12) 
     if export and export.outcome:
         outcome = export.outcome
         out.print(
-            f"   bundle ({export.request.quantization.value}, exported in"
-            f" {outcome.duration_seconds:.1f} s): {outcome.bundle_uri}"
+            f"   bundle: {outcome.bundle_uri} ({export.request.quantization.value},"
+            f" exported in {outcome.duration_seconds:.1f} s)"
         )
         for file, size in sorted(outcome.file_sizes.items()):
             out.print(f"   {size:>13,} B  {file}")
