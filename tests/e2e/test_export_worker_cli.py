@@ -216,7 +216,9 @@ def test_sigterm_lets_the_current_export_finish_then_exits_0(home: Path, tmp_pat
 
     assert code == 0, stderr[-3000:]
     assert "handled 1 message(s): exported 1" in stdout
-    assert "stop requested" in [e["event"] for e in events(stderr)]
+    logged = [e["event"] for e in events(stderr)]
+    assert "stop requested: finishing the current export" in logged
+    assert "stop requested: no more messages taken" in logged
     with runtime_at(home) as runtime:
         statuses = {
             runtime.exports.get_export(ExportJob.auto_id_for(job_id)).status

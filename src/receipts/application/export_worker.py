@@ -160,8 +160,7 @@ class ExportWorker:
         deadline = now if immediately or self._stop.is_set() else now + self.grace_seconds
         if self._stop_deadline is None or deadline < self._stop_deadline:
             self._stop_deadline = deadline
-        self._stop.set()
-        self.log.info("stop requested", worker=self.worker_name, immediately=deadline <= now)
+        self._stop.set()  # only flags: this runs in signal handlers (no logging here)
 
     @property
     def stopping(self) -> bool:
@@ -226,6 +225,8 @@ class ExportWorker:
                     on_handled(outcome)
             if not continuous or (until_empty and not batch):
                 break
+        if self.stopping:
+            self.log.info("stop requested: no more messages taken", handled=len(handled))
         return handled
 
     # -- one delivery -----------------------------------------------------------------------
@@ -319,10 +320,19 @@ class ExportWorker:
                 box.append(error)
 
         thread = threading.Thread(target=attempt, name=f"export-{export.id}", daemon=True)
+        noticed = False
         with self._heartbeat(message):
             thread.start()
             while thread.is_alive() and not self._grace_over():
                 thread.join(_POLL_SECONDS)
+                if self.stopping and not noticed and thread.is_alive():
+                    noticed = True
+                    deadline = self._stop_deadline or time.monotonic()
+                    self.log.info(
+                        "stop requested: finishing the current export",
+                        export_id=str(export.id),
+                        grace_left_seconds=round(max(0.0, deadline - time.monotonic()), 1),
+                    )
         if thread.is_alive():
             self.abandoned = thread
             self._release(message)
