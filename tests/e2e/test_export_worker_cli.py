@@ -79,10 +79,12 @@ def command(*args: str, script: str = "receipts") -> list[str]:
     return [str(executable), "export-worker", *args]
 
 
-def run(home: Path, *args: str, script: str = "receipts") -> subprocess.CompletedProcess[str]:
+def run(
+    home: Path, *args: str, script: str = "receipts", **env: str
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         command(*args, script=script),
-        env=environ(home),
+        env=environ(home, **env),
         capture_output=True,
         text=True,
         timeout=120,
@@ -133,7 +135,17 @@ def test_once_exports_a_queued_job_and_reports_it(home: Path) -> None:
     assert "handled 0 message(s): none" in again.stdout
 
 
-def test_the_queue_options_choose_the_queues(home: Path) -> None:
+QUEUE_OPTIONS = ("--job-queue-url", "my-export-jobs", "--results-queue-url", "my-export-results")
+SEED_ENV = {
+    "COREML_EXPORT_JOB_QUEUE_URL": "my-export-jobs",
+    "COREML_EXPORT_RESULTS_QUEUE_URL": "my-export-results",
+}
+
+
+@pytest.mark.parametrize("configured_by", ["options", "seed environment"])
+def test_the_queue_options_or_the_seeds_variables_choose_the_queues(
+    home: Path, configured_by: str
+) -> None:
     home.mkdir()
     jobs = SQLiteQueue(home / "queues.sqlite", "my-export-jobs")
     checkpoint = home / "artifacts" / "runs" / "by-hand" / "best"
@@ -159,10 +171,8 @@ def test_the_queue_options_choose_the_queues(home: Path) -> None:
         "simulated",
         "--wait-seconds",
         "0",
-        "--job-queue-url",
-        "my-export-jobs",
-        "--results-queue-url",
-        "my-export-results",
+        *(QUEUE_OPTIONS if configured_by == "options" else ()),
+        **(SEED_ENV if configured_by == "seed environment" else {}),
     )
 
     assert done.returncode == 0, done.stderr[-3000:]
