@@ -6,6 +6,8 @@ Runtime vs torch latency at 128 / 512 tokens.
 
 Models are built from the named sizes (random weights, BERT's 30,522-token vocabulary,
 9 tags, 512 positions) and saved as safetensors checkpoints in a temporary directory.
+Random weights give near-uniform logits, so their arg-max agreement understates what a
+trained model keeps: `--checkpoint DIR` adds rows for checkpoints trained elsewhere.
 """
 
 from __future__ import annotations
@@ -51,17 +53,18 @@ def write_checkpoint(size: str, directory: Path) -> Path:
     return directory
 
 
-def export_table(sizes: list[str], root: Path, threads: int) -> None:
+def export_table(sizes: list[str], checkpoints: list[Path], root: Path, threads: int) -> None:
     print(
         "| size | mode | export s (graph/validate/quantize/validate) | fp32 MB | model MB"
         " | bundle MB | fp32 max diff | mode max diff | arg-max agreement |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     exporter = ONNXExporter(threads=threads)
-    for size in sizes:
-        checkpoint = write_checkpoint(size, root / f"{size}-checkpoint")
+    sources = [(size, write_checkpoint(size, root / f"{size}-checkpoint")) for size in sizes]
+    sources += [(str(path), path) for path in checkpoints]
+    for size, checkpoint in sources:
         for mode in Quantization:
-            bundle = root / f"{size}-{mode.value}"
+            bundle = root / f"{len(list(root.iterdir()))}-{mode.value}"
             bundle.mkdir()
             started = time.perf_counter()
             report = exporter.export(checkpoint, bundle, mode)
@@ -117,14 +120,15 @@ def latency_table(size: str, root: Path, threads: int, repeats: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", nargs="+", default=["tiny", "small"])
-    parser.add_argument("--latency-size", default="small")
+    parser.add_argument("--sizes", nargs="*", default=["tiny", "small"])
+    parser.add_argument("--checkpoint", type=Path, nargs="*", default=[])
+    parser.add_argument("--latency-size", default="small", help="'' for none")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args()
     print(f"cpu pressure (some avg10): {cpu_pressure()}")
     with tempfile.TemporaryDirectory() as scratch:
-        export_table(args.sizes, Path(scratch), args.threads)
+        export_table(args.sizes, args.checkpoint, Path(scratch), args.threads)
         if args.latency_size:
             latency_table(args.latency_size, Path(scratch), args.threads, args.repeats)
     print(f"cpu pressure (some avg10): {cpu_pressure()}")
