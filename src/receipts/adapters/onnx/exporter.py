@@ -78,7 +78,11 @@ class ONNXExporter:
                 f"{checkpoint_dir}: the model does not load ({type(error).__name__}: {error})"
             ) from error
         timings: dict[str, float] = {}
-        with staging_area(bundle_dir) as staging, tempfile.TemporaryDirectory() as scratch:
+        with (
+            staging_area(bundle_dir) as staging,
+            # the fp32 graph (448 MB for base) beside the bundle, not in a small /tmp
+            tempfile.TemporaryDirectory(prefix=".onnx-fp32-", dir=staging.parent) as scratch,
+        ):
             fp32_path = Path(scratch) / "fp32.onnx"
             started = time.perf_counter()
             try:
