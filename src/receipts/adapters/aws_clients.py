@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-import aioboto3
 import boto3
 from botocore.config import Config
 
@@ -90,6 +89,8 @@ def async_client(
 
     The client belongs to the event loop it is entered in.
     """
+    import aioboto3  # only async code needs it (and a Lambda package can leave it out)
+
     session = aioboto3.Session()
     manager: AbstractAsyncContextManager[Any] = session.client(
         service, region_name=region_for(env), endpoint_url=endpoint_for(service, env), config=config
