@@ -125,10 +125,10 @@ def test_quantized_graphs_shrink_in_mode_order_and_use_their_operators(
         mode: {node.op_type for node in onnx.load(str(bundle / MODEL_FILE)).graph.node}
         for mode, (bundle, _) in bundles.items()
     }
-    assert {"MatMulNBits", "GatherBlockQuantized"} <= ops[Quantization.INT4]
-    assert "Gather" in ops[Quantization.INT4]  # of shapes, not of embedding tables
+    # the vocabulary table turns 4-bit from 8,192 rows (unit tested); this one has 64: int8
+    assert "MatMulNBits" in ops[Quantization.INT4]
     int4 = onnx.load(str(bundles[Quantization.INT4][0] / MODEL_FILE)).graph
-    constants = {init.name for init in int4.initializer}
+    constants = {init.name for init in int4.initializer if init.data_type == onnx.TensorProto.FLOAT}
     matmuls = [node for node in int4.node if node.op_type == "MatMul"]
     assert matmuls  # attention's scores and context: activations only, left as they are
     assert not [node.name for node in matmuls if node.input[1] in constants]

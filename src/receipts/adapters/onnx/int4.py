@@ -92,10 +92,12 @@ def matmuls_to_int4(model: onnx.ModelProto, block_size: int = BLOCK_SIZE) -> int
     return replaced
 
 
-def embeddings_to_int4(model: onnx.ModelProto, block_size: int = BLOCK_SIZE) -> int:
-    """Replaces, in place, the Gathers (axis 0) from a float32 2-D initializer whose width
-    is whole blocks, and which only such Gathers read, with 4-bit GatherBlockQuantized;
-    returns how many tables were quantized."""
+def embeddings_to_int4(
+    model: onnx.ModelProto, block_size: int = BLOCK_SIZE, min_rows: int = 1
+) -> int:
+    """Replaces, in place, the Gathers (axis 0) from a float32 2-D initializer of at least
+    `min_rows` rows whose width is whole blocks, and which only such Gathers read, with
+    4-bit GatherBlockQuantized; returns how many tables were quantized."""
     check_block_size(block_size)
     graph = model.graph
     constants = _float_tables(graph)
@@ -105,6 +107,7 @@ def embeddings_to_int4(model: onnx.ModelProto, block_size: int = BLOCK_SIZE) -> 
         readers = consumers.get(name, [])
         if (
             not readers
+            or table.dims[0] < min_rows
             or table.dims[1] % block_size
             or not all(_gathers_rows_of(graph.node[i], name) for i in readers)
         ):
