@@ -53,7 +53,8 @@ class _Recorder:
         self._handles = [
             module.register_forward_hook(self._hook(name))
             for name, module in model.named_modules()
-            if name
+            # dropout is the identity at inference: its output is its input, seen already
+            if name and not isinstance(module, torch.nn.Dropout)
         ]
 
     def _hook(self, name: str) -> object:
@@ -62,11 +63,14 @@ class _Recorder:
             for tensor in tensors:
                 if not isinstance(tensor, torch.Tensor) or not tensor.is_floating_point():
                     continue
-                if not bool(torch.isfinite(tensor).all()):
+                if not tensor.numel():
+                    continue
+                # one pass: the largest |x|, which is NaN or infinite when any element is
+                value = float(torch.linalg.vector_norm(tensor, ord=math.inf))
+                if not math.isfinite(value):
                     self.first_non_finite = self.first_non_finite or name
                     self.largest[name] = math.inf
                     continue
-                value = float(tensor.abs().max()) if tensor.numel() else 0.0
                 self.largest[name] = max(self.largest.get(name, 0.0), value)
 
         return hook
