@@ -69,7 +69,9 @@ def test_a_checkpoint_directory_exports_with_sizes_and_figures(home: Path) -> No
         r"exported .*best → .*int8 \(int8, ",
     ):
         assert re.search(expected, said), expected
-    assert json.loads((output / "manifest.json").read_text())["quantization"] == "int8"
+    manifest = json.loads((output / "manifest.json").read_text())
+    assert manifest["quantization"] == "int8"
+    assert manifest["source"]["checkpoint_uri"] == checkpoint_of(home).as_uri() + "/"
 
 
 def test_a_uri_in_the_artifact_store_exports_and_prints_json(home: Path) -> None:
@@ -86,6 +88,7 @@ def test_a_uri_in_the_artifact_store_exports_and_prints_json(home: Path) -> None
     manifest = json.loads((output / "manifest.json").read_text())
     assert manifest["validation"] == printed["validation"]
     assert manifest["model"]["minimum_deployment_target"] == "iOS18"
+    assert manifest["source"]["checkpoint_uri"] == uri + "/"
 
 
 def test_an_unknown_quantization_is_a_usage_error_naming_the_allowed_ones(home: Path) -> None:

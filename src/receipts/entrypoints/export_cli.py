@@ -89,7 +89,12 @@ def register(app: typer.Typer) -> None:
                     checkpoint = _download(ctx, source_uri, Path(scratch) / "checkpoint")
                 assert checkpoint is not None
                 report = _export(
-                    checkpoint, output_dir, quantize, validation_data, validation_receipts
+                    checkpoint,
+                    output_dir,
+                    quantize,
+                    validation_data,
+                    validation_receipts,
+                    source_uri or checkpoint.resolve().as_uri() + "/",
                 )
         except ExportFailed as error:
             if created:
@@ -114,6 +119,7 @@ def _export(
     quantize: Quantization,
     validation_data: Path | None,
     validation_receipts: int,
+    source_uri: str,
 ) -> BundleReport:
     inspect_checkpoint(checkpoint)  # a bad checkpoint is named before torch loads
     from receipts.adapters.coreml.exporter import CoreMLExporter
@@ -121,7 +127,7 @@ def _export(
     exporter = CoreMLExporter(
         validation_dataset=validation_data, synthetic_receipts=validation_receipts
     )
-    return exporter.export(checkpoint, output_dir, quantize)
+    return exporter.export(checkpoint, output_dir, quantize, source_uri=source_uri)
 
 
 def _download(ctx: typer.Context, uri: str, target: Path) -> Path:

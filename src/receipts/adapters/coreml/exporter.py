@@ -62,8 +62,14 @@ class CoreMLExporter:
         self.validate_f1 = validate_f1
 
     def export(
-        self, checkpoint_dir: Path, bundle_dir: Path, quantization: Quantization
+        self,
+        checkpoint_dir: Path,
+        bundle_dir: Path,
+        quantization: Quantization,
+        *,
+        source_uri: str | None = None,
     ) -> BundleReport:
+        """`source_uri`: where the checkpoint was downloaded from, for the manifest."""
         quantization = _quantization(quantization)
         checkpoint = inspect_checkpoint(checkpoint_dir)
         with staging_area(bundle_dir) as staging:
@@ -97,6 +103,7 @@ class CoreMLExporter:
                 model_file=MODEL_FILE,
                 quantization=quantization.value,
                 validation=validation,
+                source={"checkpoint_uri": source_uri} if source_uri else None,
                 model={
                     **describe_package(package),
                     "max_sequence_length": plan.max_length,
