@@ -195,6 +195,19 @@ def test_int8_keeps_entity_f1_within_half_a_point(
     assert abs(figures["f1_delta"]) <= 0.005
     assert figures["f1_quantized"] == pytest.approx(figures["f1_float32"] + figures["f1_delta"])
     assert figures["word_label_agreement"] > 0.99
+    assert abs(figures["f1_delta_float16"]) <= 0.01, "with float16 activations as on device"
+    assert figures["f1_quantized_float16"] == pytest.approx(
+        figures["f1_float32"] + figures["f1_delta_float16"]
+    )
+
+
+def test_float16_reports_the_f1_of_float16_compute(
+    bundles: dict[Quantization, tuple[Path, BundleReport]],
+) -> None:
+    figures = bundles[Q.FLOAT16][1].validation
+    assert abs(figures["f1_delta"]) <= 0.01
+    assert figures["f1_float16"] == pytest.approx(figures["f1_float32"] + figures["f1_delta"])
+    assert "weight_quantization" not in figures
 
 
 def test_int4_is_measured_and_changes_more_than_int8(

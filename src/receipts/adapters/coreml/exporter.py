@@ -31,6 +31,7 @@ from receipts.adapters.torch.export_model import ExportableTokenClassifier, load
 from receipts.adapters.torch.export_validation import (
     ValidationData,
     entity_f1,
+    float16_f1,
     load_validation_data,
     probe_inputs,
     quantization_effect,
@@ -126,7 +127,8 @@ class CoreMLExporter:
         float32 = entity_f1(model, tokenizer, data)
         scheme = ConversionPlan(quantization, MAX_SEQUENCE, []).weight_scheme
         if scheme is None:
-            return {"f1_float32": float32[0]}
+            half = float16_f1(model, tokenizer, data)
+            return {"f1_float32": float32[0], "f1_float16": half, "f1_delta": half - float32[0]}
         return quantization_effect(model, tokenizer, data, probes, scheme, float32)
 
 

@@ -4,11 +4,13 @@ The validation receipts come from a JSONL data set when one is given, else from 
 seeded synthetic generator; they are labelled with the checkpoint's own data config (its
 label merges), so truth and predictions use the same tags. The effect of a weight
 quantization is scored by applying it to a copy of the model: entity F1 against float32,
-the share of words whose label changes, and the largest logit difference.
+the share of words whose label changes, and the largest logit difference; then the same
+weights with float16 activations, as the device computes.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,6 +113,17 @@ def entity_f1(
     return f1, guessed
 
 
+def float16_f1(
+    model: LayoutLMForTokenClassification,
+    tokenizer: PreTrainedTokenizerFast,
+    data: ValidationData,
+) -> float:
+    """Entity F1 of a float16 copy of `model` (float16 weights and activations)."""
+    half = copy.deepcopy(model)
+    half.half()  # type: ignore[no-untyped-call]
+    return entity_f1(half, tokenizer, data)[0]
+
+
 def compare_logits(
     reference: torch.nn.Module, candidate: torch.nn.Module, probes: list[Probe]
 ) -> tuple[float, float]:
@@ -150,6 +163,9 @@ def quantization_effect(
     difference, agreement = compare_logits(
         ExportableTokenClassifier(model), ExportableTokenClassifier(quantized), probes
     )
+    # what the device runs: these weights with float16 activations
+    quantized.half()  # type: ignore[no-untyped-call]
+    f1_half, _ = entity_f1(quantized, tokenizer, data)
     return {
         "weight_quantization": (
             f"{scheme.bits}-bit linear_symmetric {scheme.granularity}"
@@ -161,6 +177,8 @@ def quantization_effect(
         "f1_float32": base_f1,
         "f1_quantized": f1,
         "f1_delta": f1 - base_f1,
+        "f1_quantized_float16": f1_half,
+        "f1_delta_float16": f1_half - base_f1,
         "word_label_agreement": same / words if words else 1.0,
         "max_abs_logit_diff": difference,
         "argmax_agreement": agreement,
