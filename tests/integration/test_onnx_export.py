@@ -121,23 +121,25 @@ def test_quantized_graphs_shrink_in_mode_order_and_use_their_operators(
     assert sizes[Quantization.INT4] < sizes[Quantization.INT8]
     errors = [bundles[mode][1].validation[mode.value]["max_abs_diff"] for mode in Quantization]
     assert errors == sorted(errors)  # float16 < int8 < int4
-    ops = {
-        mode: {node.op_type for node in onnx.load(str(bundle / MODEL_FILE)).graph.node}
-        for mode, (bundle, _) in bundles.items()
-    }
-    # the vocabulary table turns 4-bit from 8,192 rows (unit tested); this one has 64: int8
-    assert "MatMulNBits" in ops[Quantization.INT4]
-    int4 = onnx.load(str(bundles[Quantization.INT4][0] / MODEL_FILE)).graph
-    constants = {init.name for init in int4.initializer if init.data_type == onnx.TensorProto.FLOAT}
-    matmuls = [node for node in int4.node if node.op_type == "MatMul"]
-    assert matmuls  # attention's scores and context: activations only, left as they are
-    assert not [node.name for node in matmuls if node.input[1] in constants]
-    gathers = [node for node in int4.node if node.op_type == "Gather"]
-    assert not [node.name for node in gathers if node.input[0] in constants]
-    assert (
-        "MatMulInteger" in ops[Quantization.INT8]
-        or "DynamicQuantizeMatMul" in ops[Quantization.INT8]
-    )
+    for mode in (Quantization.INT8, Quantization.INT4):
+        graph = onnx.load(str(bundles[mode][0] / MODEL_FILE)).graph
+        ops = {node.op_type for node in graph.node}
+        assert {"MatMulNBits", "GatherBlockQuantized"} <= ops
+        bits = {
+            (node.op_type, attribute.i)
+            for node in graph.node
+            for attribute in node.attribute
+            if attribute.name == "bits"
+        }
+        # int4: this vocabulary (64 rows) is under 8,192 rows, so its table stays 8-bit
+        expected = 8 if mode is Quantization.INT8 else 4
+        assert bits == {("MatMulNBits", expected), ("GatherBlockQuantized", 8)}
+        floats = {i.name for i in graph.initializer if i.data_type == onnx.TensorProto.FLOAT}
+        matmuls = [node for node in graph.node if node.op_type == "MatMul"]
+        assert matmuls  # attention's scores and context: activations only, left as they are
+        assert not [node.name for node in matmuls if node.input[1] in floats]
+        gathers = [node for node in graph.node if node.op_type == "Gather"]
+        assert not [node.name for node in gathers if node.input[0] in floats]
     float16 = onnx.load(str(bundles[Quantization.FLOAT16][0] / MODEL_FILE)).graph
     weights = [init for init in float16.initializer if len(init.dims) == 2]
     assert weights and all(init.data_type == onnx.TensorProto.FLOAT16 for init in weights)

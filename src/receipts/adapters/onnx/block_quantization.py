@@ -1,9 +1,10 @@
-"""4-bit weights for ONNX Runtime, packed with numpy in the layout its com.microsoft
-operators document (ONNX Runtime's own `MatMulNBitsQuantizer` needs the `onnx_ir`
-package, which is not installed).
+"""Weight-only block quantization (8 or 4 bits) for ONNX Runtime, packed with numpy in
+the layout its com.microsoft operators document (ONNX Runtime's own `MatMulNBitsQuantizer`
+needs the `onnx_ir` package, which is not installed).
 
 - MatMul with a constant [K, N] weight → `MatMulNBits`: blocks of `block_size` values
-  along K, one fp32 scale per block, symmetric codes around the default zero point 8.
+  along K, one fp32 scale per block, symmetric codes around the operator's default zero
+  point (8 for 4 bits, 128 for 8 bits). Activations stay float32.
 - Gather from a constant [rows, width] table (the embeddings) → `GatherBlockQuantized`
   with the same codes, blocks along the width.
 """
@@ -19,50 +20,55 @@ from onnx import helper, numpy_helper
 
 BLOCK_SIZE = 32
 MS_DOMAIN = "com.microsoft"
+BITS = (4, 8)
 
 
-def pack_int4(
-    weight: npt.NDArray[np.float32], block_size: int
+def pack_blocks(
+    weight: npt.NDArray[np.float32], block_size: int, bits: int
 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32]]:
-    """A [K, N] weight → (B [N, blocks, block_size/2] uint8, scales [N, blocks] float32).
+    """A [K, N] weight → (B [N, blocks, block_size·bits/8] uint8, scales [N, blocks] fp32).
 
-    Each block of `block_size` values along K is stored as 4-bit codes q = round(w/s) + 8
-    (s = max|w|/7, so q is in 1..15 and the default zero point 8 decodes w ≈ (q-8)·s), two
-    codes a byte, the first in the low nibble. K is padded with zeros to whole blocks.
+    Each block of `block_size` values along K is stored as codes q = round(w/s) + z, with
+    z = 2^(bits-1) and s = max|w| / (z-1), so q stays in 1..2z-1 and decodes as
+    w ≈ (q - z)·s. Four-bit codes go two a byte, the first in the low nibble. K is padded
+    with zeros to whole blocks.
     """
+    _check(block_size, bits)
     k, n = weight.shape
     blocks = -(-k // block_size)
     padded = np.zeros((blocks * block_size, n), dtype=np.float32)
     padded[:k] = weight
     per_block = padded.T.reshape(n, blocks, block_size)
-    scales = np.abs(per_block).max(axis=2) / 7.0
+    zero = 1 << (bits - 1)
+    scales = np.abs(per_block).max(axis=2) / (zero - 1)
     safe = np.where(scales == 0, 1.0, scales)
-    codes = np.clip(np.rint(per_block / safe[:, :, None]), -7, 7).astype(np.int16) + 8
-    packed = (codes[:, :, 0::2] | (codes[:, :, 1::2] << 4)).astype(np.uint8)
-    return packed, scales.astype(np.float32)
+    codes = np.clip(np.rint(per_block / safe[:, :, None]), 1 - zero, zero - 1).astype(np.int16)
+    codes += zero
+    if bits == 4:
+        codes = codes[:, :, 0::2] | (codes[:, :, 1::2] << 4)
+    return codes.astype(np.uint8), scales.astype(np.float32)
 
 
-def unpack_int4(
-    packed: npt.NDArray[np.uint8], scales: npt.NDArray[np.float32], k: int
+def unpack_blocks(
+    packed: npt.NDArray[np.uint8], scales: npt.NDArray[np.float32], k: int, bits: int
 ) -> npt.NDArray[np.float32]:
-    """The [K, N] weight that the operators compute with (the inverse of `pack_int4`)."""
-    n, blocks, half = packed.shape
-    codes = np.empty((n, blocks, half * 2), dtype=np.int16)
-    codes[:, :, 0::2] = packed & 0x0F
-    codes[:, :, 1::2] = packed >> 4
-    values = (codes - 8).astype(np.float32) * scales[:, :, None]
-    return values.reshape(n, blocks * half * 2)[:, :k].T.copy()
+    """The [K, N] weight that the operators compute with (the inverse of `pack_blocks`)."""
+    if bits == 4:
+        n, blocks, half = packed.shape
+        codes = np.empty((n, blocks, half * 2), dtype=np.int16)
+        codes[:, :, 0::2] = packed & 0x0F
+        codes[:, :, 1::2] = packed >> 4
+    else:
+        codes = packed.astype(np.int16)
+    n, blocks, block_size = codes.shape
+    values = (codes - (1 << (bits - 1))).astype(np.float32) * scales[:, :, None]
+    return values.reshape(n, blocks * block_size)[:, :k].T.copy()
 
 
-def check_block_size(block_size: int) -> None:
-    if block_size < 16 or block_size & (block_size - 1):
-        raise ValueError(f"block_size must be a power of two >= 16, not {block_size}")
-
-
-def matmuls_to_int4(model: onnx.ModelProto, block_size: int = BLOCK_SIZE) -> int:
+def matmuls_to_blocks(model: onnx.ModelProto, bits: int, block_size: int = BLOCK_SIZE) -> int:
     """Replaces, in place, each MatMul whose second input is a float32 2-D initializer
-    used by that MatMul alone with a 4-bit MatMulNBits; returns how many were replaced."""
-    check_block_size(block_size)
+    used by that MatMul alone with a MatMulNBits; returns how many were replaced."""
+    _check(block_size, bits)
     graph = model.graph
     constants = _float_tables(graph)
     consumers = _consumers(graph.node)
@@ -71,19 +77,19 @@ def matmuls_to_int4(model: onnx.ModelProto, block_size: int = BLOCK_SIZE) -> int
         weight = constants.get(node.input[1]) if node.op_type == "MatMul" else None
         if weight is None or len(consumers[weight.name]) != 1:
             continue
-        packed, scales = pack_int4(numpy_helper.to_array(weight), block_size)
+        packed, scales = pack_blocks(numpy_helper.to_array(weight), block_size, bits)
         k, n = weight.dims
-        _swap_initializer(graph, weight, packed, scales)
+        codes, scale_name = _swap_initializer(graph, weight, packed, scales, bits)
         graph.node[index].CopyFrom(
             helper.make_node(
                 "MatMulNBits",
-                [node.input[0], f"{weight.name}_Q4", f"{weight.name}_scales"],
+                [node.input[0], codes, scale_name],
                 list(node.output),
-                name=f"{node.name or node.output[0]}_Q4",
+                name=f"{node.name or node.output[0]}_Q{bits}",
                 domain=MS_DOMAIN,
                 K=k,
                 N=n,
-                bits=4,
+                bits=bits,
                 block_size=block_size,
             )
         )
@@ -92,13 +98,13 @@ def matmuls_to_int4(model: onnx.ModelProto, block_size: int = BLOCK_SIZE) -> int
     return replaced
 
 
-def embeddings_to_int4(
-    model: onnx.ModelProto, block_size: int = BLOCK_SIZE, min_rows: int = 1
+def embeddings_to_blocks(
+    model: onnx.ModelProto, bits: int, block_size: int = BLOCK_SIZE, min_rows: int = 1
 ) -> int:
     """Replaces, in place, the Gathers (axis 0) from a float32 2-D initializer of at least
     `min_rows` rows whose width is whole blocks, and which only such Gathers read, with
-    4-bit GatherBlockQuantized; returns how many tables were quantized."""
-    check_block_size(block_size)
+    GatherBlockQuantized; returns how many tables were quantized."""
+    _check(block_size, bits)
     graph = model.graph
     constants = _float_tables(graph)
     consumers = _consumers(graph.node)
@@ -113,26 +119,34 @@ def embeddings_to_int4(
         ):
             continue
         rows, width = table.dims
-        packed, scales = pack_int4(numpy_helper.to_array(table).T.copy(), block_size)
-        _swap_initializer(graph, table, packed.reshape(rows, width // 2), scales)
+        packed, scales = pack_blocks(numpy_helper.to_array(table).T.copy(), block_size, bits)
+        flat = packed.reshape(rows, width * bits // 8)
+        codes, scale_name = _swap_initializer(graph, table, flat, scales, bits)
         for i in readers:
             node = graph.node[i]
             graph.node[i].CopyFrom(
                 helper.make_node(
                     "GatherBlockQuantized",
-                    [f"{name}_Q4", node.input[1], f"{name}_scales"],
+                    [codes, node.input[1], scale_name],
                     list(node.output),
-                    name=f"{node.name or node.output[0]}_Q4",
+                    name=f"{node.name or node.output[0]}_Q{bits}",
                     domain=MS_DOMAIN,
                     gather_axis=0,
                     quantize_axis=1,
                     block_size=block_size,
-                    bits=4,
+                    bits=bits,
                 )
             )
         tables += 1
     _import_ms_domain(model, tables)
     return tables
+
+
+def _check(block_size: int, bits: int) -> None:
+    if bits not in BITS:
+        raise ValueError(f"bits must be one of {BITS}, not {bits}")
+    if block_size < 16 or block_size & (block_size - 1):
+        raise ValueError(f"block_size must be a power of two >= 16, not {block_size}")
 
 
 def _float_tables(graph: onnx.GraphProto) -> dict[str, onnx.TensorProto]:
@@ -162,14 +176,15 @@ def _swap_initializer(
     old: onnx.TensorProto,
     packed: npt.NDArray[np.uint8],
     scales: npt.NDArray[np.float32],
-) -> None:
+    bits: int,
+) -> tuple[str, str]:
+    """Replaces `old` by its codes and scales; returns their names."""
+    codes, scale_name = f"{old.name}_Q{bits}", f"{old.name}_scales"
     graph.initializer.remove(old)
     graph.initializer.extend(
-        [
-            numpy_helper.from_array(packed, f"{old.name}_Q4"),
-            numpy_helper.from_array(scales, f"{old.name}_scales"),
-        ]
+        [numpy_helper.from_array(packed, codes), numpy_helper.from_array(scales, scale_name)]
     )
+    return codes, scale_name
 
 
 def _import_ms_domain(model: onnx.ModelProto, replaced: int) -> None:
