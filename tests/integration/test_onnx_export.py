@@ -92,15 +92,21 @@ def test_fp32_parity_is_checked_at_every_length_and_batch_then_the_mode_is_measu
 ) -> None:
     validation = bundles[mode][1].validation
     fp32 = validation["fp32"]
-    assert [(c["length"], c["batch"]) for c in fp32["cases"]] == [
+    random = [c for c in fp32["cases"] if c["inputs"] == "random"]
+    assert [(c["length"], c["batch"]) for c in random] == [
         (length, batch) for length in (8, 48, MAX_POSITIONS) for batch in (1, 2)
     ]
-    padded = [c for c in fp32["cases"] if c["batch"] == 2]
+    (receipts,) = [c for c in fp32["cases"] if c["inputs"] == "receipts"]
+    assert (
+        1 < receipts["batch"] <= 8 and receipts["tokens"] < receipts["batch"] * receipts["length"]
+    )
+    padded = [c for c in random if c["batch"] == 2]
     assert all(c["tokens"] < 2 * c["length"] for c in padded)  # padding excluded
     assert fp32["max_abs_diff"] <= 1e-4
     assert fp32["argmax_agreement"] == 1.0
     quantized = validation[mode.value]
     assert len(quantized["cases"]) == len(fp32["cases"])
+    assert 0.9 <= quantized["receipts_argmax_agreement"] <= 1.0
     assert fp32["max_abs_diff"] < quantized["max_abs_diff"] < 5.0  # lossy, not broken
     assert quantized["argmax_agreement"] >= 0.9
     assert set(validation["seconds"]) == {
@@ -226,7 +232,7 @@ def test_a_graph_that_differs_from_torch_fails_naming_the_length_and_the_differe
     with pytest.raises(
         ExportFailed,
         match=r"ONNX fp32 logits differ from torch fp32 by 0\.01 "
-        r"at length 8 \(batch 1\), above the tolerance 0\.0001",
+        r"at length 8 \(batch 1, random inputs\), above the tolerance 0\.0001",
     ):
         ONNXExporter(parity_lengths=(8, 16), threads=1).export(
             checkpoint, bundle, Quantization.INT8
@@ -265,7 +271,10 @@ def _overflowing(source: Path, target: Path, mode: Quantization) -> None:
             r"the int8 ONNX graph agrees with torch fp32 on \d+\.\d\d% of tokens, below"
             r" 95\.00% \(worst: .* at length \d+, batch \d\)",
         ),
-        (_overflowing, r"the int8 ONNX graph's logits are not finite at length 8 \(batch 1\)"),
+        (
+            _overflowing,
+            r"the int8 ONNX graph's logits are not finite at length 8 \(batch 1, random inputs\)",
+        ),
     ],
     ids=["disagreeing", "not-finite"],
 )
@@ -351,6 +360,7 @@ def test_an_unknown_quantization_or_a_used_bundle_directory_is_refused(
         ({"parity_lengths": ()}, "at least one length"),
         ({"batch_sizes": (0,)}, "batch sizes must be 1 or more"),
         ({"min_agreement": 1.5}, "min_agreement must be within 0..1"),
+        ({"validation_receipts": -1}, "validation_receipts must be 0 or more"),
     ],
 )
 def test_bad_exporter_options_are_refused(options: dict[str, Any], message: str) -> None:

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import onnxruntime as ort
+from transformers import LayoutLMForTokenClassification
 
-from receipts.adapters.export_bundle.checkpoint import inspect_checkpoint
+from receipts.adapters.export_bundle.checkpoint import ExportableCheckpoint, inspect_checkpoint
 from receipts.adapters.export_bundle.writer import (
     finish_bundle,
     staging_area,
@@ -28,6 +29,8 @@ from receipts.adapters.onnx.parity import (
     BATCH_SIZES,
     FP32_TOLERANCE,
     LENGTHS,
+    Inputs,
+    ParityReport,
     compare,
     require_agreement,
     require_finite,
@@ -36,8 +39,12 @@ from receipts.adapters.onnx.parity import (
 from receipts.adapters.onnx.quantization import quantize_graph
 from receipts.adapters.onnx.runtime import MODEL_FILE, open_session
 from receipts.adapters.torch.export_model import INPUT_NAMES, OUTPUT_NAMES, load_for_export
+from receipts.adapters.torch.export_validation import load_validation_data, probe_inputs
+from receipts.adapters.torch.tokenization import load_tokenizer
 from receipts.application.ports.exporter import BundleReport, ExportFailed
 from receipts.domain.quantization import Quantization
+
+RECEIPT_WINDOWS = 8
 
 
 class ONNXExporter:
@@ -50,10 +57,13 @@ class ONNXExporter:
         batch_sizes: Sequence[int] = BATCH_SIZES,
         fp32_tolerance: float = FP32_TOLERANCE,
         min_agreement: float | None = None,
+        validation_receipts: int = 16,
         threads: int | None = None,
     ) -> None:
         """`min_agreement`: the share of tokens whose arg-max tag the quantized graph must
-        keep (None: measured and reported only). `threads`: ONNX Runtime intra-op threads."""
+        keep (None: measured and reported only). `validation_receipts`: synthetic receipts
+        encoded with the checkpoint's tokenizer and compared too (0: none).
+        `threads`: ONNX Runtime intra-op threads."""
         if not parity_lengths or not batch_sizes:
             raise ValueError("parity needs at least one length and one batch size")
         if min(batch_sizes) < 1:
@@ -64,6 +74,9 @@ class ONNXExporter:
         self.batch_sizes = tuple(batch_sizes)
         self.fp32_tolerance = fp32_tolerance
         self.min_agreement = min_agreement
+        if validation_receipts < 0:
+            raise ValueError(f"validation_receipts must be 0 or more, got {validation_receipts}")
+        self.validation_receipts = validation_receipts
         self.threads = threads
 
     def export(
@@ -77,6 +90,7 @@ class ONNXExporter:
             raise ExportFailed(
                 f"{checkpoint_dir}: the model does not load ({type(error).__name__}: {error})"
             ) from error
+        receipts = self._receipt_windows(checkpoint, model.config.vocab_size)
         timings: dict[str, float] = {}
         with (
             staging_area(bundle_dir) as staging,
@@ -92,9 +106,7 @@ class ONNXExporter:
             timings["export_graph"] = time.perf_counter() - started
 
             started = time.perf_counter()
-            fp32 = compare(
-                model, open_session(fp32_path, self.threads), self.parity_lengths, self.batch_sizes
-            )
+            fp32 = self._compare(model, fp32_path, receipts)
             require_parity(fp32, self.fp32_tolerance, "ONNX fp32")
             timings["validate_fp32"] = time.perf_counter() - started
 
@@ -109,9 +121,7 @@ class ONNXExporter:
             timings["quantize"] = time.perf_counter() - started
 
             started = time.perf_counter()
-            quantized = compare(
-                model, open_session(model_path, self.threads), self.parity_lengths, self.batch_sizes
-            )
+            quantized = self._compare(model, model_path, receipts)
             require_finite(quantized, f"the {mode.value} ONNX graph's")
             if self.min_agreement is not None:
                 require_agreement(quantized, self.min_agreement, f"the {mode.value} ONNX graph")
@@ -136,6 +146,29 @@ class ONNXExporter:
                 validation=validation,
                 model=graph_description(checkpoint.max_positions, len(checkpoint.labels)),
             )
+
+    def _compare(
+        self, model: LayoutLMForTokenClassification, graph: Path, receipts: Inputs | None
+    ) -> ParityReport:
+        session = open_session(graph, self.threads)
+        return compare(model, session, self.parity_lengths, self.batch_sizes, receipts=receipts)
+
+    def _receipt_windows(self, checkpoint: ExportableCheckpoint, vocab_size: int) -> Inputs | None:
+        """A padded batch of up to 8 windows of synthetic validation receipts."""
+        if not self.validation_receipts:
+            return None
+        try:
+            tokenizer = load_tokenizer(checkpoint.directory)
+        except (OSError, ValueError) as error:
+            raise ExportFailed(
+                f"{checkpoint.directory}: the tokenizer does not load ({error})"
+            ) from None
+        data = load_validation_data(checkpoint, None, self.validation_receipts)
+        probes = probe_inputs(data, tokenizer, vocab_size, windows=RECEIPT_WINDOWS)
+        if len(probes) < 2:  # only the random probe: no receipt made a window
+            return None
+        ids, bbox, mask = (tensor.numpy() for tensor in probes[0])
+        return ids, bbox, mask
 
 
 def known_quantization(value: object) -> Quantization:

@@ -1,5 +1,7 @@
-"""ONNX Runtime against torch fp32 on the same encoded inputs, at several lengths and batch
-sizes (a batch of 2 pads its second row, so masking is checked too).
+"""ONNX Runtime against torch fp32 on the same encoded inputs: random ids and boxes at
+several lengths and batch sizes (a batch of 2 pads its second row, so masking is checked
+too), and a padded batch of encoded validation receipts (what a trained model's arg-max
+agreement means something on).
 
 Per case: the largest absolute logit difference and the share of tokens whose arg-max tag
 agrees, both over real (unpadded) tokens only.
@@ -25,6 +27,10 @@ BATCH_SIZES = (1, 2)
 FP32_TOLERANCE = 1e-4
 
 
+Inputs = tuple[IntArray, IntArray, IntArray]
+"""int32 input_ids [B, T], bbox [B, T, 4], attention_mask [B, T]."""
+
+
 @dataclass(frozen=True)
 class ParityCase:
     length: int
@@ -33,6 +39,8 @@ class ParityCase:
     """Real tokens compared (padding excluded)."""
     max_abs_diff: float
     argmax_agreement: float
+    inputs: str = "random"
+    """"random" ids and boxes, or "receipts" (encoded validation receipts)."""
 
 
 @dataclass(frozen=True)
@@ -54,16 +62,19 @@ class ParityReport:
         return max(self.cases, key=lambda case: case.max_abs_diff)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        figures: dict[str, Any] = {
             "max_abs_diff": self.max_abs_diff,
             "argmax_agreement": round(self.argmax_agreement, 6),
-            "cases": [asdict(case) for case in self.cases],
         }
+        receipts = [case for case in self.cases if case.inputs == "receipts"]
+        if receipts:
+            figures["receipts_argmax_agreement"] = round(
+                ParityReport(tuple(receipts)).argmax_agreement, 6
+            )
+        return {**figures, "cases": [asdict(case) for case in self.cases]}
 
 
-def parity_inputs(
-    vocab_size: int, length: int, batch: int, seed: int = 0
-) -> tuple[IntArray, IntArray, IntArray]:
+def parity_inputs(vocab_size: int, length: int, batch: int, seed: int = 0) -> Inputs:
     """Random ids and valid boxes; with batch > 1, row r > 0 has its last r·length/(batch+1)
     positions padded (at least one real token remains)."""
     input_ids, bbox, attention_mask = (
@@ -100,32 +111,46 @@ def compare(
     lengths: Sequence[int] = LENGTHS,
     batch_sizes: Sequence[int] = BATCH_SIZES,
     seed: int = 0,
+    receipts: Inputs | None = None,
 ) -> ParityReport:
-    """Runs both on the same inputs (`model` in eval mode); lengths past the model's
-    positions are left out."""
+    """Runs both on the same inputs (`model` in eval mode): random ones at every length
+    and batch size (lengths past the model's positions are left out), then `receipts`."""
     limit = int(model.config.max_position_embeddings)
     usable = [length for length in lengths if 1 <= length <= limit]
     if not usable:
         raise ValueError(f"no parity length in {list(lengths)} fits 1..{limit} positions")
-    cases = []
-    for length in usable:
-        for batch in batch_sizes:
-            inputs = parity_inputs(model.config.vocab_size, length, batch, seed)
-            expected = torch_logits(model, *inputs)
-            actual = run_logits(session, *inputs)
-            real = inputs[2].astype(bool)
-            diff = np.abs(actual - expected)[real]
-            agree = actual.argmax(axis=-1)[real] == expected.argmax(axis=-1)[real]
-            cases.append(
-                ParityCase(
-                    length=length,
-                    batch=batch,
-                    tokens=int(real.sum()),
-                    max_abs_diff=float(diff.max()),
-                    argmax_agreement=float(agree.mean()),
-                )
-            )
+    cases = [
+        compare_once(
+            model, session, parity_inputs(model.config.vocab_size, length, batch, seed), "random"
+        )
+        for length in usable
+        for batch in batch_sizes
+    ]
+    if receipts is not None:
+        cases.append(compare_once(model, session, receipts, "receipts"))
     return ParityReport(tuple(cases))
+
+
+def compare_once(
+    model: LayoutLMForTokenClassification,
+    session: ort.InferenceSession,
+    inputs: Inputs,
+    kind: str,
+) -> ParityCase:
+    expected = torch_logits(model, *inputs)
+    actual = run_logits(session, *inputs)
+    real = inputs[2].astype(bool)
+    diff = np.abs(actual - expected)[real]
+    agree = actual.argmax(axis=-1)[real] == expected.argmax(axis=-1)[real]
+    batch, length = inputs[0].shape
+    return ParityCase(
+        length=length,
+        batch=batch,
+        tokens=int(real.sum()),
+        max_abs_diff=float(diff.max()),
+        argmax_agreement=float(agree.mean()),
+        inputs=kind,
+    )
 
 
 def require_finite(report: ParityReport, what: str) -> None:
@@ -133,7 +158,8 @@ def require_finite(report: ParityReport, what: str) -> None:
     for case in report.cases:
         if not np.isfinite(case.max_abs_diff):
             raise ExportFailed(
-                f"{what} logits are not finite at length {case.length} (batch {case.batch})"
+                f"{what} logits are not finite at length {case.length}"
+                f" (batch {case.batch}, {case.inputs} inputs)"
             )
 
 
@@ -144,7 +170,8 @@ def require_parity(report: ParityReport, tolerance: float, what: str) -> None:
         if case.max_abs_diff > tolerance:
             raise ExportFailed(
                 f"{what} logits differ from torch fp32 by {case.max_abs_diff:.3g} at length"
-                f" {case.length} (batch {case.batch}), above the tolerance {tolerance:g}"
+                f" {case.length} (batch {case.batch}, {case.inputs} inputs), above the"
+                f" tolerance {tolerance:g}"
             )
 
 
