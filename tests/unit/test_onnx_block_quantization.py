@@ -17,6 +17,7 @@ from receipts.adapters.onnx.block_quantization import (
     pack_blocks,
     unpack_blocks,
 )
+from receipts.adapters.onnx.quantization import to_int8
 
 BITS = [4, 8]
 
@@ -128,3 +129,34 @@ def test_embedding_tables_read_by_gathers_alone_are_looked_up_exactly_as_decoded
     np.testing.assert_array_equal(yb, decoded[b])
     np.testing.assert_array_equal(yo, odd[a % 10])
     assert np.abs(ya - table[a]).max() <= scales.max() / 2 + 1e-6
+
+
+def test_int8_uses_blocks_of_128_and_16_for_tables_too_narrow_for_them(tmp_path: Path) -> None:
+    table = np.random.default_rng(3).normal(size=(20, 48)).astype(np.float32)  # 48: not 128s
+    graph = helper.make_graph(
+        [
+            helper.make_node("Gather", ["table", "i"], ["e"]),
+            helper.make_node("MatMul", ["e", "w"], ["y"]),
+        ],
+        "narrow",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, ["n"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 8])],
+        [
+            numpy_helper.from_array(table, "table"),
+            numpy_helper.from_array(np.eye(48, 8, dtype=np.float32), "w"),
+        ],
+    )
+    source, target = tmp_path / "fp32.onnx", tmp_path / "int8.onnx"
+    onnx.save(_model(graph), str(source))
+    to_int8(source, target)
+    quantized = onnx.load(str(target))
+    blocks = {
+        node.op_type: attribute.i
+        for node in quantized.graph.node
+        for attribute in node.attribute
+        if attribute.name == "block_size"
+    }
+    assert blocks == {"GatherBlockQuantized": 16, "MatMulNBits": 128}
+    session = ort.InferenceSession(str(target), providers=["CPUExecutionProvider"])
+    (y,) = session.run(None, {"i": np.array([0, 19])})
+    np.testing.assert_allclose(y, table[[0, 19], :8], atol=np.abs(table).max() / 127)
