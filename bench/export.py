@@ -203,7 +203,8 @@ def measure_f1(
     for name, checkpoint in models.items():
         figures: dict[Quantization, dict[str, Any]] = {}
         for quantization in (Quantization.INT8, Quantization.INT4):
-            bundle = work / f"f1-{name}-{quantization.value}"
+            slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+            bundle = work / f"f1-{slug}-{quantization.value}"
             bundle.mkdir()
             figures[quantization] = exporter.export(checkpoint, bundle, quantization).validation
             shutil.rmtree(bundle)
