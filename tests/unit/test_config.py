@@ -182,3 +182,28 @@ def test_the_default_hyperparameter_map_says_merge_amounts_false() -> None:
     assert flat["merge_amounts"] == "false"
     assert "allowed_labels" not in flat
     assert "pretrained" not in flat
+
+
+def test_a_hyperparameter_map_comes_back_as_the_same_config() -> None:
+    config = JobConfig.parse(
+        {
+            "hyperparameters": {"epochs": 3, "o_entity_ratio": 2.5},
+            "data": {"presets": ["date_time"], "allowed_labels": ["DATE"], "dataset": "s3://b/d"},
+            "model": {"model_size": "tiny", "max_seq_length": 128, "stride": 32},
+        }
+    )
+
+    assert JobConfig.from_hyperparameter_map(config.hyperparameter_map()) == config
+    assert JobConfig.from_hyperparameter_map({}) == JobConfig()
+
+
+def test_a_hyperparameter_map_names_unknown_names_then_bad_values() -> None:
+    with pytest.raises(InvalidInput) as unknown:
+        JobConfig.from_hyperparameter_map({"lr": "0.1", "epochs": "ten"})
+    with pytest.raises(InvalidInput) as bad:
+        JobConfig.from_hyperparameter_map({"epochs": "ten", "stride": 600})
+
+    assert [problem.split(" (known")[0] for problem in unknown.value.problems] == [
+        "unknown hyperparameter 'lr'"
+    ]
+    assert fields_named(bad.value.problems) == ["hyperparameters.epochs", "model"]

@@ -107,8 +107,8 @@ def test_the_toolkits_json_decoded_values_give_the_same_config(config: JobConfig
 
 @settings(max_examples=100, deadline=None)
 @given(job_configs())
-def test_the_map_extends_the_seeds_hyperparameter_map(config: JobConfig) -> None:
-    assert config.hyperparameter_map().items() <= to_hyperparameters(config).items()
+def test_the_map_is_the_domains_hyperparameter_map(config: JobConfig) -> None:
+    assert to_hyperparameters(config) == config.hyperparameter_map()
 
 
 def test_the_seeds_payload_parses_with_their_names() -> None:

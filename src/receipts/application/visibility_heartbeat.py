@@ -1,47 +1,83 @@
 """Keeps a received message invisible to other consumers while long work runs on it.
 
 Every `every` seconds a thread sets the message's visibility timeout to `timeout` seconds
-from now, through the MessageQueue port, so the message stays hidden as long as the work
-runs and comes back at most `timeout` seconds after a crashed worker's last beat. A beat
-that fails is logged and the next one is tried: the work goes on, because only its caller
-knows whether finishing it is still useful (workers are idempotent by id).
+from now, through the queue's `change_visibility`, so the message stays hidden as long as
+the work runs and comes back at most `timeout` seconds after a crashed worker's last beat.
+`every` must be shorter than `timeout` and than the visibility timeout the message was
+received with.
+
+A beat that fails (e.g. the receipt handle is no longer valid: the message was deleted, or
+became visible and was received by someone else) is logged and kept in `error`; the next
+beat is tried, or, with `stop_on_failure`, the heartbeat stops. The work is not
+interrupted either way, because only its caller knows whether finishing it is still
+useful (workers are idempotent by id).
 """
 
 from __future__ import annotations
 
 import threading
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
 
-from receipts.application.ports.queue import MessageQueue, QueueMessage
+from receipts.application.ports.queue import MAX_VISIBILITY_TIMEOUT, QueueMessage
 from receipts.application.worker_log import StdlibWorkerLog, WorkerLog
+
+__all__ = ["ChangesVisibility", "VisibilityHeartbeat", "check_heartbeat"]
+
+
+class ChangesVisibility(Protocol):
+    """The part of a `MessageQueue` a heartbeat uses."""
+
+    @property
+    def name(self) -> str: ...
+
+    def change_visibility(self, receipt_handle: str, timeout_seconds: float) -> None: ...
+
+
+def check_heartbeat(every: float, timeout: float) -> None:
+    if not every > 0:
+        raise ValueError(f"heartbeat interval must be positive, got {every:g} s")
+    if not timeout > every:
+        raise ValueError(
+            f"heartbeat timeout ({timeout:g} s) must be longer than its interval ({every:g} s)"
+        )
+    if timeout > MAX_VISIBILITY_TIMEOUT:
+        raise ValueError(
+            f"heartbeat timeout ({timeout:g} s) must be at most {MAX_VISIBILITY_TIMEOUT:g} s"
+        )
 
 
 class VisibilityHeartbeat:
-    """`with VisibilityHeartbeat(queue, message, every=300, timeout=900): work()`."""
+    """`with VisibilityHeartbeat(queue, message, every=300, timeout=900): work()`.
+
+    `message` is the received message or its receipt handle.
+    """
 
     def __init__(
         self,
-        queue: MessageQueue,
-        message: QueueMessage,
+        queue: ChangesVisibility,
+        message: QueueMessage | str,
         *,
         every: float,
         timeout: float,
+        stop_on_failure: bool = False,
         log: WorkerLog | None = None,
     ) -> None:
-        if not every > 0:
-            raise ValueError(f"heartbeat interval must be positive, got {every:g} s")
-        if not timeout > every:
-            raise ValueError(
-                f"heartbeat timeout ({timeout:g} s) must be longer than its interval ({every:g} s)"
-            )
+        check_heartbeat(every, timeout)
         self.queue = queue
-        self.message = message
+        if isinstance(message, QueueMessage):
+            self.receipt_handle = message.receipt_handle
+            self.message_id: str | None = message.message_id
+        else:
+            self.receipt_handle, self.message_id = message, None
         self.every = every
         self.timeout = timeout
+        self.stop_on_failure = stop_on_failure
         self.log = log or StdlibWorkerLog()
         self.beats = 0
         self.failures = 0
+        self.error: Exception | None = None
+        """The last failed beat's error."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="visibility-heartbeat", daemon=True)
 
@@ -61,15 +97,22 @@ class VisibilityHeartbeat:
     def _run(self) -> None:
         while not self._stop.wait(self.every):
             try:
-                self.queue.change_visibility(self.message.receipt_handle, self.timeout)
+                self.queue.change_visibility(self.receipt_handle, self.timeout)
             except Exception as error:
-                self.failures += 1
-                self.log.warning(
-                    "heartbeat failed",
-                    queue=self.queue.name,
-                    message_id=self.message.message_id,
-                    error=f"{type(error).__name__}: {error}",
-                    failures=self.failures,
-                )
+                self._failed(error)
+                if self.stop_on_failure:
+                    return
                 continue
             self.beats += 1
+
+    def _failed(self, error: Exception) -> None:
+        self.error = error
+        self.failures += 1
+        ids = {} if self.message_id is None else {"message_id": self.message_id}
+        self.log.warning(
+            "heartbeat failed",
+            queue=self.queue.name,
+            **ids,
+            error=f"{type(error).__name__}: {error}",
+            failures=self.failures,
+        )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Self
+from collections.abc import Mapping
+from typing import Any, Literal, NamedTuple, Self
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
@@ -139,6 +140,19 @@ class ModelConfig(ValueObject):
         return self
 
 
+_SECTIONS: dict[str, type[ValueObject]] = {
+    "hyperparameters": Hyperparameters,
+    "data": DataConfig,
+    "model": ModelConfig,
+}
+SECTION_OF: dict[str, str] = {
+    name: section for section, model in _SECTIONS.items() for name in model.model_fields
+}
+"""The JobConfig section of each hyperparameter name (names are unique across sections)."""
+LIST_HYPERPARAMETERS = frozenset({"allowed_labels", "presets"})
+"""Comma-joined in a hyperparameter map."""
+
+
 class JobConfig(ValueObject):
     hyperparameters: Hyperparameters = Hyperparameters()
     data: DataConfig = DataConfig()
@@ -153,24 +167,65 @@ class JobConfig(ValueObject):
             raise InvalidInput("job config", describe(error)) from None
 
     def hyperparameter_map(self) -> dict[str, str]:
-        """The seeds' string map (SageMaker hyperparameters): every value as a string."""
+        """The seeds' string map (SageMaker hyperparameters), lossless: every set field as a
+        string under its own name (`"epochs": "10"`, `"merge_amounts": "true"`), lists
+        comma-joined. None and empty lists are left out (they come back as the defaults)."""
         flat: dict[str, str] = {}
-        for key, value in self.hyperparameters.model_dump().items():
-            if value is not None:
-                flat[key] = str(value).lower() if isinstance(value, bool) else str(value)
-        data = self.data
-        for flag in ("merge_amounts", "merge_date_time", "merge_address_phone"):
-            flat[flag] = "true" if getattr(data, flag) else "false"
-        if data.allowed_labels:
-            flat["allowed_labels"] = ",".join(data.allowed_labels)
-        if data.presets:
-            flat["presets"] = ",".join(data.presets)
-        flat["model_size"] = self.model.model_size
-        flat["max_seq_length"] = str(self.model.max_seq_length)
-        flat["stride"] = str(self.model.stride)
-        if self.model.pretrained:
-            flat["pretrained"] = self.model.pretrained
+        for section in _SECTIONS:
+            for name, value in getattr(self, section).model_dump(mode="json").items():
+                text = _hyperparameter_text(value)
+                if text is not None:
+                    flat[name] = text
         return flat
+
+    @classmethod
+    def from_hyperparameter_map(cls, values: Mapping[str, object]) -> JobConfig:
+        """The config of a hyperparameter map, whose values may be strings or JSON values
+        (10, true, 5e-05). Unknown names are refused, naming each; then bad values are."""
+        split = split_hyperparameter_map(values)
+        if split.unknown:
+            known = ", ".join(sorted(SECTION_OF))
+            raise InvalidInput(
+                "hyperparameters",
+                [f"unknown hyperparameter {name!r} (known: {known})" for name in split.unknown],
+            )
+        return cls.parse(split.sections)
+
+
+class SplitHyperparameters(NamedTuple):
+    sections: dict[str, dict[str, Any]]
+    """Unvalidated JobConfig input: `{"data": {"presets": ["amounts"]}, ...}`."""
+    unknown: list[str]
+    """The names no section has."""
+
+
+def split_hyperparameter_map(values: Mapping[str, object]) -> SplitHyperparameters:
+    """A hyperparameter map's values by JobConfig section, as strings (lists split)."""
+    split = SplitHyperparameters({section: {} for section in _SECTIONS}, [])
+    for name, value in values.items():
+        section = SECTION_OF.get(name)
+        if section is None:
+            split.unknown.append(name)
+            continue
+        text = _hyperparameter_text(value)
+        if text is None:
+            continue
+        split.sections[section][name] = (
+            [part.strip() for part in text.split(",") if part.strip()]
+            if name in LIST_HYPERPARAMETERS
+            else text
+        )
+    return split
+
+
+def _hyperparameter_text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value) or None
+    return str(value)
 
 
 def describe(error: ValidationError) -> list[str]:

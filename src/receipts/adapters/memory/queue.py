@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from receipts.application.ports.queue import MessageQueue, QueueMessage
+from receipts.application.ports.queue import MAX_VISIBILITY_TIMEOUT, MessageQueue, QueueMessage
 
 __all__ = [
     "MAX_BATCH",
@@ -29,7 +29,6 @@ __all__ = [
 MAX_BATCH = 10
 MAX_DELAY_SECONDS = 900
 MAX_WAIT_SECONDS = 20.0
-MAX_VISIBILITY_TIMEOUT = 43_200.0
 
 
 class ReceiptHandleInvalid(ValueError):

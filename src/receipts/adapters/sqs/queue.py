@@ -16,8 +16,8 @@ from receipts.adapters.sqs.errors import (
     QueueMissing,
     ReceiptHandleInvalid,
 )
-from receipts.adapters.sqs.heartbeat import Heartbeat
 from receipts.application.ports.queue import QueueMessage
+from receipts.application.visibility_heartbeat import VisibilityHeartbeat
 
 __all__ = [
     "MessageRefused",
@@ -146,9 +146,14 @@ class SQSQueue:
             m.raise_for_handle(self.name, receipt_handle, error)
             raise
 
-    def heartbeat(self, receipt_handle: str, *, every: float, timeout: float) -> Heartbeat:
-        """`with queue.heartbeat(handle, every=60, timeout=180): ...` keeps the message hidden."""
-        return Heartbeat(self, receipt_handle, every=every, timeout=timeout)
+    def heartbeat(
+        self, receipt_handle: str, *, every: float, timeout: float
+    ) -> VisibilityHeartbeat:
+        """`with queue.heartbeat(handle, every=60, timeout=180): ...` keeps the message hidden;
+        the first failed beat stops it (kept in `.error`)."""
+        return VisibilityHeartbeat(
+            self, receipt_handle, every=every, timeout=timeout, stop_on_failure=True
+        )
 
     def approximate_count(self) -> int:
         response = self._call("get_queue_attributes", AttributeNames=m.COUNT_ATTRIBUTES)

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+MAX_VISIBILITY_TIMEOUT = 43_200.0
+"""SQS's longest visibility timeout (12 h); every queue refuses a longer one."""
+
 
 @dataclass(frozen=True)
 class QueueMessage:

@@ -31,7 +31,7 @@ from receipts.adapters.simulated.training_backend import SimulatedTrainingBacken
 from receipts.application.ports.training_backend import TrainingBackend, TrainingSpec
 from receipts.application.training import run_training
 from receipts.bootstrap import Runtime
-from receipts.domain.config import DataConfig, Hyperparameters, ModelConfig, describe
+from receipts.domain.config import describe, split_hyperparameter_map
 from receipts.domain.errors import DuplicateJobName, InvalidInput
 from receipts.domain.job import JobDraft, Priority
 from receipts.entrypoints.lambdas.runtime import current_runtime
@@ -39,12 +39,6 @@ from receipts.entrypoints.lambdas.runtime import current_runtime
 log = logging.getLogger("receipts.lambdas")
 
 BACKEND_VARIABLE = "RECEIPTS_TRAINING_BACKEND"
-LIST_FIELDS = frozenset({"allowed_labels", "presets"})
-SECTIONS: dict[str, frozenset[str]] = {
-    "hyperparameters": frozenset(Hyperparameters.model_fields),
-    "data": frozenset(DataConfig.model_fields),
-    "model": frozenset(ModelConfig.model_fields),
-}
 HyperparameterValue = str | int | float | bool
 
 
@@ -74,22 +68,17 @@ class StartTrainingRequest(BaseModel):
 
     def job_fields(self) -> dict[str, Any]:
         """The Jobs.create_job fields; every problem (named as in the payload) at once."""
-        config: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
-        problems = []
-        for key, value in self.hyperparameters.items():
-            section = next((s for s, names in SECTIONS.items() if key in names), None)
-            if section is None:
-                problems.append(f"hyperparameters.{key}: unknown hyperparameter (got {value!r})")
-            elif key in LIST_FIELDS and isinstance(value, str):
-                config[section][key] = [part.strip() for part in value.split(",") if part.strip()]
-            else:
-                config[section][key] = value
+        split = split_hyperparameter_map(self.hyperparameters)
+        problems = [
+            f"hyperparameters.{name}: unknown hyperparameter (got {self.hyperparameters[name]!r})"
+            for name in split.unknown
+        ]
         fields: dict[str, Any] = {
             "name": self.job_name,
             "description": self.description,
             "priority": self.priority,
             "created_by": self.created_by,
-            "config": config,
+            "config": split.sections,
             "tags": self.tags,
         }
         try:

@@ -1,0 +1,78 @@
+"""VisibilityHeartbeat on a fake queue: beats, failed beats kept going or stopping."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+
+from receipts.application.ports.queue import QueueMessage
+from receipts.application.visibility_heartbeat import VisibilityHeartbeat
+
+
+class FakeQueue:
+    name = "fake"
+
+    def __init__(self, *, failing: bool = False) -> None:
+        self.failing = failing
+        self.calls: list[tuple[str, float]] = []
+        self.lock = threading.Lock()
+
+    def change_visibility(self, receipt_handle: str, timeout_seconds: float) -> None:
+        with self.lock:
+            self.calls.append((receipt_handle, timeout_seconds))
+        if self.failing:
+            raise ConnectionError("endpoint unreachable")
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 5) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_beats_carry_the_messages_receipt_handle_and_timeout() -> None:
+    queue = FakeQueue()
+    message = QueueMessage(message_id="m", body="{}", receipt_handle="h-1", receive_count=1)
+
+    with VisibilityHeartbeat(queue, message, every=0.01, timeout=5) as beating:
+        wait_for(lambda: beating.beats >= 2)
+
+    assert set(queue.calls) == {("h-1", 5)}
+    assert (beating.error, beating.failures, beating.message_id) == (None, 0, "m")
+
+
+def test_failed_beats_are_kept_going_by_default() -> None:
+    queue = FakeQueue(failing=True)
+
+    with VisibilityHeartbeat(queue, "h-2", every=0.01, timeout=5) as beating:
+        wait_for(lambda: beating.failures >= 3)
+
+    assert isinstance(beating.error, ConnectionError)
+    assert beating.beats == 0
+
+
+def test_stop_on_failure_stops_at_the_first_failed_beat() -> None:
+    queue = FakeQueue(failing=True)
+
+    with VisibilityHeartbeat(queue, "h-3", every=0.01, timeout=5, stop_on_failure=True) as beating:
+        wait_for(lambda: beating.error is not None)
+        time.sleep(0.05)
+
+    assert (len(queue.calls), beating.failures, beating.beats) == (1, 1, 0)
+
+
+@pytest.mark.parametrize(
+    ("every", "timeout", "reason"),
+    [
+        (0, 10, "interval must be positive"),
+        (10, 10, "must be longer than its interval"),
+        (1, 50_000, "must be at most 43200 s"),
+    ],
+)
+def test_settings_are_checked(every: float, timeout: float, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        VisibilityHeartbeat(FakeQueue(), "h", every=every, timeout=timeout)
