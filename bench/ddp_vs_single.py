@@ -26,19 +26,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import cpu_pressure
 from receipts.adapters.jsonl.label_store import to_record
 from receipts.adapters.synthetic.generator import generate_receipts
 from receipts.bootstrap import bootstrap
 from receipts.settings import Settings
 
 MODULE = "receipts.entrypoints.sagemaker_train"
-
-
-def cpu_pressure() -> str:
-    try:
-        return Path("/proc/pressure/cpu").read_text().split()[1]
-    except (OSError, IndexError):
-        return "n/a"
 
 
 def run(

@@ -39,6 +39,7 @@ from uuid import uuid4
 
 import torch
 
+from machine import cpu_pressure
 from receipts.adapters.coreml.exporter import CoreMLExporter
 from receipts.adapters.synthetic.generator import generate_receipts
 from receipts.adapters.torch.checkpoints import save_checkpoint
@@ -55,16 +56,6 @@ BERT_VOCAB = 30_522
 SIZE_TARGETS_MIB = {Quantization.FLOAT16: 220, Quantization.INT8: 110, Quantization.INT4: 60}
 INT8_F1_TARGET_POINTS = 0.5
 TAGS = ["O", "B-AMOUNT", "I-AMOUNT", "B-DATE", "I-DATE", "B-MERCHANT_NAME", "I-MERCHANT_NAME"]
-
-
-def cpu_pressure() -> str:
-    """`some avg10` of /proc/pressure/cpu: the share of time runnable tasks waited for a CPU."""
-    try:
-        line = Path("/proc/pressure/cpu").read_text().splitlines()[0]
-    except (OSError, IndexError):
-        return "n/a (no /proc/pressure/cpu)"
-    fields = dict(part.split("=", 1) for part in line.split()[1:])
-    return f"{fields.get('avg10', '?')}%"
 
 
 @dataclass

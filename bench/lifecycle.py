@@ -20,6 +20,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from machine import cpu_pressure
 from receipts.bootstrap import bootstrap
 from receipts.entrypoints.simulation import simulate_lifecycles
 from receipts.entrypoints.structured_logs import configure_logging
@@ -57,16 +58,6 @@ print((time.perf_counter() - started) * 1000)
 """
 """What any import of the layers costs at least: the eventsourcing modules they use, and
 pydantic with one model built (the first model loads pydantic's schema machinery)."""
-
-
-def cpu_pressure() -> str:
-    """`some avg10` of /proc/pressure/cpu: the share of time runnable tasks waited for a CPU."""
-    try:
-        line = Path("/proc/pressure/cpu").read_text().splitlines()[0]
-    except (OSError, IndexError):
-        return "n/a (no /proc/pressure/cpu)"
-    fields = dict(part.split("=", 1) for part in line.split()[1:])
-    return f"{fields.get('avg10', '?')}%"
 
 
 def lifecycles_per_second(mode: Mode, jobs: int, home: Path | None = None) -> float:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from machine import cpu_pressure
 from receipts.adapters.onnx.exporter import ONNXExporter
 from receipts.adapters.onnx.graph_export import export_graph
 from receipts.adapters.onnx.parity import parity_inputs, torch_logits
@@ -33,14 +34,6 @@ from receipts.domain.quantization import Quantization
 
 TAGS = ["O"] + [f"{p}-{e}" for e in ("AMOUNT", "DATE", "MERCHANT", "PHONE") for p in "BI"]
 VOCAB_SIZE = 30_522
-
-
-def cpu_pressure() -> str:
-    """`some avg10` of /proc/pressure/cpu: the share of time runnable tasks waited for a CPU."""
-    try:
-        return Path("/proc/pressure/cpu").read_text().split()[1]
-    except OSError:
-        return "n/a"
 
 
 def write_checkpoint(size: str, directory: Path) -> Path:

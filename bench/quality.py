@@ -39,6 +39,7 @@ from typing import Any
 
 import torch
 
+from machine import cpu_pressure
 from receipts.adapters.jsonl.label_store import JSONLLabelStore
 from receipts.adapters.torch.trainer import LayoutLMTrainer
 from receipts.application.datasets import (
@@ -82,16 +83,6 @@ WILDRECEIPT_DATA: dict[str, Any] = {
         "AMOUNT",
     ],
 }
-
-
-def cpu_pressure() -> str:
-    """`some avg10` of /proc/pressure/cpu: the share of time runnable tasks waited for a CPU."""
-    try:
-        line = Path("/proc/pressure/cpu").read_text().splitlines()[0]
-    except (OSError, IndexError):
-        return "n/a (no /proc/pressure/cpu)"
-    fields = dict(part.split("=", 1) for part in line.split()[1:])
-    return f"{fields.get('avg10', '?')}% (avg60 {fields.get('avg60', '?')}%)"
 
 
 @dataclass

@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 from transformers import LayoutLMForTokenClassification, PreTrainedTokenizerFast
 
+from machine import cpu_pressure
 from receipts.adapters.jsonl.label_store import JSONLLabelStore
 from receipts.adapters.torch.batching import Batch, collate, plan_batches
 from receipts.adapters.torch.encoding import Encoded, encode_receipt
@@ -44,16 +45,6 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "sr
 SROIE_DATA = DataConfig(
     presets=("sroie",), allowed_labels=("MERCHANT_NAME", "ADDRESS", "DATE", "AMOUNT")
 )
-
-
-def cpu_pressure() -> str:
-    """`some avg10` of /proc/pressure/cpu: the share of time runnable tasks waited for a CPU."""
-    try:
-        line = Path("/proc/pressure/cpu").read_text().splitlines()[0]
-    except (OSError, IndexError):
-        return "n/a (no /proc/pressure/cpu)"
-    fields = dict(part.split("=", 1) for part in line.split()[1:])
-    return f"{fields.get('avg10', '?')}% (avg60 {fields.get('avg60', '?')}%)"
 
 
 def sroie_dataset(path: Path, limit: int | None) -> PreparedDataset:
