@@ -18,7 +18,7 @@ from uuid import UUID, uuid4
 
 import pytest
 from cfnlint.decode.cfn_yaml import load  # type: ignore[import-untyped]
-from tests.aws.lambda_support import completed, create_resources
+from tests.aws.lambda_support import completed
 
 from receipts.adapters.aws_clients import client
 from receipts.adapters.simulated.exporter import SimulatedExporter
@@ -31,27 +31,11 @@ from receipts.domain.artifacts import ArtifactURI
 from receipts.domain.export_job import ExportJob, ExportStatus
 from receipts.domain.job import JobResults, JobStatus
 from receipts.entrypoints.lambdas import export_results, queue_export, start_training
-from receipts.entrypoints.lambdas.runtime import current_runtime, reset_runtime
+from receipts.entrypoints.lambdas.runtime import current_runtime
 from receipts.settings import Settings
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "infra" / "template.yaml"
 SEED_KEYS = {"export_id", "job_id", "model_s3_uri", "quantize", "output_s3_prefix"}
-
-
-@pytest.fixture(scope="module")
-def created(moto_endpoint: str) -> dict[str, str]:
-    return create_resources(moto_endpoint)
-
-
-@pytest.fixture
-def lambda_env(
-    aws_env: dict[str, str], created: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> Iterator[dict[str, str]]:
-    for key, value in created.items():
-        monkeypatch.setenv(key, value)
-    reset_runtime()
-    yield created
-    reset_runtime()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-from tests.aws.lambda_support import completed, create_resources, sqs_event, state_change
+from tests.aws.lambda_support import completed, sqs_event, state_change
 
 from receipts.adapters.dynamodb.event_store import TableMissing
 from receipts.adapters.s3.artifact_store import BucketMissing
@@ -27,7 +27,7 @@ from receipts.domain.job import JobResults, JobStatus
 from receipts.domain.job_metric import Evaluation
 from receipts.domain.ocr_job import OCRStatus
 from receipts.entrypoints.lambdas import export_results, ocr_results, queue_export, start_training
-from receipts.entrypoints.lambdas.runtime import current_runtime, reset_runtime
+from receipts.entrypoints.lambdas.runtime import current_runtime
 from receipts.entrypoints.lambdas.sqs_batch import SQSRecord, process_batch
 from receipts.entrypoints.lambdas.start_training import (
     StartTrainingRequest,
@@ -622,22 +622,6 @@ def test_ocr_results_complete_or_fail_their_jobs(runtime: Runtime) -> None:
 
 
 # --- the cached aws Runtime: missing resources are named --------------------------------
-
-
-@pytest.fixture(scope="module")
-def created(moto_endpoint: str) -> dict[str, str]:
-    return create_resources(moto_endpoint)
-
-
-@pytest.fixture
-def lambda_env(
-    aws_env: dict[str, str], created: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> Iterator[dict[str, str]]:
-    for key, value in created.items():
-        monkeypatch.setenv(key, value)
-    reset_runtime()
-    yield created
-    reset_runtime()
 
 
 def test_the_runtime_is_bootstrapped_once_per_container(lambda_env: dict[str, str]) -> None:
