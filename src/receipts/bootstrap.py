@@ -40,6 +40,7 @@ class Runtime:
     runner: SingleThreadedRunner[UUID]
     queues: Queues
     artifacts: ArtifactStore
+    _catalog: JobCatalog | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def jobs(self) -> Jobs:
@@ -58,7 +59,15 @@ class Runtime:
         return self.runner.get(QueueDispatcher)
 
     def catalog(self) -> JobCatalog:
-        """The seeds' queries; in aws mode on the single table (`settings.table`)."""
+        """The seeds' queries; in aws mode on the single table (`settings.table`).
+
+        One per runtime: it catches up before every query, so it stays current, and a new
+        one would replay every notification (or, in aws mode, build a client again)."""
+        if self._catalog is None:
+            self._catalog = self._build_catalog()
+        return self._catalog
+
+    def _build_catalog(self) -> JobCatalog:
         read_model = None
         if self.settings.mode == "aws":
             from receipts.adapters.dynamodb.job_read_model import DynamoDBJobReadModel
