@@ -14,7 +14,15 @@ from receipts.application.ports.resources import ResourceMissing
 from receipts.bootstrap import Runtime, bootstrap
 from receipts.domain.errors import DomainError
 from receipts.domain.job import JobStatus
-from receipts.entrypoints import console, export_cli, export_worker, training_cli
+from receipts.entrypoints import (
+    console,
+    export_cli,
+    export_worker,
+    insight_cli,
+    ocr_cli,
+    report_cli,
+    training_cli,
+)
 from receipts.entrypoints.structured_logs import configure_logging
 from receipts.settings import InvalidSettings, Mode, Settings
 
@@ -28,6 +36,9 @@ app.add_typer(jobs_app, name="jobs")
 training_cli.register(app)
 export_worker.register(app)
 export_cli.register(app)
+ocr_cli.register(app)
+report_cli.register(app)
+insight_cli.register(app)
 
 
 @dataclass

@@ -1,0 +1,169 @@
+"""The torch predictor: a trained checkpoint (HF layout, safetensors) labelling receipts.
+
+Fast on CPU because nothing is padded to 512: windows are sorted by length and each batch
+is padded only to its longest window. `quantize="int8"` swaps every Linear for a dynamically
+quantized one (int8 weights, fp32 activations).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import torch
+from transformers import LayoutLMForTokenClassification, PreTrainedTokenizerFast
+from transformers.utils import logging as transformers_logging
+
+from receipts.adapters.torch.checkpoints import read_state
+from receipts.adapters.torch.models import NotAModel, model_tags, resolve_pretrained
+from receipts.adapters.torch.prediction import predict
+from receipts.adapters.torch.tokenization import load_tokenizer
+from receipts.application.datasets import LabelledReceipt
+from receipts.application.ports.predictor import ModelUnusable
+from receipts.domain.labels import OUTSIDE
+from receipts.domain.predictions import ModelInfo, ReceiptPrediction, WordPrediction
+from receipts.domain.receipt import Receipt
+
+TorchQuantization = Literal["float32", "int8"]
+
+
+def checkpoint_directory(path: Path) -> Path:
+    """The checkpoint in `path`: the directory itself, or the `best/` of a run directory."""
+    if not path.exists():
+        raise ModelUnusable(path, "no such directory")
+    if not path.is_dir():
+        raise ModelUnusable(path, "not a directory")
+    if not (path / "config.json").is_file() and (path / "best" / "config.json").is_file():
+        return path / "best"
+    return path
+
+
+class TorchPredictor:
+    def __init__(
+        self,
+        model_dir: Path,
+        *,
+        quantize: TorchQuantization = "float32",
+        threads: int | None = None,
+        batch_size: int = 16,
+        model_name: str | None = None,
+        job_id: str = "",
+        source_uri: str | None = None,
+    ) -> None:
+        directory = checkpoint_directory(model_dir)
+        try:
+            source = resolve_pretrained(str(directory))
+        except NotAModel as error:
+            raise ModelUnusable(directory, str(error)) from None
+        if source.kind != "layoutlm":
+            raise ModelUnusable(directory, "it holds BERT weights, not a trained LayoutLM")
+        try:
+            self.tokenizer: PreTrainedTokenizerFast = load_tokenizer(directory)
+        except (FileNotFoundError, ValueError) as error:
+            raise ModelUnusable(directory, str(error)) from None
+        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+        try:
+            model = LayoutLMForTokenClassification.from_pretrained(directory)
+        except (OSError, ValueError, RuntimeError) as error:
+            raise ModelUnusable(directory, f"its weights do not load: {error}") from None
+        model.train(False)
+        if threads is not None:
+            torch.set_num_threads(threads)
+        if quantize == "int8":
+            model = _dynamic_int8(model)
+        self.model = model
+        self.batch_size = batch_size
+        self.max_length, self.stride = _window_settings(directory, model)
+        tags = model_tags(model)
+        labels = sorted({t.split("-", 1)[1] for t in tags if t[:2] in ("B-", "I-")})
+        self._info = ModelInfo(
+            model_name=model_name or _model_name(directory),
+            job_id=job_id,
+            source_uri=source_uri or directory.resolve().as_uri(),
+            runtime="torch",
+            device=str(next(model.parameters()).device) if quantize == "float32" else "cpu",
+            quantization=quantize,
+            labels=tuple(labels),
+        )
+
+    @property
+    def info(self) -> ModelInfo:
+        return self._info
+
+    def predict(self, receipts: Sequence[Receipt]) -> list[ReceiptPrediction]:
+        inputs = [model_input(r) for r in receipts]
+        run = predict(
+            self.model,
+            self.tokenizer,
+            inputs,
+            max_length=self.max_length,
+            stride=self.stride,
+            batch_size=self.batch_size,
+            device=torch.device("cpu") if self._info.quantization == "int8" else None,
+        )
+        return [
+            receipt_prediction(receipt, [(w.tag, w.confidence) for w in words])
+            for receipt, words in zip(receipts, run.words, strict=True)
+        ]
+
+
+def model_input(receipt: Receipt) -> LabelledReceipt:
+    """The receipt as the model reads it: texts, 0..1000 boxes, lines (labels unused)."""
+    return LabelledReceipt(
+        receipt_id=receipt.receipt_id,
+        texts=tuple(w.text for w in receipt.words),
+        boxes=tuple(w.box.normalized(receipt.width, receipt.height)[0] for w in receipt.words),
+        tags=(OUTSIDE,) * len(receipt.words),
+        lines=tuple(w.line_id for w in receipt.words),
+    )
+
+
+def receipt_prediction(receipt: Receipt, tags: Sequence[tuple[str, float]]) -> ReceiptPrediction:
+    """Word predictions from BIO tags (the prefix dropped) and confidences, in word order."""
+    return ReceiptPrediction(
+        receipt_id=receipt.receipt_id,
+        words=tuple(
+            WordPrediction(
+                word_id=word.word_id,
+                line_id=word.line_id,
+                text=word.text,
+                label=tag.split("-", 1)[1] if tag[:2] in ("B-", "I-") else tag,
+                confidence=min(1.0, max(0.0, confidence)),
+            )
+            for word, (tag, confidence) in zip(receipt.words, tags, strict=True)
+        ),
+    )
+
+
+def _dynamic_int8(model: LayoutLMForTokenClassification) -> LayoutLMForTokenClassification:
+    from torch.ao.quantization import quantize_dynamic
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quantized: LayoutLMForTokenClassification = quantize_dynamic(
+            model,
+            {torch.nn.Linear},
+            dtype=torch.qint8,  # type: ignore[no-untyped-call]
+        )
+    return quantized
+
+
+def _window_settings(directory: Path, model: LayoutLMForTokenClassification) -> tuple[int, int]:
+    """max_seq_length and stride of the job that trained it (trainer_state.json), else the
+    model's own limit and the default stride."""
+    limit = int(model.config.max_position_embeddings)
+    try:
+        model_config = read_state(directory)["config"]["model"]
+        return min(limit, int(model_config["max_seq_length"])), int(model_config["stride"])
+    except (FileNotFoundError, KeyError, ValueError, TypeError, json.JSONDecodeError):
+        return limit, 128
+
+
+def _model_name(directory: Path) -> str:
+    name = directory.name
+    if name in ("best", "model") or name.startswith("checkpoint-"):
+        return f"{directory.parent.name}/{name}"
+    return name
