@@ -11,7 +11,7 @@ import json
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from transformers import LayoutLMForTokenClassification, PreTrainedTokenizerFast
@@ -79,9 +79,10 @@ class TorchPredictor:
         self.max_length, self.stride = _window_settings(directory, model)
         tags = model_tags(model)
         labels = sorted({t.split("-", 1)[1] for t in tags if t[:2] in ("B-", "I-")})
+        state = _state(directory)
         self._info = ModelInfo(
             model_name=model_name or _model_name(directory),
-            job_id=job_id,
+            job_id=job_id or str(state.get("job_name") or ""),
             source_uri=source_uri or directory.resolve().as_uri(),
             runtime="torch",
             device=str(next(model.parameters()).device) if quantize == "float32" else "cpu",
@@ -156,10 +157,17 @@ def _window_settings(directory: Path, model: LayoutLMForTokenClassification) -> 
     model's own limit and the default stride."""
     limit = int(model.config.max_position_embeddings)
     try:
-        model_config = read_state(directory)["config"]["model"]
+        model_config = _state(directory)["config"]["model"]
         return min(limit, int(model_config["max_seq_length"])), int(model_config["stride"])
-    except (FileNotFoundError, KeyError, ValueError, TypeError, json.JSONDecodeError):
-        return limit, 128
+    except (KeyError, ValueError, TypeError):
+        return limit, min(128, limit // 4)
+
+
+def _state(directory: Path) -> dict[str, Any]:
+    try:
+        return read_state(directory)
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
 
 
 def _model_name(directory: Path) -> str:

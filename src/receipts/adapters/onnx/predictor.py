@@ -1,0 +1,109 @@
+"""An exported ONNX bundle (LayoutLM.onnx, vocab.txt, label_map.json) labelling receipts on
+ONNX Runtime: the same windows and merging as the torch predictor, without torch."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from receipts.adapters.onnx.runtime import MODEL_FILE, BundleUnusable, ONNXPredictor
+from receipts.adapters.torch.encoding import Encoded, encode_receipt, owners
+from receipts.adapters.torch.predictor import model_input, receipt_prediction
+from receipts.adapters.torch.tokenization import load_tokenizer
+from receipts.application.ports.predictor import ModelUnusable
+from receipts.domain.predictions import ModelInfo, ReceiptPrediction
+from receipts.domain.receipt import Receipt
+
+DEFAULT_MAX_LENGTH = 512
+DEFAULT_STRIDE = 128
+
+
+class ONNXBundlePredictor:
+    def __init__(
+        self,
+        bundle_dir: Path,
+        *,
+        threads: int | None = None,
+        batch_size: int = 16,
+        job_id: str = "",
+        source_uri: str | None = None,
+    ) -> None:
+        try:
+            self.session = ONNXPredictor(bundle_dir, threads=threads)
+        except BundleUnusable as error:
+            raise ModelUnusable(bundle_dir, str(error)) from None
+        except Exception as error:  # onnxruntime raises its own types for a corrupt model
+            raise ModelUnusable(bundle_dir, f"{MODEL_FILE} does not load: {error}") from None
+        try:
+            self.tokenizer = load_tokenizer(bundle_dir)
+        except (FileNotFoundError, ValueError) as error:
+            raise ModelUnusable(bundle_dir, str(error)) from None
+        manifest = _manifest(bundle_dir)
+        config = _json(bundle_dir / "config.json")
+        self.max_length = int(config.get("max_position_embeddings", DEFAULT_MAX_LENGTH))
+        self.stride = min(DEFAULT_STRIDE, self.max_length // 4)
+        self.batch_size = batch_size
+        tags = self.session.labels
+        source = manifest.get("source", {}) if isinstance(manifest.get("source"), dict) else {}
+        self._info = ModelInfo(
+            model_name=str(source.get("job_name") or bundle_dir.name),
+            job_id=job_id or str(source.get("job_id") or ""),
+            source_uri=source_uri or bundle_dir.resolve().as_uri(),
+            runtime="onnx",
+            device="cpu",
+            quantization=str(manifest.get("quantization") or "float32"),
+            labels=tuple(sorted({t.split("-", 1)[1] for t in tags if t[:2] in ("B-", "I-")})),
+        )
+
+    @property
+    def info(self) -> ModelInfo:
+        return self._info
+
+    def predict(self, receipts: Sequence[Receipt]) -> list[ReceiptPrediction]:
+        typed = list(receipts)
+        windows: list[Encoded] = []
+        for index, receipt in enumerate(typed):
+            windows += encode_receipt(
+                index, model_input(receipt), self.tokenizer, None, self.max_length, self.stride
+            )
+        best: list[list[int]] = [[] for _ in windows]
+        confidence: list[list[float]] = [[] for _ in windows]
+        order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            for i, logits in zip(chunk, self.session.logits([windows[i] for i in chunk])):
+                rows = logits[windows[i].word_positions]
+                shifted = np.exp(rows - rows.max(axis=-1, keepdims=True))
+                probabilities = shifted / shifted.sum(axis=-1, keepdims=True)
+                best[i] = probabilities.argmax(axis=-1).tolist()
+                confidence[i] = probabilities.max(axis=-1).tolist()
+        by_receipt: dict[int, list[int]] = {}
+        for i, window in enumerate(windows):
+            by_receipt.setdefault(window.receipt_index, []).append(i)
+        tags = self.session.labels
+        results = []
+        for index, receipt in enumerate(typed):
+            mine = by_receipt.get(index, [])
+            owner = owners([windows[i] for i in mine], len(receipt.words)) if mine else []
+            per_word = []
+            for word in range(len(receipt.words)):
+                w = mine[owner[word]]
+                offset = word - windows[w].window.start
+                per_word.append((tags[best[w][offset]], float(confidence[w][offset])))
+            results.append(receipt_prediction(receipt, per_word))
+        return results
+
+
+def _json(path: Path) -> dict[str, object]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _manifest(bundle_dir: Path) -> dict[str, object]:
+    return _json(bundle_dir / "manifest.json")
