@@ -29,14 +29,14 @@ def load_predictor(
         from receipts.adapters.onnx.predictor import ONNXBundlePredictor
 
         return ONNXBundlePredictor(path, threads=threads, job_id=job_id, source_uri=source_uri)
-    if runtime == "auto" and (path / "LayoutLM.mlpackage").exists():
-        if not (path / "config.json").is_file() or not (path / "model.safetensors").is_file():
-            raise ModelUnusable(
-                path,
-                "it holds only a CoreML model (LayoutLM.mlpackage), which runs on Apple"
-                " devices; give the checkpoint it was exported from, or an ONNX bundle"
-                " (receipts export-worker --exporter onnx)",
-            )
+    weights = (path / "config.json").is_file() and (path / "model.safetensors").is_file()
+    if runtime == "auto" and (path / "LayoutLM.mlpackage").exists() and not weights:
+        raise ModelUnusable(
+            path,
+            "it holds only a CoreML model (LayoutLM.mlpackage), which runs on Apple"
+            " devices; give the checkpoint it was exported from, or an ONNX bundle"
+            " (receipts export-worker --exporter onnx)",
+        )
     from receipts.adapters.torch.predictor import TorchPredictor
 
     return TorchPredictor(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -43,11 +44,12 @@ class ONNXBundlePredictor:
             raise ModelUnusable(bundle_dir, str(error)) from None
         manifest = _manifest(bundle_dir)
         config = _json(bundle_dir / "config.json")
-        self.max_length = int(config.get("max_position_embeddings", DEFAULT_MAX_LENGTH))
+        self.max_length = int(str(config.get("max_position_embeddings", DEFAULT_MAX_LENGTH)))
         self.stride = min(DEFAULT_STRIDE, self.max_length // 4)
         self.batch_size = batch_size
         tags = self.session.labels
-        source = manifest.get("source", {}) if isinstance(manifest.get("source"), dict) else {}
+        found = manifest.get("source")
+        source: dict[str, Any] = found if isinstance(found, dict) else {}
         self._info = ModelInfo(
             model_name=str(source.get("job_name") or bundle_dir.name),
             job_id=job_id or str(source.get("job_id") or ""),
@@ -74,7 +76,8 @@ class ONNXBundlePredictor:
         order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
         for start in range(0, len(order), self.batch_size):
             chunk = order[start : start + self.batch_size]
-            for i, logits in zip(chunk, self.session.logits([windows[i] for i in chunk])):
+            batch = self.session.logits([windows[i] for i in chunk])
+            for i, logits in zip(chunk, batch, strict=True):
                 rows = logits[windows[i].word_positions]
                 shifted = np.exp(rows - rows.max(axis=-1, keepdims=True))
                 probabilities = shifted / shifted.sum(axis=-1, keepdims=True)
@@ -97,7 +100,7 @@ class ONNXBundlePredictor:
         return results
 
 
-def _json(path: Path) -> dict[str, object]:
+def _json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
@@ -105,5 +108,5 @@ def _json(path: Path) -> dict[str, object]:
     return data if isinstance(data, dict) else {}
 
 
-def _manifest(bundle_dir: Path) -> dict[str, object]:
+def _manifest(bundle_dir: Path) -> dict[str, Any]:
     return _json(bundle_dir / "manifest.json")
