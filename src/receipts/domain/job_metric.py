@@ -11,7 +11,7 @@ from typing import Any, Self
 from uuid import UUID
 
 from eventsourcing.domain import event
-from pydantic import Field, model_validator
+from pydantic import Field, NonNegativeInt, model_validator
 
 from receipts.domain.aggregate import (
     Aggregate,
@@ -45,6 +45,9 @@ class Evaluation(ValueObject):
     per_label: dict[str, LabelScore] = Field(default_factory=dict)
     elapsed_seconds: float | None = Field(None, ge=0)
     timestamp: Timestamp = Field(default_factory=utc_now)
+    confusion: dict[str, dict[str, NonNegativeInt]] = Field(default_factory=dict)
+    """Word-level confusion: true label → predicted label → words (no BIO prefix; O too).
+    Empty in evaluations recorded before it was kept."""
 
     @model_validator(mode="after")
     def _finite_losses(self) -> Self:

@@ -1,4 +1,5 @@
-"""Entity-level precision, recall and F1 (seqeval), overall and per label."""
+"""Entity-level precision, recall and F1 (seqeval), overall and per label; word-level
+confusion of labels."""
 
 from __future__ import annotations
 
@@ -29,3 +30,19 @@ def entity_scores(
     }
     micro = report.get("micro avg", {"precision": 0.0, "recall": 0.0, "f1-score": 0.0})
     return float(micro["precision"]), float(micro["recall"]), float(micro["f1-score"]), per_label
+
+
+def word_confusion(
+    truth: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]
+) -> dict[str, dict[str, int]]:
+    """True label → predicted label → words, BIO prefixes dropped (`B-DATE`, `I-DATE` → DATE)."""
+    counts: dict[str, dict[str, int]] = {}
+    for true_tags, guessed_tags in zip(truth, predicted, strict=True):
+        for true_tag, guessed_tag in zip(true_tags, guessed_tags, strict=True):
+            row = counts.setdefault(_label(true_tag), {})
+            row[_label(guessed_tag)] = row.get(_label(guessed_tag), 0) + 1
+    return {label: dict(sorted(row.items())) for label, row in sorted(counts.items())}
+
+
+def _label(tag: str) -> str:
+    return tag.split("-", 1)[1] if tag[:2] in ("B-", "I-") else tag

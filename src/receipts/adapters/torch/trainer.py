@@ -30,7 +30,7 @@ from receipts.adapters.torch.checkpoints import (
 )
 from receipts.adapters.torch.distributed import SINGLE_PROCESS, Distributed
 from receipts.adapters.torch.encoding import IGNORE, Encoded, encode_receipt
-from receipts.adapters.torch.metrics import entity_scores
+from receipts.adapters.torch.metrics import entity_scores, word_confusion
 from receipts.adapters.torch.models import (
     NotAModel,
     PretrainedSource,
@@ -464,6 +464,7 @@ class LayoutLMTrainer:
                 learning_rate=scheduler.get_last_lr()[0],
                 per_label=per_label,
                 elapsed_seconds=time.perf_counter() - started,
+                confusion=word_confusion(truth, guessed),
             )
             if not self.dist.enabled:
                 return evaluation, field_f1

@@ -1,0 +1,1 @@
+"""Insight: history, dataset statistics, monitor, comparison and the run report."""
