@@ -9,8 +9,10 @@ from uuid import UUID
 
 from eventsourcing.system import SingleThreadedRunner
 
+from receipts.adapters.jsonl.label_store import JSONLLabelStore
 from receipts.adapters.local.artifact_store import LocalArtifactStore
 from receipts.adapters.memory.artifact_store import InMemoryArtifactStore
+from receipts.adapters.memory.label_store import InMemoryLabelStore
 from receipts.adapters.memory.queue import InMemoryQueue
 from receipts.adapters.sqlite.queue import SQLiteQueue
 from receipts.application.dispatch import QueueDispatcher
@@ -20,6 +22,7 @@ from receipts.application.job_views import JobCatalog
 from receipts.application.jobs import Jobs
 from receipts.application.ocr_jobs import OCRJobs
 from receipts.application.ports.artifact_store import ArtifactStore
+from receipts.application.ports.label_store import LabelStore
 from receipts.application.ports.queue import MessageQueue
 from receipts.application.system import APPLICATIONS, receipts_system
 from receipts.settings import Settings
@@ -41,6 +44,7 @@ class Runtime:
     queues: Queues
     artifacts: ArtifactStore
     _catalog: JobCatalog | None = field(default=None, init=False, repr=False, compare=False)
+    _labels: LabelStore | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def jobs(self) -> Jobs:
@@ -57,6 +61,14 @@ class Runtime:
     @property
     def dispatcher(self) -> QueueDispatcher:
         return self.runner.get(QueueDispatcher)
+
+    @property
+    def labels(self) -> LabelStore:
+        """Where the OCR worker writes word-label records: a JSONL file under home (local),
+        the seeds' single DynamoDB table (aws), or memory."""
+        if self._labels is None:
+            self._labels = build_label_store(self.settings)
+        return self._labels
 
     def catalog(self) -> JobCatalog:
         """The seeds' queries; in aws mode on the single table (`settings.table`).
@@ -203,6 +215,20 @@ def _sqs_queue(settings: Settings, name_or_url: str, sqs_queue: Any) -> Any:
         dead_letter_queue=dead_letter,
         max_receive_count=settings.max_receive_count if dead_letter is not None else None,
     )
+
+
+def build_label_store(settings: Settings) -> LabelStore:
+    if settings.mode == "memory":
+        return InMemoryLabelStore(source="memory:ocr")
+    if settings.mode == "aws":
+        from receipts.adapters.dynamodb.label_store import DynamoDBLabelStore
+
+        store = DynamoDBLabelStore(settings.table)
+        if settings.create_resources:
+            store.create_table()
+        return store
+    settings.labels_path.parent.mkdir(parents=True, exist_ok=True)
+    return JSONLLabelStore(settings.labels_path)
 
 
 def build_artifacts(settings: Settings) -> ArtifactStore:

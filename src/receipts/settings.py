@@ -19,6 +19,8 @@ class InvalidSettings(ValueError):
 
 SEED_VARIABLES = {
     "DYNAMO_TABLE_NAME": "table",
+    "OCR_JOB_QUEUE_URL": "ocr_queue",
+    "OCR_RESULTS_QUEUE_URL": "ocr_results_queue",
     "COREML_EXPORT_JOB_QUEUE_URL": "export_queue",
     "COREML_EXPORT_RESULTS_QUEUE_URL": "export_results_queue",
     "LAYOUTLM_TRAINING_BUCKET": "bucket",
@@ -52,6 +54,12 @@ class Settings(BaseModel):
     events_table: str = "receipts-events"
     bucket: str = "receipts-artifacts"
     create_resources: bool = False
+    ocr_engine: Literal["tesseract", "vision", "stub"] = "tesseract"
+    ocr_model: str | None = None
+    """The OCR worker's model (directory, or a prefix in the artifact store); unset: the best
+    checkpoint of the latest succeeded training job."""
+    model_cache: Path | None = None
+    """Where downloaded models are kept (the seeds' --layoutlm-cache-path); unset: under home."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -81,6 +89,15 @@ class Settings(BaseModel):
     @property
     def artifacts_dir(self) -> Path:
         return self.home.resolve() / "artifacts"
+
+    @property
+    def labels_path(self) -> Path:
+        """The local mode's word-label records written by the OCR worker."""
+        return self.home.resolve() / "labels" / "ocr-receipts.jsonl"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return (self.model_cache or self.home / "models").expanduser().resolve()
 
     @property
     def queue_db(self) -> Path:

@@ -66,9 +66,15 @@ class OCRMessage(Message):
 
 
 class OCRResultMessage(Message):
+    """The seeds' completion message ({job_id, status, word_count, routing, result_uris |
+    error}); this project's worker adds the routing reason, the fields and the record id."""
+
     job_id: UUID
     status: str
     word_count: int | None = None
     routing: str | None = None
     result_uris: dict[str, str] = Field(default_factory=dict)
     error: str | None = None
+    routing_reason: str | None = None
+    receipt_id: str | None = None
+    fields: dict[str, str] | None = None

@@ -16,12 +16,16 @@ from receipts.domain.ocr_job import OCRJob, OCROutcome, OCRRequest
 class OCRJobs(PydanticApplication):
     name = "OCRJobs"
 
-    def submit(self, image_uri: str, **fields: object) -> UUID:
+    def submit(self, image_uri: str, ocr_job_id: UUID | None = None, **fields: object) -> UUID:
+        """Records a pending OCR job (queued by the dispatcher). With `ocr_job_id` (a job
+        queued by hand under its own id) submitting again changes nothing."""
         try:
             request = OCRRequest.model_validate({"image_uri": image_uri, **fields})
         except ValidationError as error:
             raise InvalidInput("OCR job", describe(error)) from None
-        job = OCRJob(request=request)
+        if ocr_job_id is not None and self.get_if_exists(ocr_job_id) is not None:
+            return ocr_job_id
+        job = OCRJob(request=request, ocr_job_id=ocr_job_id)
         self.save(job)
         return job.id
 

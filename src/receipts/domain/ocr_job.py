@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from typing import Any, Literal
+from uuid import UUID
 
 from eventsourcing.domain import event
 from pydantic import Field
@@ -52,7 +53,13 @@ class OCROutcome(ValueObject):
     routing_reason: str = ""
     result_uris: dict[str, URIText] = Field(default_factory=dict)
     fields: dict[str, Any] = Field(default_factory=dict)
+    line_items: list[dict[str, str]] = Field(default_factory=list)
     model_used: str | None = None
+    ocr_engine: str | None = None
+    receipt_id: str | None = None
+    """The word-label record written for the receipt (label store id), reviewable."""
+    labelled_words: int = Field(0, ge=0)
+    """Words with an entity label (not O)."""
     ocr_seconds: float = Field(0.0, ge=0)
     inference_seconds: float = Field(0.0, ge=0)
 
@@ -65,6 +72,7 @@ class OCRJob(Aggregate):
 
     class Submitted(Event, AggregateCreated):
         request: OCRRequest
+        ocr_job_id: UUID | None = None
 
     class ProcessingStarted(Event):
         worker: str
@@ -91,8 +99,15 @@ class OCRJob(Aggregate):
             job.status = P.FAILED
             job.error = self.reason
 
+    @staticmethod
+    def create_id(*_: Any, request: OCRRequest, ocr_job_id: UUID | None = None, **__: Any) -> UUID:
+        """A given id (a job queued by hand with its own job_id), else a new one."""
+        if ocr_job_id is not None:
+            return ocr_job_id
+        return Aggregate.create_id()
+
     @event(Submitted)
-    def __init__(self, request: OCRRequest) -> None:
+    def __init__(self, request: OCRRequest, ocr_job_id: UUID | None = None) -> None:
         self.request = request
         self.status = P.PENDING
         self.attempts = 0

@@ -7,7 +7,7 @@ from typing import Protocol
 
 from receipts.domain.ocr import OCRResult, OCRWord
 
-__all__ = ["OCREngine", "OCRFailed", "OCRResult", "OCRWord"]
+__all__ = ["OCREngine", "OCREngineUnavailable", "OCRFailed", "OCRResult", "OCRWord"]
 
 
 class OCRFailed(Exception):
@@ -28,3 +28,7 @@ class OCREngine(Protocol):
         Raises OCRFailed for a missing, corrupt or oversized file or a failing engine.
         """
         ...
+
+
+class OCREngineUnavailable(Exception):
+    """The engine a job asks for cannot run here (not installed, wrong OS, unknown name)."""

@@ -1,0 +1,337 @@
+"""The OCR worker's use case: one queue message → one OCRJob read, labelled and routed.
+
+For each job: download the image, OCR it, run LayoutLM, upload the OCR result and the
+labels (`ocr_results/<job>.json`, `receipts/<job>/labels.json`), write the word-label
+record (reviewable validation status), record the outcome on the OCRJob and send the
+completion message. Idempotent by job id: a redelivery of a finished job only re-sends its
+completion message. A bad image, an image without words, an engine or a model that cannot
+run fails that job with the reason and the worker goes on; nothing of a failed job stays
+uploaded or recorded. A message that is not an OCR request is left for the dead-letter
+queue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from uuid import UUID
+
+from receipts.application.messages import OCRMessage, OCRResultMessage
+from receipts.application.model_cache import ModelCache
+from receipts.application.ocr_jobs import OCRJobs
+from receipts.application.ports.artifact_store import ArtifactNotFound, ArtifactStore
+from receipts.application.ports.label_store import LabelStore
+from receipts.application.ports.ocr_engine import OCREngine, OCREngineUnavailable, OCRFailed
+from receipts.application.ports.predictor import ModelUnusable
+from receipts.application.ports.queue import MessageQueue, QueueMessage
+from receipts.application.receipt_reading import ReceiptReading, read_receipt
+from receipts.application.visibility_heartbeat import VisibilityHeartbeat
+from receipts.application.worker_log import StdlibWorkerLog, WorkerLog
+from receipts.domain.artifacts import ArtifactURI, InvalidArtifactURI
+from receipts.domain.errors import InvalidInput, OCRJobNotFound
+from receipts.domain.ocr_job import OCRJob, OCROutcome, OCRStatus
+from receipts.domain.routing import RoutingPolicy
+
+Handled = Literal["completed", "failed", "duplicate", "resent", "poison", "error"]
+JOB_FAILURES = (OCRFailed, OCREngineUnavailable, ModelUnusable, ArtifactNotFound, ValueError)
+"""What fails one job (with its reason) rather than the delivery."""
+
+SIDECAR_SUFFIX = ".ocr.json"
+
+
+@dataclass
+class OCRWorker:
+    """`run_once`, `drain` or `serve`, like the export worker. `engine_override` (the seeds'
+    `--stub-ocr`) replaces the engine each job asks for."""
+
+    ocr_jobs: OCRJobs
+    jobs_queue: MessageQueue
+    results_queue: MessageQueue | None
+    artifacts: ArtifactStore
+    labels: LabelStore
+    engines: Callable[[str], OCREngine]
+    models: ModelCache
+    results_prefix: str
+    """Where results go: `<prefix>ocr_results/<job>.json`, `<prefix>receipts/<job>/...`."""
+    policy: RoutingPolicy = field(default_factory=RoutingPolicy)
+    engine_override: str | None = None
+    worker_name: str = "ocr-worker"
+    visibility_timeout: float = 300.0
+    heartbeat_every: float | None = None
+    log: WorkerLog = field(default_factory=StdlibWorkerLog, compare=False, repr=False)
+    _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+
+    # -- loops ------------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Take no new message; the current one finishes (OCR jobs take seconds)."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run_once(self, wait_seconds: float = 0.0, max_messages: int = 1) -> list[Handled]:
+        if self.stopping:
+            return []
+        messages = self.jobs_queue.receive(
+            max_messages=max_messages,
+            wait_seconds=wait_seconds,
+            visibility_timeout=self.visibility_timeout,
+        )
+        handled = []
+        for message in messages:
+            if self.stopping:
+                self._release(message)
+                continue
+            handled.append(self.handle(message))
+        return handled
+
+    def serve(
+        self,
+        *,
+        continuous: bool,
+        batch: int = 10,
+        wait_seconds: float = 0.0,
+        until_empty: bool = True,
+        max_messages: int | None = None,
+        on_handled: Callable[[Handled], None] | None = None,
+    ) -> list[Handled]:
+        """Not continuous: one receive of up to `batch` messages (the seeds' default run).
+        Continuous: until the queue is empty (`until_empty`), a stop, or `max_messages`."""
+        handled: list[Handled] = []
+        while not self.stopping and (max_messages is None or len(handled) < max_messages):
+            room = batch if max_messages is None else min(batch, max_messages - len(handled))
+            try:
+                outcomes = self.run_once(wait_seconds, room)
+            except Exception as error:
+                if not continuous:
+                    raise
+                self.log.error(
+                    "receive failed",
+                    queue=self.jobs_queue.name,
+                    error=f"{type(error).__name__}: {error}",
+                )
+                self._stop.wait(1.0)
+                continue
+            for outcome in outcomes:
+                handled.append(outcome)
+                if on_handled is not None:
+                    on_handled(outcome)
+            if not continuous or (until_empty and not outcomes):
+                break
+        return handled
+
+    # -- one delivery -----------------------------------------------------------------------
+
+    def handle(self, message: QueueMessage) -> Handled:
+        try:
+            request = OCRMessage.parse(message.body)
+        except InvalidInput as error:
+            self.log.warning(
+                "poison message left for the dead-letter queue",
+                queue=self.jobs_queue.name,
+                message_id=message.message_id,
+                receive_count=message.receive_count,
+                reason=str(error),
+            )
+            return "poison"
+        try:
+            return self._handle(message, request)
+        except Exception as error:
+            self.log.error(
+                "message handling failed; it comes back after its visibility timeout",
+                message_id=message.message_id,
+                ocr_job_id=str(request.job_id),
+                error=f"{type(error).__name__}: {error}",
+                exc_info=True,
+            )
+            return "error"
+
+    def _handle(self, message: QueueMessage, request: OCRMessage) -> Handled:
+        fields: dict[str, object] = {
+            "ocr_job_id": str(request.job_id),
+            "message_id": message.message_id,
+            "receive_count": message.receive_count,
+        }
+        job = self._job_for(request)
+        if job.is_terminal:
+            self._send_result(job)
+            self._delete(message, fields)
+            self.log.info("result re-sent for a finished OCR job", status=job.status, **fields)
+            return "resent"
+        if job.status is OCRStatus.PROCESSING and message.receive_count <= job.attempts:
+            self.log.info("duplicate delivery of a running OCR job left alone", **fields)
+            return "duplicate"
+        job = self.ocr_jobs.start(job.id, self.worker_name)
+        engine_name = self.engine_override or job.request.ocr_engine
+        self.log.info(
+            "OCR job started",
+            image_uri=job.request.image_uri,
+            engine=engine_name,
+            attempt=job.attempts,
+            **fields,
+        )
+        with self._heartbeat(message):
+            result = self._process(job, engine_name)
+        if isinstance(result, Exception):
+            reason = f"{type(result).__name__}: {result}"
+            self.ocr_jobs.fail(job.id, reason)
+            self.log.warning("OCR job failed", reason=reason, **fields)
+        else:
+            self.log.info(
+                "OCR job completed",
+                words=result.word_count,
+                routing=result.routing.value,
+                routing_reason=result.routing_reason,
+                ocr_seconds=round(result.ocr_seconds, 3),
+                inference_seconds=round(result.inference_seconds, 3),
+                **fields,
+            )
+        finished = self.ocr_jobs.get_ocr_job(job.id)
+        self._send_result(finished)
+        self._delete(message, fields)
+        return "completed" if finished.status is OCRStatus.COMPLETED else "failed"
+
+    def _process(self, job: OCRJob, engine_name: str) -> OCROutcome | Exception:
+        """The job's outcome (recorded), or the error that failed it (nothing left behind)."""
+        written: list[str] = []
+        receipt_id = f"ocr-{job.id}"
+        try:
+            with tempfile.TemporaryDirectory(prefix="receipts-ocr-") as work:
+                engine = self.engines(engine_name)
+                image = self._download(job.request.image_uri, Path(work), engine_name)
+                predictor = self.models.get(job.request.model_uri)
+                reading = read_receipt(
+                    image,
+                    receipt_id=receipt_id,
+                    engine=engine,
+                    predictor=predictor,
+                    policy=self.policy,
+                    image_uri=job.request.image_uri,
+                )
+            uris = self._upload(job.id, reading, written)
+            # keyed by the job: a retry after a crash from here on overwrites the same record
+            self.labels.put([reading.labelled_receipt()])
+            outcome = outcome_of(reading, uris)
+            self.ocr_jobs.complete(job.id, outcome)
+            return outcome
+        except JOB_FAILURES as error:
+            self._undo(written)
+            return error
+        except Exception:
+            self._undo(written)
+            raise
+
+    def _download(self, image_uri: str, work: Path, engine_name: str) -> Path:
+        try:
+            name = ArtifactURI.parse(image_uri).key.rsplit("/", 1)[-1] or "image"
+        except InvalidArtifactURI as error:
+            raise ValueError(str(error)) from None
+        image = work / name
+        self.artifacts.download_file(image_uri, image)
+        if engine_name == "stub":  # the stub reads its words from a sidecar beside the image
+            with contextlib.suppress(ArtifactNotFound):  # the engine names a missing one
+                self.artifacts.download_file(
+                    image_uri + SIDECAR_SUFFIX, work / (name + SIDECAR_SUFFIX)
+                )
+        return image
+
+    def _upload(self, job_id: UUID, reading: ReceiptReading, written: list[str]) -> dict[str, str]:
+        prefix = ArtifactURI.parse(self.results_prefix)
+        documents = reading.documents()
+        targets = {
+            "ocr": str(prefix.join("ocr_results", f"{job_id}.json")),
+            "labels": str(prefix.join("receipts", str(job_id), "labels.json")),
+        }
+        for role, uri in targets.items():
+            self.artifacts.put_bytes(uri, documents[role])
+            written.append(uri)
+        return targets
+
+    def _undo(self, written: list[str]) -> None:
+        for uri in written:
+            try:
+                self.artifacts.delete(uri)
+            except Exception as error:
+                self.log.warning("could not remove a result", uri=uri, error=str(error))
+
+    def _job_for(self, request: OCRMessage) -> OCRJob:
+        try:
+            return self.ocr_jobs.get_ocr_job(request.job_id)
+        except OCRJobNotFound:
+            # queued by hand (the seeds' upload path without this library): record it first
+            self.ocr_jobs.submit(
+                request.image_uri,
+                ocr_job_id=request.job_id,
+                ocr_engine=request.ocr_engine or "tesseract",
+                submitted_by="queue",
+            )
+            return self.ocr_jobs.get_ocr_job(request.job_id)
+
+    def _send_result(self, job: OCRJob) -> None:
+        if self.results_queue is None:
+            return
+        self.results_queue.send(result_message(job).body())
+
+    def _delete(self, message: QueueMessage, fields: dict[str, object]) -> None:
+        try:
+            self.jobs_queue.delete(message.receipt_handle)
+        except Exception as error:
+            self.log.warning(
+                "could not delete the message", error=f"{type(error).__name__}: {error}", **fields
+            )
+
+    def _release(self, message: QueueMessage) -> None:
+        try:
+            self.jobs_queue.change_visibility(message.receipt_handle, 0)
+        except Exception as error:
+            self.log.warning("could not release the message", error=str(error))
+
+    def _heartbeat(self, message: QueueMessage) -> AbstractContextManager[object]:
+        every = self.heartbeat_every if self.heartbeat_every is not None else 0.0
+        if every <= 0 or self.visibility_timeout <= 0:
+            return nullcontext()
+        return VisibilityHeartbeat(
+            self.jobs_queue, message, every=every, timeout=self.visibility_timeout, log=self.log
+        )
+
+
+def outcome_of(reading: ReceiptReading, result_uris: dict[str, str]) -> OCROutcome:
+    return OCROutcome(
+        word_count=len(reading.ocr.words),
+        routing=reading.routing.decision,
+        routing_reason=reading.routing.reason,
+        result_uris=result_uris,
+        fields=reading.fields,
+        line_items=reading.line_items,
+        model_used=reading.model.source_uri,
+        ocr_engine=reading.engine,
+        receipt_id=reading.receipt_id,
+        labelled_words=reading.labelled_words,
+        ocr_seconds=reading.ocr_seconds,
+        inference_seconds=reading.inference_seconds,
+    )
+
+
+def result_message(job: OCRJob) -> OCRResultMessage:
+    """The completion message of a finished job (the seeds' format, plus fields)."""
+    if job.status is OCRStatus.COMPLETED and job.outcome is not None:
+        outcome = job.outcome
+        return OCRResultMessage(
+            job_id=job.id,
+            status="completed",
+            word_count=outcome.word_count,
+            routing=outcome.routing.value,
+            routing_reason=outcome.routing_reason,
+            result_uris=dict(outcome.result_uris),
+            receipt_id=outcome.receipt_id,
+            fields={k: str(v) for k, v in outcome.fields.items()},
+        )
+    return OCRResultMessage(job_id=job.id, status=job.status.value, error=job.error)
