@@ -1,0 +1,1 @@
+"""Plots (matplotlib, Agg): figures of a training run for reports."""
