@@ -3,6 +3,7 @@ per-label F1 of each run's best evaluation against the first run's."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, JsonValue
@@ -67,7 +68,7 @@ def config_differences(configs: Sequence[Mapping[str, JsonValue]]) -> list[Confi
     differences = []
     for key in keys:
         values = [config.get(key) for config in configs]
-        if any(value != values[0] for value in values[1:]):
+        if len({json.dumps(value, sort_keys=True) for value in values}) > 1:  # True is not 1
             differences.append(ConfigDifference(key=key, values=values))
     return differences
 
