@@ -63,14 +63,16 @@ class NoModel(DomainError):
     """A report has to be made and no model is configured to make it."""
 
 
-def receipt_key(receipt_id: str) -> str:
-    """The per-receipt cache key; ids that are not plain file names are made safe."""
+def receipt_file_name(receipt_id: str) -> str:
+    """The receipt id when it is a plain file name; else a safe one (with a hash of the id)."""
     if _SAFE_ID.fullmatch(receipt_id):
-        name = receipt_id
-    else:
-        digest = hashlib.sha256(receipt_id.encode()).hexdigest()[:16]
-        name = re.sub(r"[^A-Za-z0-9_-]+", "_", receipt_id)[:80] + f"-{digest}"
-    return f"{CACHE_PREFIX}receipts/{name}.json"
+        return receipt_id
+    digest = hashlib.sha256(receipt_id.encode()).hexdigest()[:16]
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", receipt_id)[:80] + f"-{digest}"
+
+
+def receipt_key(receipt_id: str) -> str:
+    return f"{CACHE_PREFIX}receipts/{receipt_file_name(receipt_id)}.json"
 
 
 def has_valid_labels(receipt: Receipt) -> bool:

@@ -1,9 +1,204 @@
-"""`receipts inference-report`: a model's predictions beside ground truth (seed 002)."""
+"""`receipts inference-report`: a model's predictions beside ground truth (seed 002).
+
+    receipts inference-report --model runs/my-job --dataset data/dev.jsonl [--receipt ID]
+
+Without `--receipt` it is the cache generator run by hand: a receipt with VALID labels is
+picked at random (`--seed` repeats a pick), the model runs, and the report is stored in the
+artifact store at `layoutlm-inference-cache/latest.json` (and a per-receipt copy). With
+`--receipt` it is the hybrid: that receipt's cached report when there is one made by this
+model, else the model runs and the copy is refreshed; `--refresh` always runs the model.
+Either way `<output>/<receipt>.json` (the response) and `<output>/<receipt>.html` (the page)
+are written, and a summary printed (`--json`: the response itself).
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, cast
+
 import typer
+from rich.table import Table
+
+from receipts.application.inference_cache import (
+    InferenceCache,
+    InferenceReports,
+    NoModel,
+    ReportOutcome,
+    receipt_file_name,
+)
+from receipts.application.inference_response import InferenceResponse
+from receipts.application.ports.label_store import LabelStore
+from receipts.application.ports.predictor import ModelUnusable, Predictor
+from receipts.domain.labels import MERGE_PRESETS, merge_map
+from receipts.entrypoints import console
+from receipts.entrypoints.model_loading import PredictorRuntime, load_predictor
+
+INFERENCE_HELP = "Inference"
 
 
 def register(app: typer.Typer) -> None:
     """Adds this module's commands to `app`."""
+
+    @app.command("inference-report", rich_help_panel=INFERENCE_HELP)
+    def inference_report(
+        ctx: typer.Context,
+        model: Annotated[
+            Path | None,
+            typer.Option(
+                help="Checkpoint, run directory (its best/) or ONNX bundle; not needed when"
+                " the receipt's report is cached."
+            ),
+        ] = None,
+        dataset: Annotated[
+            Path | None,
+            typer.Option(help="Labelled receipts, JSONL (images relative to its folder)."),
+        ] = None,
+        dynamo_table: Annotated[
+            str | None, typer.Option(help="DynamoDB table with the labels (aws mode).")
+        ] = None,
+        receipt: Annotated[
+            str | None,
+            typer.Option("--receipt", "--receipt-id", help="This receipt (default: random)."),
+        ] = None,
+        seed: Annotated[
+            int | None, typer.Option(help="Seed of the random pick: same seed, same receipt.")
+        ] = None,
+        output: Annotated[
+            Path, typer.Option(help="Folder for <receipt>.json and <receipt>.html.")
+        ] = Path("inference-report"),
+        refresh: Annotated[
+            bool, typer.Option(help="Run the model even when the report is cached.")
+        ] = False,
+        preset: Annotated[
+            list[str] | None,
+            typer.Option(
+                help="Compare ground truth merged by this preset (repeat; default: read off"
+                " the model's labels)."
+            ),
+        ] = None,
+        runtime: Annotated[
+            str, typer.Option(help="auto (bundle → ONNX, checkpoint → torch), torch or onnx.")
+        ] = "auto",
+        as_json: Annotated[bool, typer.Option("--json", help="Print the response JSON.")] = False,
+    ) -> None:
+        """A model's predictions on one receipt beside its VALID labels: accuracy, per-label
+        F1, the response JSON of the inference API and an HTML view."""
+        labels = _label_store(dataset, dynamo_table)
+        unknown = sorted(set(preset or ()) - set(MERGE_PRESETS))
+        if unknown:
+            raise typer.BadParameter(
+                f"unknown preset {', '.join(unknown)} (known: {', '.join(MERGE_PRESETS)})",
+                param_hint="--preset",
+            )
+        if runtime not in ("auto", "torch", "onnx"):
+            raise typer.BadParameter("expected auto, torch or onnx", param_hint="--runtime")
+        if model is not None and not model.exists():
+            raise typer.BadParameter(f"{model}: no such file or directory", param_hint="--model")
+        store = ctx.obj.runtime()
+        model_uri = model.resolve().as_uri() + "/" if model is not None else None
+        reports = InferenceReports(
+            labels=labels,
+            cache=InferenceCache(store.artifacts, store.artifacts_uri),
+            predictor=_predictor_loader(model, model_uri, cast(PredictorRuntime, runtime), receipt),
+            label_map=merge_map(preset) if preset else None,
+        )
+        try:
+            if receipt is not None and not refresh:
+                outcome = reports.hybrid(receipt, model_uri=model_uri)
+            else:
+                outcome = reports.generate(receipt, seed=seed)
+        except ModelUnusable as error:
+            console.err.print(f"[red]error:[/] {error}")
+            raise typer.Exit(1) from None
+        response = outcome.response
+        written = write_report(response, output, labels, dataset)
+        if as_json:
+            console.print_json(json.loads(response.to_json()))
+            return
+        _print_summary(outcome, written)
+
+
+def write_report(
+    response: InferenceResponse, output: Path, labels: LabelStore, dataset: Path | None
+) -> list[Path]:
+    """`<receipt>.json` and `<receipt>.html` in `output`, each written whole."""
+    from receipts.adapters.html.inference_page import render_inference_page
+    from receipts.adapters.html.receipt_image import receipt_image
+
+    try:
+        image = receipt_image(labels.get(response.receipt_id), dataset.parent if dataset else None)
+    except KeyError:
+        image = None
+    name = receipt_file_name(response.receipt_id)
+    output.mkdir(parents=True, exist_ok=True)
+    contents = {
+        output / f"{name}.json": json.dumps(json.loads(response.to_json()), indent=2) + "\n",
+        output / f"{name}.html": render_inference_page(response, image),
+    }
+    for path, text in contents.items():
+        partial = path.with_name(f".{path.name}.partial")
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(path)
+    return list(contents)
+
+
+def _label_store(dataset: Path | None, dynamo_table: str | None) -> LabelStore:
+    if (dataset is None) == (dynamo_table is None):
+        raise typer.BadParameter(
+            "give exactly one of --dataset PATH and --dynamo-table TABLE", param_hint="--dataset"
+        )
+    if dataset is not None:
+        if not dataset.is_file():
+            raise typer.BadParameter(f"{dataset}: no such file", param_hint="--dataset")
+        from receipts.adapters.jsonl.label_store import JSONLLabelStore
+
+        return JSONLLabelStore(dataset)
+    from receipts.adapters.dynamodb.label_store import DynamoDBLabelStore
+
+    assert dynamo_table is not None
+    return DynamoDBLabelStore(dynamo_table)
+
+
+def _predictor_loader(
+    model: Path | None, model_uri: str | None, runtime: PredictorRuntime, receipt: str | None
+) -> Callable[[], Predictor]:
+    def load() -> Predictor:
+        if model is None:
+            what = f"receipt {receipt!r} has no cached report" if receipt else "a report is made"
+            raise NoModel(f"{what}: give --model DIR to run a model")
+        with console.err.status(f"loading {model}"):
+            return load_predictor(model, runtime=runtime, source_uri=model_uri)
+
+    return load
+
+
+def _print_summary(outcome: ReportOutcome, written: list[Path]) -> None:
+    response = outcome.response
+    metrics = response.metrics
+    table = Table(title=f"receipt {response.receipt_id}")
+    for column in ("label", "precision", "recall", "F1", "support"):
+        table.add_column(column, justify="left" if column == "label" else "right")
+    for label, f1 in sorted(metrics.per_label_f1.items()):
+        table.add_row(
+            label,
+            f"{metrics.per_label_precision[label]:.3f}",
+            f"{metrics.per_label_recall[label]:.3f}",
+            f"{f1:.3f}",
+            str(metrics.per_label_support.get(label, 0)),
+        )
+    console.out.print(table)
+    source = "from the cache" if outcome.from_cache else "model ran"
+    console.out.print(
+        f"[bold]word accuracy {metrics.overall_accuracy:.1%}[/] ({metrics.correct_words} of"
+        f" {metrics.evaluated_words} words with a VALID label; {source};"
+        f" model {response.model_info.model_name})"
+    )
+    if metrics.label_map:
+        pairs = ", ".join(f"{k} → {v}" for k, v in metrics.label_map.items())
+        console.out.print(f"ground truth compared as: {pairs}")
+    for path in written:
+        console.out.print(f"wrote {path}")
+    for uri in outcome.stored:
+        console.out.print(f"cached {uri}")
