@@ -188,7 +188,8 @@ def _table(
         lines.append(f"<tr{css}>{''.join(cells)}</tr>")
     if not lines:
         return "<p class='empty'>none</p>"
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(lines)}</tbody></table>"
+    thead = f"<thead><tr>{head}</tr></thead>" if any(headers) else ""
+    return f"<table>{thead}<tbody>{''.join(lines)}</tbody></table>"
 
 
 def _epochs_table(report: RunReport) -> str:
