@@ -1,0 +1,145 @@
+"""What the two inference Lambdas share: the cache, the label store and the model.
+
+- The cache is in the artifact store at the seed's keys; `S3_CACHE_BUCKET` (the seed's
+  variable) puts it in another bucket than the artifacts (aws mode).
+- Labels come from the seeds' single table (`DynamoDBLabelStore`, aws mode).
+- The model is `MODEL_S3_URI` (the seed's variable: a checkpoint or bundle prefix), else the
+  best checkpoint of the job that succeeded last. It is downloaded once per container under
+  `/tmp/layoutlm-model/` and loaded once (torch is imported only then).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+
+from receipts.application.inference_cache import InferenceCache, InferenceReports, NoModel
+from receipts.application.ports.label_store import LabelStore
+from receipts.application.ports.predictor import Predictor
+from receipts.bootstrap import Runtime
+from receipts.domain.errors import DomainError
+from receipts.domain.job import JobStatus
+from receipts.domain.labels import ValidationStatus
+from receipts.domain.receipt import Receipt
+
+MODEL_VARIABLE = "MODEL_S3_URI"
+CACHE_BUCKET_VARIABLE = "S3_CACHE_BUCKET"
+VARIABLES = (MODEL_VARIABLE, CACHE_BUCKET_VARIABLE)
+
+_lock = threading.Lock()
+_predictors: dict[str, Predictor] = {}
+
+
+class NoLabelStore(DomainError):
+    def __init__(self, mode: str) -> None:
+        super().__init__(
+            f"the inference Lambdas read labels from DynamoDB (aws mode); this is {mode} mode"
+        )
+
+
+def inference_cache(runtime: Runtime, environ: Mapping[str, str] | None = None) -> InferenceCache:
+    env = os.environ if environ is None else environ
+    bucket = env.get(CACHE_BUCKET_VARIABLE, "").strip()
+    if bucket and runtime.settings.mode == "aws":
+        return InferenceCache(runtime.artifacts, lambda key: f"s3://{bucket}/{key}")
+    return InferenceCache(runtime.artifacts, runtime.artifacts_uri)
+
+
+def label_store(runtime: Runtime) -> LabelStore:
+    if runtime.settings.mode != "aws":
+        raise NoLabelStore(runtime.settings.mode)
+    from receipts.adapters.dynamodb.label_store import DynamoDBLabelStore
+
+    return DynamoDBLabelStore(runtime.settings.table)
+
+
+def configured_model_uri(environ: Mapping[str, str] | None = None) -> str | None:
+    env = os.environ if environ is None else environ
+    return env.get(MODEL_VARIABLE, "").strip() or None
+
+
+def model_uri(runtime: Runtime, environ: Mapping[str, str] | None = None) -> str:
+    """`MODEL_S3_URI`, else the best checkpoint of the last job that succeeded."""
+    configured = configured_model_uri(environ)
+    if configured:
+        return configured
+    latest = runtime.catalog().latest_by_status(JobStatus.SUCCEEDED)
+    if latest is None or not latest.best_checkpoint_uri:
+        raise NoModel(f"no model to run: set {MODEL_VARIABLE} or let a training job succeed first")
+    return latest.best_checkpoint_uri
+
+
+def stored_predictor(runtime: Runtime, uri: str, directory: Path | None = None) -> Predictor:
+    """The model at `uri` in the artifact store, downloaded and loaded once per container."""
+    with _lock:
+        if uri in _predictors:
+            return _predictors[uri]
+        from receipts.entrypoints.model_loading import load_predictor
+
+        prefix = uri if uri.endswith("/") else uri + "/"
+        root = directory or Path(tempfile.gettempdir()) / "layoutlm-model"
+        local = root / hashlib.sha256(prefix.encode()).hexdigest()[:16]
+        if not (local / ".complete").exists():
+            if not runtime.artifacts.list(prefix):
+                raise NoModel(f"no model at {prefix}")
+            runtime.artifacts.download_dir(prefix, local)
+            (local / ".complete").touch()
+        predictor = load_predictor(local, source_uri=prefix)
+        _predictors[uri] = predictor
+        return predictor
+
+
+def forget_predictors() -> None:
+    """Drops the loaded models (tests)."""
+    with _lock:
+        _predictors.clear()
+
+
+ReportsFactory = Callable[[Runtime], InferenceReports]
+
+
+def reports_from_env(runtime: Runtime) -> InferenceReports:
+    """The use cases as the environment wires them; the model is loaded only when one has
+    to run. Outside aws mode there is no label store: only cached reports are served."""
+    labels: LabelStore = (
+        label_store(runtime)
+        if runtime.settings.mode == "aws"
+        else UnavailableLabelStore(runtime.settings.mode)
+    )
+    return InferenceReports(
+        labels=labels,
+        cache=inference_cache(runtime),
+        predictor=lambda: stored_predictor(runtime, model_uri(runtime)),
+    )
+
+
+class UnavailableLabelStore:
+    """Refuses every use with `NoLabelStore` (naming the mode)."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+
+    @property
+    def source(self) -> str:
+        return f"no label store ({self.mode} mode)"
+
+    def receipts(self) -> Iterator[Receipt]:
+        raise NoLabelStore(self.mode)
+
+    def get(self, receipt_id: str) -> Receipt:
+        raise NoLabelStore(self.mode)
+
+    def put(self, receipts: Iterable[Receipt]) -> None:
+        raise NoLabelStore(self.mode)
+
+    def set_validation_status(
+        self, receipt_id: str, word_id: int, status: ValidationStatus
+    ) -> None:
+        raise NoLabelStore(self.mode)
+
+    def count_labels(self) -> dict[str, dict[str, int]]:
+        raise NoLabelStore(self.mode)
