@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from uuid import uuid4
 
 import pytest
@@ -48,3 +49,13 @@ def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, st
 def unique_name() -> str:
     """A resource name no other test uses on the shared moto server."""
     return f"t-{uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny LayoutLM trained on synthetic receipts (tests/trained_model.py), once per
+    session: its `best/` checkpoint directory."""
+    pytest.importorskip("torch")
+    from tests.trained_model import train_tiny_model
+
+    return train_tiny_model(tmp_path_factory.mktemp("tiny-model"))

@@ -12,7 +12,6 @@ import pytest
 
 pytest.importorskip("torch")
 
-from tests.trained_model import train_tiny_model
 
 from receipts.adapters.synthetic.generator import generate_receipt, render
 from receipts.application.model_cache import ModelCache
@@ -25,11 +24,6 @@ from receipts.settings import Settings
 
 TEST_SEED = 99
 """Receipts the tiny model never saw (it trains on seed 7)."""
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train_tiny_model(tmp_path_factory.mktemp("tiny-ocr-model"))
 
 
 def sidecar(receipt: Receipt) -> dict[str, Any]:
