@@ -15,6 +15,7 @@ from cfnlint.decode.cfn_yaml import load  # type: ignore[import-untyped]
 
 from receipts.adapters.aws_clients import client
 from receipts.adapters.dynamodb.event_store import DynamoDBDatastore
+from receipts.entrypoints.lambdas.inference_wiring import VARIABLES as INFERENCE_VARIABLES
 from receipts.entrypoints.lambdas.start_training import BACKEND_VARIABLE
 from receipts.settings import SEED_VARIABLES, Settings
 
@@ -103,6 +104,8 @@ def test_every_function_has_its_own_role_and_its_handler_is_a_real_callable(
         "QueueExportFunction",
         "ExportResultsFunction",
         "OcrResultsFunction",
+        "InferenceCacheGeneratorFunction",
+        "InferenceApiFunction",
     }
     roles = set()
     for name, function in functions.items():
@@ -117,7 +120,7 @@ def test_every_function_has_its_own_role_and_its_handler_is_a_real_callable(
 
 def test_every_environment_variable_is_one_the_code_reads(template: dict[str, Any]) -> None:
     known = {f"RECEIPTS_{name.upper()}" for name in Settings.model_fields}
-    known |= set(SEED_VARIABLES) | {BACKEND_VARIABLE}
+    known |= set(SEED_VARIABLES) | {BACKEND_VARIABLE} | set(INFERENCE_VARIABLES)
     variables = dict(template["Globals"]["Function"]["Environment"]["Variables"])
     for function in resources(template, "AWS::Serverless::Function").values():
         variables.update(function["Properties"].get("Environment", {}).get("Variables", {}))
