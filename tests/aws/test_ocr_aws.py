@@ -1,0 +1,164 @@
+"""OCR jobs in aws mode on the moto server: the upload Lambda stores the image in S3 and
+queues the job on SQS; the worker reads it, puts results in S3 and the word-label record
+in the DynamoDB single table, records the OCRJob events in DynamoDB and sends the
+completion message; the results Lambda finds the job already ended."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+from tests.ocr.conftest import sidecar, write_receipt_image
+
+from receipts.application.model_cache import ModelCache
+from receipts.application.ocr_worker import OCRWorker
+from receipts.bootstrap import Runtime, bootstrap
+from receipts.domain.labels import ValidationStatus
+from receipts.domain.ocr_job import OCRStatus
+from receipts.entrypoints.lambdas.ocr_results import record_ocr_result
+from receipts.entrypoints.lambdas.ocr_upload import make_handler
+from receipts.entrypoints.model_loading import load_predictor
+from receipts.entrypoints.ocr_wiring import build_ocr_worker
+from receipts.settings import Settings
+
+pytest.importorskip("torch")
+
+
+@pytest.fixture
+def runtime(aws_env: dict[str, str], unique_name: str) -> Iterator[Runtime]:
+    settings = Settings(
+        mode="aws",
+        create_resources=True,
+        events_table=f"{unique_name}-events",
+        table=f"{unique_name}-table",
+        bucket=f"{unique_name}-bucket",
+        export_queue=f"{unique_name}-export",
+        export_results_queue=f"{unique_name}-export-results",
+        ocr_queue=f"{unique_name}-ocr",
+        ocr_results_queue=f"{unique_name}-ocr-results",
+        visibility_timeout=30,
+    )
+    runtime = bootstrap(settings)
+    yield runtime
+    runtime.close()
+
+
+def worker(runtime: Runtime, model: str, cache: Path, **options: Any) -> OCRWorker:
+    models = ModelCache(runtime.artifacts, cache, load_predictor, default=model)
+    return build_ocr_worker(runtime, models=models, log=_Quiet(), **options)
+
+
+class _Quiet:
+    def info(self, event: str, **fields: Any) -> None: ...
+    def warning(self, event: str, **fields: Any) -> None: ...
+    def error(self, event: str, **fields: Any) -> None: ...
+
+
+def png_bytes(path: Path) -> bytes:
+    buffer = io.BytesIO()
+    Image.open(path).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def api_event(body: bytes, **query: str) -> dict[str, Any]:
+    return {
+        "version": "2.0",
+        "routeKey": "POST /ocr-jobs",
+        "headers": {"content-type": "image/png"},
+        "queryStringParameters": query or None,
+        "isBase64Encoded": True,
+        "body": base64.b64encode(body).decode(),
+    }
+
+
+def test_an_uploaded_image_is_read_into_s3_results_and_dynamodb_labels(
+    runtime: Runtime, tiny_model: Path, tmp_path: Path
+) -> None:
+    if shutil.which("tesseract") is None:
+        pytest.skip("tesseract missing")
+    # the model comes from S3 too, as a prefix the worker downloads into its cache once
+    model_uri = runtime.artifacts_uri("models/tiny/")
+    runtime.artifacts.upload_dir(tiny_model, model_uri)
+    upload = make_handler(lambda: runtime)
+    image = write_receipt_image(tmp_path, 20, with_sidecar=False)
+
+    response = upload(api_event(png_bytes(image), engine="tesseract"), None)
+
+    assert response["statusCode"] == 202, response
+    created = json.loads(response["body"])
+    assert created["image_uri"].startswith(f"s3://{runtime.settings.bucket}/raw-receipts/")
+    assert runtime.queues.ocr_jobs.approximate_count() == 1
+    handled = worker(runtime, model_uri, tmp_path / "cache").serve(continuous=True)
+
+    assert handled == ["completed"]
+    job = runtime.ocr_jobs.get_ocr_job(created["job_id"])
+    assert job.status is OCRStatus.COMPLETED and job.outcome is not None
+    for uri in job.outcome.result_uris.values():
+        assert uri.startswith(f"s3://{runtime.settings.bucket}/")
+        assert json.loads(runtime.artifacts.get_bytes(uri))["receipt_id"] == f"ocr-{job.id}"
+    record = runtime.labels.get(f"ocr-{job.id}")
+    assert len(record.words) == job.outcome.word_count
+    labelled = [w for w in record.words if w.label != "O"]
+    assert labelled
+    runtime.labels.set_validation_status(
+        record.receipt_id, labelled[0].word_id, ValidationStatus.INVALID
+    )
+    assert runtime.labels.get(record.receipt_id).words[labelled[0].word_id].validation_status is (
+        ValidationStatus.INVALID
+    )
+    [message] = runtime.queues.ocr_results.receive(max_messages=10)
+    assert json.loads(message.body)["status"] == "completed"
+    # the seeds' results Lambda consuming the same message finds the job ended
+    assert record_ocr_result(runtime.ocr_jobs, message.body) == "unchanged"
+
+
+def test_an_image_put_straight_into_s3_is_queued_once_and_read_with_its_sidecar(
+    runtime: Runtime, tiny_model: Path, tmp_path: Path
+) -> None:
+    from receipts.adapters.synthetic.generator import generate_receipt
+
+    image = write_receipt_image(tmp_path, 21, with_sidecar=False)
+    key = "raw-receipts/straight.png"
+    uri = runtime.artifacts_uri(key)
+    runtime.artifacts.upload_file(image, uri)
+    runtime.artifacts.put_bytes(
+        uri + ".ocr.json", json.dumps(sidecar(generate_receipt(99, 21)[0])).encode()
+    )
+    record = {
+        "eventSource": "aws:s3",
+        "s3": {"bucket": {"name": runtime.settings.bucket}, "object": {"key": key, "eTag": "abc"}},
+    }
+    sidecar_record = {
+        "s3": {"bucket": {"name": runtime.settings.bucket}, "object": {"key": key + ".ocr.json"}}
+    }
+    upload = make_handler(lambda: runtime)
+
+    first = upload({"Records": [record, sidecar_record]}, None)
+    again = upload({"Records": [record]}, None)
+
+    assert first["submitted"] == again["submitted"] and len(first["submitted"]) == 1
+    handled = worker(runtime, str(tiny_model), tmp_path / "cache", engine_override="stub").serve(
+        continuous=True
+    )
+    assert handled[0] == "completed"
+    assert runtime.ocr_jobs.get_ocr_job(first["submitted"][0]).status is OCRStatus.COMPLETED
+
+
+def test_a_bad_upload_is_refused_with_the_reason_and_nothing_is_stored(runtime: Runtime) -> None:
+    upload = make_handler(lambda: runtime)
+    before = runtime.artifacts.list(runtime.artifacts_uri("raw-receipts/"))
+
+    not_image = upload(api_event(b"%PDF-1.4 not a receipt image"), None)
+    empty = upload({"body": "", "isBase64Encoded": True}, None)
+
+    assert not_image["statusCode"] == 400 and "not a usable image" in not_image["body"]
+    assert empty["statusCode"] == 400 and "no body" in empty["body"]
+    assert runtime.artifacts.list(runtime.artifacts_uri("raw-receipts/")) == before
+    assert runtime.queues.ocr_jobs.approximate_count() == 0
