@@ -1,4 +1,4 @@
-"""The report tests' tiny trained model (once per session) and a few held-out receipts."""
+"""A few held-out receipts for the report tests (the tiny model is tests/conftest.py's)."""
 
 from __future__ import annotations
 
@@ -6,18 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.trained_model import train_tiny_model
 
 from receipts.adapters.jsonl.label_store import to_record
 from receipts.adapters.synthetic.generator import generate_receipts
 
 HELD_OUT_SEED = 12
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("torch")
-    return train_tiny_model(tmp_path_factory.mktemp("tiny-model"))
 
 
 @pytest.fixture(scope="session")
