@@ -171,6 +171,7 @@ def _state(directory: Path) -> dict[str, Any]:
 
 
 def _model_name(directory: Path) -> str:
+    directory = directory.resolve()
     name = directory.name
     if name in ("best", "model") or name.startswith("checkpoint-"):
         return f"{directory.parent.name}/{name}"
