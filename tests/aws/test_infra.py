@@ -104,6 +104,7 @@ def test_every_function_has_its_own_role_and_its_handler_is_a_real_callable(
         "QueueExportFunction",
         "ExportResultsFunction",
         "OcrResultsFunction",
+        "OcrUploadFunction",
         "InferenceCacheGeneratorFunction",
         "InferenceApiFunction",
     }

@@ -82,6 +82,22 @@ def test_demo_runs_the_whole_path(demo: Demo) -> None:
     assert (demo.home / "events").is_dir()
 
 
+def test_demo_reads_rendered_receipts_as_ocr_jobs_and_writes_an_inference_report(
+    demo: Demo,
+) -> None:
+    said = demo.result.said
+    assert "7. OCR: 3 rendered receipts submitted" in said
+    assert "handled 3" in said and "3 completion message(s)" in said
+    jobs = run(demo.home, "ocr-jobs", "--json").json()
+    assert len(jobs) == 3
+    # a 2-epoch model may not find every field, but every job ends with a reason if it fails
+    assert all(j["status"] == "completed" or j["error"] for j in jobs)
+    assert any(j["status"] == "completed" and j["routing"] for j in jobs)
+    assert "8. inference report of" in said
+    [page] = (demo.home / "reports").glob("*.html")
+    assert page.with_suffix(".json").is_file()
+
+
 def test_jobs_list_shows_the_succeeded_demo_job(demo: Demo) -> None:
     [job] = run(demo.home, "jobs", "list", "--json").json()
 

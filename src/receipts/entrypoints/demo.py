@@ -3,27 +3,35 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
+from collections import Counter
 from pathlib import Path
 
 import structlog
+from rich.table import Table
 
 from receipts.adapters.archives import SafeTarExtractor
 from receipts.adapters.jsonl.label_store import to_record
 from receipts.adapters.simulated.exporter import SimulatedExporter
-from receipts.adapters.synthetic.generator import generate_receipt
+from receipts.adapters.synthetic.generator import generate_receipt, render
 from receipts.adapters.torch.trainer import LayoutLMTrainer
 from receipts.application.export_worker import ExportWorker
+from receipts.application.ocr_worker import SIDECAR_SUFFIX
 from receipts.application.ports.exporter import Exporter
 from receipts.application.training import run_training
 from receipts.bootstrap import Runtime
+from receipts.domain.receipt import Receipt
 from receipts.entrypoints import console
 from receipts.entrypoints.export_worker import ExporterUnavailable, build_exporter
+from receipts.entrypoints.ocr_wiring import build_ocr_worker, model_cache
 from receipts.entrypoints.progress import RichTrainingProgress
 from receipts.entrypoints.training_wiring import load_dataset
 
 DEMO_RECEIPTS = 1000
 DEMO_SEED = 0
+DEMO_OCR_SEED = 4242
+DEMO_OCR_IMAGES = 3
 
 
 def synthetic_dataset(home: Path, count: int = DEMO_RECEIPTS, seed: int = DEMO_SEED) -> Path:
@@ -38,6 +46,12 @@ def synthetic_dataset(home: Path, count: int = DEMO_RECEIPTS, seed: int = DEMO_S
             out.write(json.dumps(to_record(generate_receipt(seed, index)[0])) + "\n")
     partial.replace(path)
     return path
+
+
+def sidecar_json(receipt: Receipt) -> bytes:
+    """The stub engine's sidecar for a synthetic receipt (its exact words)."""
+    words = [{"text": w.text, "box": w.box.as_list(), "line_id": w.line_id} for w in receipt.words]
+    return json.dumps({"width": receipt.width, "height": receipt.height, "words": words}).encode()
 
 
 def demo_exporter() -> tuple[Exporter, str]:
@@ -135,5 +149,84 @@ def run_demo(runtime: Runtime, receipts: int = DEMO_RECEIPTS, epochs: int = 12) 
     for message in runtime.queues.export_results.receive(max_messages=10):
         out.print(f"6. result message: {message.body}")
         runtime.queues.export_results.delete(message.receipt_handle)
+    if job.results:
+        run_ocr_jobs(runtime, out_dir=home / "demo-ocr")
+        write_inference_report(runtime, dataset, job.results.best_checkpoint_uri, home)
     out.print(console.jobs_table(runtime.catalog().all()[-5:]))
     out.rule(f"done in {time.perf_counter() - started:.0f} s: `receipts jobs show {name}`")
+
+
+def run_ocr_jobs(runtime: Runtime, out_dir: Path, count: int = DEMO_OCR_IMAGES) -> None:
+    """Renders held-out synthetic receipts as images, submits them as OCR jobs and lets the
+    OCR worker read them with Tesseract (the stub engine and sidecars when it is missing),
+    using the job just trained (the worker's default model)."""
+    out = console.out
+    out_dir.mkdir(parents=True, exist_ok=True)
+    engine = "tesseract" if shutil.which("tesseract") else "stub"
+    job_ids = []
+    for index in range(count):
+        receipt, _ = generate_receipt(DEMO_OCR_SEED, index)
+        image = out_dir / f"receipt-{index}.png"
+        render(DEMO_OCR_SEED, index).save(image)
+        uri = runtime.artifacts_uri(f"raw-receipts/demo-{DEMO_OCR_SEED}-{index}.png")
+        runtime.artifacts.upload_file(image, uri)
+        if engine == "stub":
+            runtime.artifacts.put_bytes(uri + SIDECAR_SUFFIX, sidecar_json(receipt))
+        job_ids.append(runtime.ocr_jobs.submit(uri, ocr_engine=engine, submitted_by="make demo"))
+    note = "" if engine == "tesseract" else " ([yellow]tesseract missing: stub OCR[/])"
+    out.print(f"7. OCR: {count} rendered receipts submitted in {out_dir}{note}")
+    worker = build_ocr_worker(
+        runtime,
+        models=model_cache(runtime),
+        log=structlog.get_logger("receipts.ocr_worker").bind(worker="demo-ocr-worker"),
+        worker_name="demo-ocr-worker",
+    )
+    handled = worker.serve(continuous=True)
+    out.print(f"   OCR worker ({engine}) handled {len(handled)}: {dict(Counter(handled))}")
+    table = Table("OCR job", "words", "routing", "company", "date", "total", "why")
+    for job_id in job_ids:
+        job = runtime.ocr_jobs.get_ocr_job(job_id)
+        if job.outcome is None:
+            table.add_row(str(job_id)[:8], "", job.status.value, "", "", "", job.error or "")
+            continue
+        fields = job.outcome.fields
+        table.add_row(
+            str(job_id)[:8],
+            str(job.outcome.word_count),
+            job.outcome.routing.value,
+            str(fields.get("company", "")),
+            str(fields.get("date", "")),
+            str(fields.get("total", "")),
+            job.outcome.routing_reason,
+        )
+    out.print(table)
+    messages = runtime.queues.ocr_results.receive(max_messages=10)
+    for message in messages:
+        runtime.queues.ocr_results.delete(message.receipt_handle)
+    out.print(f"   {len(messages)} completion message(s); `receipts ocr-jobs` lists them")
+
+
+def write_inference_report(
+    runtime: Runtime, dataset: Path, checkpoint_uri: str, home: Path
+) -> None:
+    """Seed 002's report of one receipt: predictions beside its labels, JSON and HTML."""
+    from receipts.adapters.jsonl.label_store import JSONLLabelStore
+    from receipts.application.inference_cache import InferenceCache, InferenceReports
+    from receipts.entrypoints.model_loading import load_predictor
+    from receipts.entrypoints.report_cli import write_report
+
+    labels = JSONLLabelStore(dataset)
+    models = model_cache(runtime, checkpoint_uri)
+    reports = InferenceReports(
+        labels=labels,
+        cache=InferenceCache(runtime.artifacts, runtime.artifacts_uri),
+        predictor=lambda: load_predictor(models.local_directory(checkpoint_uri)),
+    )
+    outcome = reports.generate(seed=DEMO_SEED)
+    written = write_report(outcome.response, home / "reports", labels, dataset)
+    metrics = outcome.response.metrics
+    out = console.out
+    out.print(
+        f"8. inference report of {outcome.response.receipt_id}: accuracy"
+        f" {metrics.overall_accuracy:.3f}; open {written[-1]}"
+    )
