@@ -7,6 +7,7 @@ import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -59,3 +60,23 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.trained_model import train_tiny_model
 
     return train_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+def aws_mode_settings(unique_name: str, **overrides: object) -> Any:
+    """Settings of an aws-mode runtime on the moto server whose tables, queues and bucket
+    are named after `unique_name` and created on first use."""
+    from receipts.settings import Settings
+
+    fields: dict[str, object] = {
+        "mode": "aws",
+        "create_resources": True,
+        "events_table": f"{unique_name}-events",
+        "table": f"{unique_name}-table",
+        "bucket": f"{unique_name}-bucket",
+        "export_queue": f"{unique_name}-export",
+        "export_results_queue": f"{unique_name}-export-results",
+        "ocr_queue": f"{unique_name}-ocr",
+        "ocr_results_queue": f"{unique_name}-ocr-results",
+        "visibility_timeout": 30,
+    }
+    return Settings.model_validate({**fields, **overrides})

@@ -18,6 +18,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
+from tests.conftest import aws_mode_settings
 
 from receipts.adapters.archives import SafeTarExtractor
 from receipts.adapters.aws_clients import client
@@ -32,26 +33,13 @@ from receipts.domain.artifacts import ArtifactURI
 from receipts.domain.export_job import ExportJob, ExportStatus
 from receipts.domain.job import JobResults, JobStatus
 from receipts.domain.quantization import Quantization
-from receipts.settings import Settings
 
 MAX_RECEIVES = 2
 
 
 @pytest.fixture
 def runtime(aws_env: dict[str, str], unique_name: str) -> Iterator[Runtime]:
-    settings = Settings(
-        mode="aws",
-        create_resources=True,
-        events_table=f"{unique_name}-events",
-        table=f"{unique_name}-table",
-        bucket=f"{unique_name}-bucket",
-        export_queue=f"{unique_name}-export",
-        export_results_queue=f"{unique_name}-export-results",
-        ocr_queue=f"{unique_name}-ocr",
-        ocr_results_queue=f"{unique_name}-ocr-results",
-        max_receive_count=MAX_RECEIVES,
-        visibility_timeout=30,
-    )
+    settings = aws_mode_settings(unique_name, max_receive_count=MAX_RECEIVES)
     runtime = bootstrap(settings)
     yield runtime
     runtime.close()

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
+from tests.conftest import aws_mode_settings
 from tests.ocr.conftest import sidecar, write_receipt_image
 
 from receipts.application.model_cache import ModelCache
@@ -26,25 +27,13 @@ from receipts.entrypoints.lambdas.ocr_results import record_ocr_result
 from receipts.entrypoints.lambdas.ocr_upload import make_handler
 from receipts.entrypoints.model_loading import load_predictor
 from receipts.entrypoints.ocr_wiring import build_ocr_worker
-from receipts.settings import Settings
 
 pytest.importorskip("torch")
 
 
 @pytest.fixture
 def runtime(aws_env: dict[str, str], unique_name: str) -> Iterator[Runtime]:
-    settings = Settings(
-        mode="aws",
-        create_resources=True,
-        events_table=f"{unique_name}-events",
-        table=f"{unique_name}-table",
-        bucket=f"{unique_name}-bucket",
-        export_queue=f"{unique_name}-export",
-        export_results_queue=f"{unique_name}-export-results",
-        ocr_queue=f"{unique_name}-ocr",
-        ocr_results_queue=f"{unique_name}-ocr-results",
-        visibility_timeout=30,
-    )
+    settings = aws_mode_settings(unique_name)
     runtime = bootstrap(settings)
     yield runtime
     runtime.close()

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.conftest import aws_mode_settings
 from tests.insight.recorded import record_run
 from typer.testing import CliRunner
 
@@ -24,18 +25,7 @@ from receipts.settings import Settings
 
 @pytest.fixture
 def settings(aws_env: dict[str, str], unique_name: str) -> Settings:
-    return Settings(
-        mode="aws",
-        create_resources=True,
-        events_table=f"{unique_name}-events",
-        table=f"{unique_name}-table",
-        bucket=f"{unique_name}-bucket",
-        export_queue=f"{unique_name}-export",
-        export_results_queue=f"{unique_name}-export-results",
-        ocr_queue=f"{unique_name}-ocr",
-        ocr_results_queue=f"{unique_name}-ocr-results",
-        visibility_timeout=30,
-    )
+    return aws_mode_settings(unique_name)
 
 
 @pytest.fixture

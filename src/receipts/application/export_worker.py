@@ -23,10 +23,11 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, cast
 from uuid import UUID
 
 from receipts.application.checkpoint_source import fetch_checkpoint
+from receipts.application.deliveries import delete_quietly, handle_delivery, release_quietly
 from receipts.application.exports import Exports
 from receipts.application.messages import ExportMessage, ExportResultMessage
 from receipts.application.ports.archives import ArchiveExtractor
@@ -36,7 +37,7 @@ from receipts.application.ports.queue import MessageQueue, QueueMessage
 from receipts.application.visibility_heartbeat import VisibilityHeartbeat
 from receipts.application.worker_log import StdlibWorkerLog, WorkerLog
 from receipts.domain.artifacts import ArtifactURI
-from receipts.domain.errors import ExportJobNotFound, InvalidInput
+from receipts.domain.errors import ExportJobNotFound
 from receipts.domain.export_job import ExportJob, ExportOutcome, ExportRequest, ExportStatus
 
 Handled = Literal["exported", "failed", "duplicate", "resent", "poison", "released", "error"]
@@ -232,29 +233,15 @@ class ExportWorker:
     # -- one delivery -----------------------------------------------------------------------
 
     def handle(self, message: QueueMessage) -> Handled:
-        try:
-            request = ExportMessage.parse(message.body)
-        except InvalidInput as error:
-            # No export to mark failed: leave it; the queue's redrive moves it to the DLQ.
-            self.log.warning(
-                "poison message left for the dead-letter queue",
-                queue=self.jobs_queue.name,
-                message_id=message.message_id,
-                receive_count=message.receive_count,
-                reason=str(error),
-            )
-            return "poison"
-        try:
-            return self._handle(message, request)
-        except Exception as error:
-            self.log.error(
-                "message handling failed; it comes back after its visibility timeout",
-                message_id=message.message_id,
-                export_id=str(request.export_id),
-                error=f"{type(error).__name__}: {error}",
-                exc_info=True,
-            )
-            return "error"
+        outcome = handle_delivery(
+            message,
+            self.jobs_queue,
+            self.log,
+            ExportMessage.parse,
+            self._handle,
+            lambda request: {"export_id": str(request.export_id)},
+        )
+        return cast(Handled, outcome)
 
     def _handle(self, message: QueueMessage, request: ExportMessage) -> Handled:
         fields = {
@@ -356,23 +343,10 @@ class ExportWorker:
         )
 
     def _release(self, message: QueueMessage) -> None:
-        try:
-            self.jobs_queue.change_visibility(message.receipt_handle, 0)
-        except Exception as error:
-            self.log.warning(
-                "could not release the message; it comes back after its visibility timeout",
-                message_id=message.message_id,
-                error=f"{type(error).__name__}: {error}",
-            )
+        release_quietly(self.jobs_queue, message, self.log)
 
     def _delete(self, message: QueueMessage, fields: dict[str, object]) -> None:
-        try:
-            self.jobs_queue.delete(message.receipt_handle)
-        except Exception as error:
-            # a redelivery finds the export finished and only re-sends its result
-            self.log.warning(
-                "could not delete the message", error=f"{type(error).__name__}: {error}", **fields
-            )
+        delete_quietly(self.jobs_queue, message, self.log, fields)
 
     def _export_for(self, request: ExportMessage) -> ExportJob:
         try:

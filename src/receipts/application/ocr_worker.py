@@ -19,9 +19,10 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 from uuid import UUID
 
+from receipts.application.deliveries import delete_quietly, handle_delivery, release_quietly
 from receipts.application.messages import OCRMessage, OCRResultMessage
 from receipts.application.model_cache import ModelCache
 from receipts.application.ocr_jobs import OCRJobs
@@ -34,7 +35,7 @@ from receipts.application.receipt_reading import ReceiptReading, read_receipt
 from receipts.application.visibility_heartbeat import VisibilityHeartbeat
 from receipts.application.worker_log import StdlibWorkerLog, WorkerLog
 from receipts.domain.artifacts import ArtifactURI, InvalidArtifactURI
-from receipts.domain.errors import InvalidInput, OCRJobNotFound
+from receipts.domain.errors import OCRJobNotFound
 from receipts.domain.ocr_job import OCRJob, OCROutcome, OCRStatus
 from receipts.domain.routing import RoutingPolicy
 
@@ -131,28 +132,15 @@ class OCRWorker:
     # -- one delivery -----------------------------------------------------------------------
 
     def handle(self, message: QueueMessage) -> Handled:
-        try:
-            request = OCRMessage.parse(message.body)
-        except InvalidInput as error:
-            self.log.warning(
-                "poison message left for the dead-letter queue",
-                queue=self.jobs_queue.name,
-                message_id=message.message_id,
-                receive_count=message.receive_count,
-                reason=str(error),
-            )
-            return "poison"
-        try:
-            return self._handle(message, request)
-        except Exception as error:
-            self.log.error(
-                "message handling failed; it comes back after its visibility timeout",
-                message_id=message.message_id,
-                ocr_job_id=str(request.job_id),
-                error=f"{type(error).__name__}: {error}",
-                exc_info=True,
-            )
-            return "error"
+        outcome = handle_delivery(
+            message,
+            self.jobs_queue,
+            self.log,
+            OCRMessage.parse,
+            self._handle,
+            lambda request: {"ocr_job_id": str(request.job_id)},
+        )
+        return cast(Handled, outcome)
 
     def _handle(self, message: QueueMessage, request: OCRMessage) -> Handled:
         fields: dict[str, object] = {
@@ -281,18 +269,10 @@ class OCRWorker:
         self.results_queue.send(result_message(job).body())
 
     def _delete(self, message: QueueMessage, fields: dict[str, object]) -> None:
-        try:
-            self.jobs_queue.delete(message.receipt_handle)
-        except Exception as error:
-            self.log.warning(
-                "could not delete the message", error=f"{type(error).__name__}: {error}", **fields
-            )
+        delete_quietly(self.jobs_queue, message, self.log, fields)
 
     def _release(self, message: QueueMessage) -> None:
-        try:
-            self.jobs_queue.change_visibility(message.receipt_handle, 0)
-        except Exception as error:
-            self.log.warning("could not release the message", error=str(error))
+        release_quietly(self.jobs_queue, message, self.log)
 
     def _heartbeat(self, message: QueueMessage) -> AbstractContextManager[object]:
         every = self.heartbeat_every if self.heartbeat_every is not None else 0.0

@@ -12,12 +12,10 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
-import signal
 import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from types import FrameType
 from typing import Annotated, Any
 
 import structlog
@@ -27,6 +25,7 @@ from receipts.adapters.archives import SafeTarExtractor
 from receipts.application.export_worker import ExportWorker, Handled
 from receipts.application.ports.exporter import Exporter
 from receipts.entrypoints import console
+from receipts.entrypoints.signals import stop_on_signals
 
 EXPORT_HELP = "Export"
 DEFAULT_EXPORTER = "coreml"
@@ -164,7 +163,10 @@ def register(app: typer.Typer) -> None:
             continuous=not once,
         )
         counts: Counter[str] = Counter()
-        with _stop_on_signals(worker), _status(worker, counts) as update:
+        with (
+            stop_on_signals(lambda: worker.request_stop(immediately=worker.stopping)),
+            _status(worker, counts) as update,
+        ):
 
             def on_handled(outcome: Handled) -> None:
                 counts[outcome] += 1
@@ -188,21 +190,6 @@ def register(app: typer.Typer) -> None:
             os._exit(0)
         if counts["error"]:
             raise typer.Exit(1)
-
-
-@contextmanager
-def _stop_on_signals(worker: ExportWorker) -> Iterator[None]:
-    """SIGTERM/SIGINT: the first asks for a graceful stop, a second for an immediate one."""
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        worker.request_stop(immediately=worker.stopping)
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 @contextmanager

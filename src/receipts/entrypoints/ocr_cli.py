@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import mimetypes
-import signal
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
 from typing import Annotated, Literal
 from uuid import UUID, uuid4
 
@@ -18,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from receipts.adapters.image_files import checked_image
-from receipts.application.ocr_worker import SIDECAR_SUFFIX, Handled, OCRWorker
+from receipts.application.ocr_worker import SIDECAR_SUFFIX, Handled
 from receipts.application.ports.ocr_engine import OCREngineUnavailable, OCRFailed
 from receipts.application.ports.predictor import ModelUnusable
 from receipts.application.receipt_reading import ReceiptReading, read_receipt
@@ -28,6 +26,7 @@ from receipts.domain.routing import FIELD_NAMES, RoutingPolicy
 from receipts.entrypoints import console
 from receipts.entrypoints.model_loading import load_predictor
 from receipts.entrypoints.ocr_wiring import ENGINES, build_engine, build_ocr_worker, model_cache
+from receipts.entrypoints.signals import stop_on_signals
 
 OCR_HELP = "OCR"
 EngineName = Literal["tesseract", "vision", "stub"]
@@ -283,7 +282,7 @@ def register(app: typer.Typer) -> None:
         )
         counts: Counter[str] = Counter()
         pending = runtime.queues.ocr_jobs.approximate_count()
-        with _stop_on_signals(worker), _progress(pending) as advance:
+        with stop_on_signals(worker.request_stop), _progress(pending) as advance:
 
             def on_handled(outcome: Handled) -> None:
                 counts[outcome] += 1
@@ -403,19 +402,6 @@ def _print_reading(reading: ReceiptReading, output_dir: Path) -> None:
         out.print(f"  • {item['product']}  {item['amount']}")
     out.print(f"routing: [{style}]{routing.decision.value}[/] ({routing.reason})")
     out.print(f"wrote {output_dir / 'ocr.json'} and {output_dir / 'labels.json'}")
-
-
-@contextmanager
-def _stop_on_signals(worker: OCRWorker) -> Iterator[None]:
-    def stop(signum: int, frame: FrameType | None) -> None:
-        worker.request_stop()
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 @contextmanager
