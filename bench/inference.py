@@ -15,9 +15,10 @@ label per word (tokenizing, tensors, forward, soft-max, arg-max):
   (SDPA; the baseline the target is judged against) and with the eager attention the
   seed system had (transformers 4.40's LayoutLM had no other).
 - **ours** — `TorchPredictor` fp32 (what `load_predictor` gives a worker by default),
-  `TorchPredictor` dynamic int8, and `ONNXBundlePredictor` on bundles built with the
-  exporter's own steps (`export_graph`, `quantize_graph`, `write_metadata_files`; the
-  exporter's parity checks skipped, agreement is measured here instead).
+  `TorchPredictor` bf16 autocast, `TorchPredictor` dynamic int8, and
+  `ONNXBundlePredictor` on bundles built with the exporter's own steps (`export_graph`,
+  `quantize_graph`, `write_metadata_files`; the exporter's parity checks skipped, agreement
+  is measured here instead).
 
 Worker: the real OCR worker (`application/ocr_worker.py`, built as `receipts ocr-worker`
 builds it, on a memory runtime) drains `--worker-receipts` queued dev images one job at a
@@ -65,6 +66,7 @@ from receipts.bootstrap import bootstrap
 from receipts.domain.labels import OUTSIDE
 from receipts.domain.quantization import Quantization
 from receipts.domain.receipt import Receipt
+from receipts.entrypoints.model_loading import Precision
 from receipts.entrypoints.ocr_wiring import build_ocr_worker, model_cache
 from receipts.settings import Settings
 
@@ -74,6 +76,7 @@ DEFAULT_DATA = (
     Path(__file__).resolve().parents[2] / "shared" / "datasets" / "wildreceipt" / "dev.jsonl"
 )
 ONNX_MODES = ("fp32", "float16", "int8", "int4")
+WORKER_PRECISION: dict[str, Precision] = {"torch-int8": "int8", "torch-bf16": "bfloat16"}
 REFERENCE = "ours: torch fp32"
 BASELINE = "seeds: pad 512, fp32, SDPA"
 BASELINE_EAGER = "seeds as run: pad 512, fp32, eager attention"
@@ -357,7 +360,7 @@ def worker_throughput(
             runtime,
             str(model_dir),
             predictor_runtime="onnx" if predictor.startswith("onnx") else "torch",
-            quantize="int8" if predictor == "torch-int8" else "float32",
+            quantize=WORKER_PRECISION.get(predictor, "float32"),
             threads=threads,
         )
         worker = build_ocr_worker(runtime, models=models, log=QuietLog(), worker_name="bench")
@@ -484,7 +487,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--worker-predictor",
         default="torch-fp32",
-        help="the worker's model: torch-fp32 (its default), torch-int8 or onnx-MODE",
+        help="the worker's model: torch-fp32 (its default), torch-bf16, torch-int8 or onnx-MODE",
     )
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = parser.parse_args(argv)
@@ -492,7 +495,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     unknown = sorted(set(args.onnx_modes) - set(ONNX_MODES))
     if unknown:
         parser.error(f"unknown --onnx modes {unknown}; known: {', '.join(ONNX_MODES)}")
-    known = ("torch-fp32", "torch-int8", *(f"onnx-{m}" for m in args.onnx_modes))
+    known = ("torch-fp32", "torch-bf16", "torch-int8", *(f"onnx-{m}" for m in args.onnx_modes))
     if args.worker_predictor not in known:
         parser.error(f"--worker-predictor must be one of {', '.join(known)} (with --onnx)")
     if args.words == "ocr" and args.skip_ocr:
@@ -528,6 +531,9 @@ def load_approaches(
     eager_model.train(False)
     predictors: dict[str, Predictor] = {
         REFERENCE: ours,
+        "ours: torch bf16 autocast": TorchPredictor(
+            checkpoint, quantize="bfloat16", threads=threads
+        ),
         "ours: torch int8 dynamic": TorchPredictor(checkpoint, quantize="int8", threads=threads),
     }
     for mode, bundle in onnx_bundles(checkpoint, args.onnx_modes, root).items():

@@ -64,6 +64,7 @@ F1_TARGET = 0.90
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 SROIE = DATASETS / "sroie" / "train.jsonl"
 WILDRECEIPT = DATASETS / "wildreceipt" / "dev.jsonl"
+KEEP_BEST: Path | None = None
 # SROIE carries these four; the `sroie` preset turns ADDRESS_LINE into ADDRESS
 SROIE_DATA: dict[str, Any] = {
     "presets": ["sroie"],
@@ -197,6 +198,9 @@ def train_job(
         wall = time.perf_counter() - progress.started
         run_json = Path(work) / name / "run.json"
         history = json.loads(run_json.read_text())["history"] if run_json.is_file() else []
+        best = Path(work) / name / "best"
+        if KEEP_BEST is not None and best.is_dir():
+            shutil.copytree(best, KEEP_BEST / name, dirs_exist_ok=True)
         shutil.rmtree(Path(work) / name, ignore_errors=True)
     field_f1 = {h["epoch"]: h.get("field_f1") for h in history}
     job = runtime.jobs.get_job(job_id)
@@ -247,6 +251,7 @@ def job_config(
             "early_stopping_patience": patience,
             "early_stopping_threshold": 0.001,
             "seed": args.seed,
+            "mixed_precision": args.mixed_precision,
         },
         "data": data,
         "model": {
@@ -423,10 +428,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=5, help="WildReceipt cross-validation folds")
     parser.add_argument("--limit", type=int, default=None, help="first N receipts of each set")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--keep-best", type=Path, default=None, help="copy each run's best checkpoint here"
+    )
+    parser.add_argument(
+        "--mixed-precision",
+        choices=("no", "bf16"),
+        default="no",
+        help="bf16 autocast on the CPU (fast where it has AMX / AVX512-BF16)",
+    )
     parser.add_argument("--sroie", type=Path, default=SROIE)
     parser.add_argument("--wildreceipt", type=Path, default=WILDRECEIPT)
     parser.add_argument("--output", type=Path, default=Path(".receipts/bench/quality"))
     args = parser.parse_args(argv)
+    global KEEP_BEST
+    KEEP_BEST = args.keep_best
     if args.folds < 2:
         parser.error("--folds must be at least 2")
     if args.pretrained is None and args.model_size is None:

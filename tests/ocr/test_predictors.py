@@ -143,3 +143,14 @@ def test_a_coreml_only_bundle_and_a_missing_directory_are_refused(tmp_path: Path
 def test_a_run_directory_loads_its_best_checkpoint(tiny_model: Path) -> None:
     run = tiny_model.parent
     assert load_predictor(run).info.job_id == "tiny-ocr-model"
+
+
+def test_bf16_autocast_labels_as_fp32_does(tiny_model: Path) -> None:
+    batch = receipts(10)
+    fp32 = load_predictor(tiny_model).predict(batch)
+    bf16 = load_predictor(tiny_model, quantize="bfloat16")
+    assert bf16.info.quantization == "bfloat16"
+    labels16 = [w.label for p in bf16.predict(batch) for w in p.words]
+    labels32 = [w.label for p in fp32 for w in p.words]
+    agree = sum(a == b for a, b in zip(labels16, labels32, strict=True)) / len(labels32)
+    assert agree > 0.97

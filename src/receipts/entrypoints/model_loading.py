@@ -8,7 +8,7 @@ from typing import Literal
 from receipts.application.ports.predictor import ModelUnusable, Predictor
 
 PredictorRuntime = Literal["auto", "torch", "onnx"]
-Precision = Literal["float32", "int8"]
+Precision = Literal["float32", "bfloat16", "int8"]
 
 
 def load_predictor(

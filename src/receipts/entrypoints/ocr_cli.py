@@ -31,6 +31,7 @@ from receipts.entrypoints.signals import stop_on_signals
 OCR_HELP = "OCR"
 EngineName = Literal["tesseract", "vision", "stub"]
 RuntimeName = Literal["auto", "torch", "onnx"]
+PrecisionName = Literal["float32", "bfloat16", "int8"]
 
 
 def _policy(min_confidence: float, require: list[str] | None) -> RoutingPolicy:
@@ -76,7 +77,10 @@ def register(app: typer.Typer) -> None:
         runtime_name: Annotated[
             RuntimeName, typer.Option("--runtime", help="Predictor: auto, torch or onnx.")
         ] = "auto",
-        int8: Annotated[bool, typer.Option(help="Dynamic int8 weights (torch).")] = False,
+        precision: Annotated[
+            PrecisionName,
+            typer.Option(help="torch: float32, bfloat16 (autocast) or int8 (dynamic weights)."),
+        ] = "float32",
         min_confidence: Annotated[
             float, typer.Option(min=0, max=1, help="Auto-accept threshold.")
         ] = 0.9,
@@ -105,9 +109,7 @@ def register(app: typer.Typer) -> None:
         else:
             model_path = model
         try:
-            predictor = load_predictor(
-                model_path, runtime=runtime_name, quantize="int8" if int8 else "float32"
-            )
+            predictor = load_predictor(model_path, runtime=runtime_name, quantize=precision)
             reading = read_receipt(
                 image,
                 receipt_id=image.stem,
@@ -215,7 +217,10 @@ def register(app: typer.Typer) -> None:
         runtime_name: Annotated[
             RuntimeName, typer.Option("--runtime", help="Predictor: auto, torch or onnx.")
         ] = "auto",
-        int8: Annotated[bool, typer.Option(help="Dynamic int8 weights (torch).")] = False,
+        precision: Annotated[
+            PrecisionName,
+            typer.Option(help="torch: float32, bfloat16 (autocast) or int8 (dynamic weights)."),
+        ] = "float32",
         job_queue_url: Annotated[
             str | None, typer.Option(help="OCR job queue: URL or name (OCR_JOB_QUEUE_URL).")
         ] = None,
@@ -260,9 +265,7 @@ def register(app: typer.Typer) -> None:
                 console.err.print(f"[red]error:[/] {error}")
                 raise typer.Exit(2) from None
         runtime = state.runtime()
-        models = model_cache(
-            runtime, model, predictor_runtime=runtime_name, quantize="int8" if int8 else "float32"
-        )
+        models = model_cache(runtime, model, predictor_runtime=runtime_name, quantize=precision)
         log = structlog.get_logger("receipts.ocr_worker")
         worker = build_ocr_worker(
             runtime,

@@ -70,7 +70,11 @@ def register(app: typer.Typer) -> None:
         weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.01,
         num_workers: Annotated[int, typer.Option(help="Data-loading worker processes.")] = 0,
         mixed_precision: Annotated[
-            str, typer.Option(help="auto, no, fp16 or bf16 (GPU only).")
+            str,
+            typer.Option(
+                help="auto, no, fp16 or bf16. GPU: auto = bf16 where supported, else fp16."
+                " CPU: only bf16 autocasts (fast with AMX / AVX512-BF16); auto stays fp32."
+            ),
         ] = "auto",
         validation_split: Annotated[float, typer.Option(help="Share of receipts held out.")] = 0.2,
         dataset_snapshot_save: Annotated[

@@ -615,8 +615,13 @@ class LayoutLMTrainer:
         partial.replace(run_dir / "run.json")
 
     def _autocast_dtype(self, mode: str) -> torch.dtype | None:
-        if self.device.type != "cuda" or mode == "no":
+        """On a GPU, `auto` is bf16 where supported, else fp16. On a CPU only an explicit
+        `bf16` autocasts (fast where the CPU has bf16 matrix units: AMX, AVX512-BF16);
+        `auto` and `fp16` stay fp32 there."""
+        if mode == "no":
             return None
+        if self.device.type != "cuda":
+            return torch.bfloat16 if mode == "bf16" and self.device.type == "cpu" else None
         if mode == "bf16" or (mode == "auto" and torch.cuda.is_bf16_supported()):
             return torch.bfloat16
         return torch.float16
