@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+
+try:
+    import fcntl
+except ImportError:  # Windows: one writer at a time is the caller's business there
+    fcntl = None  # type: ignore[assignment]
 
 from receipts.domain.boxes import BoundingBox
 from receipts.domain.config import describe
@@ -24,6 +30,11 @@ class JSONLLabelStore:
     Loading is strict: a line that is not JSON, a word without a usable box, an unknown
     label or a duplicate receipt id is refused with the line number, and nothing loads.
     Receipts with no words are skipped and counted (`skipped_empty`).
+
+    Writes (`put`, `set_validation_status`) hold an exclusive lock on a sibling
+    `.<name>.lock` file (POSIX `flock`), re-read the file and replace it whole, so several
+    processes (two OCR workers, a reviewer) never lose each other's records; reads see
+    another process's writes because the cache is keyed by the file's modification stamp.
     """
 
     def __init__(self, path: Path, *, allow_unknown_labels: bool = False) -> None:
@@ -32,6 +43,7 @@ class JSONLLabelStore:
         self.skipped_empty = 0
         self.repaired_boxes = 0
         self._cache: dict[str, Receipt] | None = None
+        self._stamp: tuple[int, int] | None = None
 
     @property
     def source(self) -> str:
@@ -50,23 +62,50 @@ class JSONLLabelStore:
         return count_labels(list(self.receipts()))
 
     def put(self, receipts: Iterable[Receipt]) -> None:
-        loaded = self._load() if self.path.exists() else {}
-        for receipt in receipts:
-            loaded[receipt.receipt_id] = receipt
-        self._write(loaded.values())
-        self._cache = loaded
+        incoming = list(receipts)
+        with self._locked():
+            self._put(incoming)
 
     def set_validation_status(
         self, receipt_id: str, word_id: int, status: ValidationStatus
     ) -> None:
-        receipt = self.get(receipt_id)
-        if not any(word.word_id == word_id for word in receipt.words):
-            raise KeyError(f"receipt {receipt_id!r} has no word {word_id}")
-        words = tuple(
-            w.model_copy(update={"validation_status": status}) if w.word_id == word_id else w
-            for w in receipt.words
-        )
-        self.put([receipt.model_copy(update={"words": words})])
+        with self._locked():
+            receipt = self.get(receipt_id)
+            if not any(word.word_id == word_id for word in receipt.words):
+                raise KeyError(f"receipt {receipt_id!r} has no word {word_id}")
+            words = tuple(
+                w.model_copy(update={"validation_status": status}) if w.word_id == word_id else w
+                for w in receipt.words
+            )
+            self._put([receipt.model_copy(update={"words": words})])
+
+    def _put(self, receipts: Iterable[Receipt]) -> None:
+        loaded = dict(self._load()) if self.path.exists() else {}
+        for receipt in receipts:
+            loaded[receipt.receipt_id] = receipt
+        self._write(loaded.values())
+        self._cache = loaded
+        self._stamp = self._file_stamp()
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock = self.path.with_name(f".{self.path.name}.lock")
+        with lock.open("a") as handle:
+            if fcntl is not None:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                if fcntl is not None:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _file_stamp(self) -> tuple[int, int] | None:
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return stat.st_mtime_ns, stat.st_size
 
     def _write(self, receipts: Iterable[Receipt]) -> None:
         temp = self.path.with_name(f".{self.path.name}.partial")
@@ -77,10 +116,13 @@ class JSONLLabelStore:
         temp.replace(self.path)
 
     def _load(self) -> dict[str, Receipt]:
-        if self._cache is not None:
+        if self._cache is not None and self._stamp == self._file_stamp():
             return self._cache
+        self._stamp = self._file_stamp()
         if not self.path.exists():
             raise InvalidInput("data set", [f"{self.path}: no such file"])
+        self.skipped_empty = 0
+        self.repaired_boxes = 0
         problems: list[str] = []
         loaded: dict[str, Receipt] = {}
         with self.path.open(encoding="utf-8") as lines:
