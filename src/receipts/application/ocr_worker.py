@@ -188,8 +188,12 @@ class OCRWorker:
         return "completed" if finished.status is OCRStatus.COMPLETED else "failed"
 
     def _process(self, job: OCRJob, engine_name: str) -> OCROutcome | Exception:
-        """The job's outcome (recorded), or the error that failed it (nothing left behind)."""
-        written: list[str] = []
+        """The job's outcome (recorded), or the error that failed it.
+
+        Only what concerns the job itself fails it (its image, its engine, its model). A
+        failure to store the results (a missing table or bucket, a throttled write) is the
+        environment's: whatever was uploaded is removed, the job stays processing and the
+        error propagates, so the message comes back for a retry and then the DLQ."""
         receipt_id = f"ocr-{job.id}"
         try:
             with tempfile.TemporaryDirectory(prefix="receipts-ocr-") as work:
@@ -204,18 +208,19 @@ class OCRWorker:
                     policy=self.policy,
                     image_uri=job.request.image_uri,
                 )
+        except JOB_FAILURES as error:
+            return error
+        written: list[str] = []
+        try:
             uris = self._upload(job.id, reading, written)
             # keyed by the job: a retry after a crash from here on overwrites the same record
             self.labels.put([reading.labelled_receipt()])
             outcome = outcome_of(reading, uris)
             self.ocr_jobs.complete(job.id, outcome)
-            return outcome
-        except JOB_FAILURES as error:
-            self._undo(written)
-            return error
         except Exception:
             self._undo(written)
             raise
+        return outcome
 
     def _download(self, image_uri: str, work: Path, engine_name: str) -> Path:
         try:
