@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from receipts.adapters.onnx.runtime import MODEL_FILE, BundleUnusable, ONNXPredictor
-from receipts.adapters.torch.encoding import Encoded, encode_receipt, owners
+from receipts.adapters.torch.encoding import Encoded, WordChoice, encode_receipt, merge_windows
 from receipts.adapters.torch.predictor import model_input, receipt_prediction
 from receipts.adapters.torch.tokenization import load_tokenizer
 from receipts.application.ports.predictor import ModelUnusable
@@ -71,8 +71,7 @@ class ONNXBundlePredictor:
             windows += encode_receipt(
                 index, model_input(receipt), self.tokenizer, None, self.max_length, self.stride
             )
-        best: list[list[int]] = [[] for _ in windows]
-        confidence: list[list[float]] = [[] for _ in windows]
+        choices: list[list[WordChoice]] = [[] for _ in windows]
         order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
         for start in range(0, len(order), self.batch_size):
             chunk = order[start : start + self.batch_size]
@@ -81,23 +80,19 @@ class ONNXBundlePredictor:
                 rows = logits[windows[i].word_positions]
                 shifted = np.exp(rows - rows.max(axis=-1, keepdims=True))
                 probabilities = shifted / shifted.sum(axis=-1, keepdims=True)
-                best[i] = probabilities.argmax(axis=-1).tolist()
-                confidence[i] = probabilities.max(axis=-1).tolist()
-        by_receipt: dict[int, list[int]] = {}
-        for i, window in enumerate(windows):
-            by_receipt.setdefault(window.receipt_index, []).append(i)
+                choices[i] = list(
+                    zip(
+                        probabilities.argmax(axis=-1).tolist(),
+                        probabilities.max(axis=-1).tolist(),
+                        strict=True,
+                    )
+                )
         tags = self.session.labels
-        results = []
-        for index, receipt in enumerate(typed):
-            mine = by_receipt.get(index, [])
-            owner = owners([windows[i] for i in mine], len(receipt.words)) if mine else []
-            per_word = []
-            for word in range(len(receipt.words)):
-                w = mine[owner[word]]
-                offset = word - windows[w].window.start
-                per_word.append((tags[best[w][offset]], float(confidence[w][offset])))
-            results.append(receipt_prediction(receipt, per_word))
-        return results
+        merged = merge_windows(windows, choices, [len(r.words) for r in typed])
+        return [
+            receipt_prediction(receipt, [(tags[label], float(conf)) for label, conf in words])
+            for receipt, words in zip(typed, merged, strict=True)
+        ]
 
 
 def _json(path: Path) -> dict[str, Any]:

@@ -75,3 +75,29 @@ def encode_receipt(
 
 def owners(windows: Sequence[Encoded], words: int) -> list[int]:
     return owner_windows([e.window for e in windows], words)
+
+
+WordChoice = tuple[int, float]
+"""A word's label id and its confidence."""
+
+
+def merge_windows(
+    windows: Sequence[Encoded],
+    window_choices: Sequence[Sequence[WordChoice]],
+    word_counts: Sequence[int],
+) -> list[list[WordChoice]]:
+    """Per receipt, one choice per word: the one of the window where the word sits farthest
+    from an edge. `window_choices[i]` holds window i's choices for its words, in order."""
+    by_receipt: dict[int, list[int]] = {}
+    for i, window in enumerate(windows):
+        by_receipt.setdefault(window.receipt_index, []).append(i)
+    merged = []
+    for index, words in enumerate(word_counts):
+        mine = by_receipt.get(index, [])
+        owner = owners([windows[i] for i in mine], words) if words else []
+        choices = []
+        for word in range(words):
+            w = mine[owner[word]]
+            choices.append(window_choices[w][word - windows[w].window.start])
+        merged.append(choices)
+    return merged

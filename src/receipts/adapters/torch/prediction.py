@@ -9,7 +9,7 @@ import torch
 from transformers import LayoutLMForTokenClassification, PreTrainedTokenizerFast
 
 from receipts.adapters.torch.batching import collate
-from receipts.adapters.torch.encoding import Encoded, encode_receipt, owners
+from receipts.adapters.torch.encoding import Encoded, WordChoice, encode_receipt, merge_windows
 from receipts.adapters.torch.models import model_tags
 from receipts.application.datasets import LabelledReceipt
 
@@ -47,7 +47,7 @@ def predict(
     for index, receipt in enumerate(receipts):
         windows += encode_receipt(index, receipt, tokenizer, tag_ids, max_length, stride)
     loss_sum, loss_tokens = 0.0, 0
-    window_preds: list[tuple[list[int], list[float]]] = [([], [])] * len(windows)
+    window_choices: list[list[WordChoice]] = [[] for _ in windows]
     order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
     was_training = model.training
     model.train(False)
@@ -76,30 +76,17 @@ def predict(
             confidence, best = probabilities.max(-1)
             for row, i in enumerate(chunk):
                 positions = windows[i].word_positions
-                window_preds[i] = (
-                    best[row, positions].tolist(),
-                    confidence[row, positions].tolist(),
+                window_choices[i] = list(
+                    zip(
+                        best[row, positions].tolist(),
+                        confidence[row, positions].tolist(),
+                        strict=True,
+                    )
                 )
     model.train(was_training)
-    results: list[list[WordPrediction]] = []
-    by_receipt: dict[int, list[int]] = {}
-    for i, window in enumerate(windows):
-        by_receipt.setdefault(window.receipt_index, []).append(i)
-    for index, receipt in enumerate(receipts):
-        mine = by_receipt.get(index, [])
-        words = len(receipt.texts)
-        if not words:
-            results.append([])
-            continue
-        owner = owners([windows[i] for i in mine], words)
-        predictions = []
-        for word in range(words):
-            window_index = mine[owner[word]]
-            offset = word - windows[window_index].window.start
-            label_id, conf = (
-                window_preds[window_index][0][offset],
-                window_preds[window_index][1][offset],
-            )
-            predictions.append(WordPrediction(tags[label_id], float(conf)))
-        results.append(predictions)
+    merged = merge_windows(windows, window_choices, [len(r.texts) for r in receipts])
+    results = [
+        [WordPrediction(tags[label_id], float(conf)) for label_id, conf in words]
+        for words in merged
+    ]
     return PredictionRun(results, loss_sum / loss_tokens if loss_tokens else None)
