@@ -19,6 +19,13 @@ from receipts.domain.config import DataConfig, JobConfig
 from receipts.domain.errors import DomainError
 from receipts.domain.job import JobStatus
 from receipts.entrypoints import console, insight_console
+from receipts.entrypoints.label_policy_options import (
+    AllowedLabels,
+    MergeAddressPhone,
+    MergeAmounts,
+    MergeDateTime,
+    Presets,
+)
 
 INSIGHT_HELP = "Insight"
 NO_JOBS = "no jobs yet: train one with `receipts train` (or `make demo`)"
@@ -92,19 +99,11 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(help="Use this job's data and label policy (other policy flags ignored)."),
         ] = None,
-        merge_amounts: Annotated[
-            bool, typer.Option(help="LINE_TOTAL, SUBTOTAL, TAX, GRAND_TOTAL → AMOUNT.")
-        ] = False,
-        merge_date_time: Annotated[bool, typer.Option(help="TIME → DATE.")] = False,
-        merge_address_phone: Annotated[
-            bool, typer.Option(help="ADDRESS_LINE, PHONE_NUMBER → ADDRESS.")
-        ] = False,
-        preset: Annotated[
-            list[str] | None, typer.Option(help="Merge preset (amounts, date_time, sroie, ...).")
-        ] = None,
-        allowed_label: Annotated[
-            list[str] | None, typer.Option(help="Keep only these labels (repeat).")
-        ] = None,
+        merge_amounts: MergeAmounts = False,
+        merge_date_time: MergeDateTime = False,
+        merge_address_phone: MergeAddressPhone = False,
+        preset: Presets = None,
+        allowed_label: AllowedLabels = None,
         o_entity_ratio: Annotated[
             float | None, typer.Option(help="Max O:entity words in the training split.")
         ] = None,

@@ -32,6 +32,17 @@ OCR_HELP = "OCR"
 EngineName = Literal["tesseract", "vision", "stub"]
 RuntimeName = Literal["auto", "torch", "onnx"]
 PrecisionName = Literal["float32", "bfloat16", "int8"]
+RuntimeOption = Annotated[
+    RuntimeName, typer.Option("--runtime", help="Predictor: auto, torch or onnx.")
+]
+PrecisionOption = Annotated[
+    PrecisionName,
+    typer.Option(help="torch: float32, bfloat16 (autocast) or int8 (dynamic weights)."),
+]
+MinConfidenceOption = Annotated[float, typer.Option(min=0, max=1, help="Auto-accept threshold.")]
+RequireOption = Annotated[
+    list[str] | None, typer.Option(help="Field auto-accept needs (repeatable).")
+]
 
 
 def _policy(min_confidence: float, require: list[str] | None) -> RoutingPolicy:
@@ -74,19 +85,10 @@ def register(app: typer.Typer) -> None:
         stub_ocr: Annotated[
             bool, typer.Option(help="Words from a sidecar JSON (<image>.ocr.json), no OCR.")
         ] = False,
-        runtime_name: Annotated[
-            RuntimeName, typer.Option("--runtime", help="Predictor: auto, torch or onnx.")
-        ] = "auto",
-        precision: Annotated[
-            PrecisionName,
-            typer.Option(help="torch: float32, bfloat16 (autocast) or int8 (dynamic weights)."),
-        ] = "float32",
-        min_confidence: Annotated[
-            float, typer.Option(min=0, max=1, help="Auto-accept threshold.")
-        ] = 0.9,
-        require: Annotated[
-            list[str] | None, typer.Option(help="Field auto-accept needs (repeatable).")
-        ] = None,
+        runtime_name: RuntimeOption = "auto",
+        precision: PrecisionOption = "float32",
+        min_confidence: MinConfidenceOption = 0.9,
+        require: RequireOption = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print labels.json.")] = False,
     ) -> None:
         """Read one local receipt image: OCR → LayoutLM → fields → routing (no queue)."""
@@ -214,13 +216,8 @@ def register(app: typer.Typer) -> None:
                 "--layoutlm-cache-path", help="Where downloaded models are kept (settings)."
             ),
         ] = None,
-        runtime_name: Annotated[
-            RuntimeName, typer.Option("--runtime", help="Predictor: auto, torch or onnx.")
-        ] = "auto",
-        precision: Annotated[
-            PrecisionName,
-            typer.Option(help="torch: float32, bfloat16 (autocast) or int8 (dynamic weights)."),
-        ] = "float32",
+        runtime_name: RuntimeOption = "auto",
+        precision: PrecisionOption = "float32",
         job_queue_url: Annotated[
             str | None, typer.Option(help="OCR job queue: URL or name (OCR_JOB_QUEUE_URL).")
         ] = None,
@@ -234,12 +231,8 @@ def register(app: typer.Typer) -> None:
         wait_seconds: Annotated[
             float, typer.Option(min=0, max=20, help="Long poll of each receive.")
         ] = 0.0,
-        min_confidence: Annotated[
-            float, typer.Option(min=0, max=1, help="Auto-accept threshold.")
-        ] = 0.9,
-        require: Annotated[
-            list[str] | None, typer.Option(help="Field auto-accept needs (repeatable).")
-        ] = None,
+        min_confidence: MinConfidenceOption = 0.9,
+        require: RequireOption = None,
         worker_name: Annotated[str | None, typer.Option(help="Recorded on each job.")] = None,
     ) -> None:
         """Process queued OCR jobs: OCR, LayoutLM, results, word labels, routing, messages."""

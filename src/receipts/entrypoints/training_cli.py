@@ -11,6 +11,13 @@ import typer
 from receipts.domain.errors import InvalidInput
 from receipts.domain.job import JobStatus
 from receipts.entrypoints import console
+from receipts.entrypoints.label_policy_options import (
+    AllowedLabels,
+    MergeAddressPhone,
+    MergeAmounts,
+    MergeDateTime,
+    Presets,
+)
 from receipts.entrypoints.progress import RichTrainingProgress
 
 TRAINING_HELP = "Training"
@@ -45,19 +52,11 @@ def register(app: typer.Typer) -> None:
         o_entity_ratio: Annotated[
             float | None, typer.Option(help="Max O:entity words; drops O-only lines.")
         ] = None,
-        merge_amounts: Annotated[
-            bool, typer.Option(help="LINE_TOTAL, SUBTOTAL, TAX, GRAND_TOTAL → AMOUNT.")
-        ] = False,
-        merge_date_time: Annotated[bool, typer.Option(help="TIME → DATE.")] = False,
-        merge_address_phone: Annotated[
-            bool, typer.Option(help="ADDRESS_LINE, PHONE_NUMBER → ADDRESS.")
-        ] = False,
-        preset: Annotated[
-            list[str] | None, typer.Option(help="Merge preset (amounts, date_time, sroie, ...).")
-        ] = None,
-        allowed_label: Annotated[
-            list[str] | None, typer.Option(help="Train only these labels (repeat).")
-        ] = None,
+        merge_amounts: MergeAmounts = False,
+        merge_date_time: MergeDateTime = False,
+        merge_address_phone: MergeAddressPhone = False,
+        preset: Presets = None,
+        allowed_label: AllowedLabels = None,
         early_stopping_patience: Annotated[
             int, typer.Option(help="Epochs without gain before stopping.")
         ] = 2,
