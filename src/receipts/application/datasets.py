@@ -93,6 +93,17 @@ def label_receipt(
     )
 
 
+def inference_input(receipt: Receipt) -> LabelledReceipt:
+    """The receipt as a model reads it to predict: texts, 0..1000 boxes, lines (every tag O)."""
+    return LabelledReceipt(
+        receipt_id=receipt.receipt_id,
+        texts=tuple(w.text for w in receipt.words),
+        boxes=tuple(w.box.normalized(receipt.width, receipt.height)[0] for w in receipt.words),
+        tags=(OUTSIDE,) * len(receipt.words),
+        lines=tuple(w.line_id for w in receipt.words),
+    )
+
+
 def content_hash(receipts: Iterable[LabelledReceipt], tags: Sequence[str]) -> str:
     digest = hashlib.sha256(json.dumps(list(tags)).encode())
     for receipt in sorted(receipts, key=lambda r: r.receipt_id):

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from pydantic import Field
 
 from receipts.domain.aggregate import ValueObject
+from receipts.domain.labels import label_of
 
 FIELD_LABELS: dict[str, tuple[str, ...]] = {
     "company": ("MERCHANT_NAME",),
@@ -147,7 +148,7 @@ def words_with_labels(
     return [
         LabelledWord(
             text=t,
-            label=(label.split("-", 1)[1] if label[:2] in ("B-", "I-") else label),
+            label=label_of(label),
             line_id=line,
         )
         for t, label, line in zip(texts, labels, lines, strict=True)

@@ -54,6 +54,16 @@ class ValidationStatus(StrEnum):
     NEEDS_REVIEW = "NEEDS_REVIEW"
 
 
+def label_of(tag: str) -> str:
+    """The label of a BIO tag ("B-DATE" → "DATE"); "O" stays "O"."""
+    return tag[2:] if tag[:2] in ("B-", "I-") else tag
+
+
+def entity_labels_of(tags: Iterable[str]) -> tuple[str, ...]:
+    """The labels a model's BIO tags name, sorted (O excluded)."""
+    return tuple(sorted({label_of(tag) for tag in tags} - {OUTSIDE}))
+
+
 def unknown_labels(labels: Iterable[str]) -> list[str]:
     return sorted({label for label in labels if label not in KNOWN_LABELS and label != OUTSIDE})
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Sequence
+from typing import Literal, Self
 
 from pydantic import Field
 
 from receipts.domain.aggregate import ValueObject
 from receipts.domain.fields import LabelledWord, extract_fields, line_items
-from receipts.domain.labels import OUTSIDE
+from receipts.domain.labels import OUTSIDE, label_of
+from receipts.domain.receipt import Receipt
 
 Runtime = Literal["torch", "onnx", "coreml"]
 
@@ -27,6 +29,23 @@ class ReceiptPrediction(ValueObject):
 
     receipt_id: str
     words: tuple[WordPrediction, ...] = ()
+
+    @classmethod
+    def from_tags(cls, receipt: Receipt, tags: Sequence[tuple[str, float]]) -> Self:
+        """From one (BIO tag, confidence) per word of `receipt`, in word order."""
+        return cls(
+            receipt_id=receipt.receipt_id,
+            words=tuple(
+                WordPrediction(
+                    word_id=word.word_id,
+                    line_id=word.line_id,
+                    text=word.text,
+                    label=label_of(tag),
+                    confidence=min(1.0, max(0.0, confidence)),
+                )
+                for word, (tag, confidence) in zip(receipt.words, tags, strict=True)
+            ),
+        )
 
     def labelled_words(self) -> list[LabelledWord]:
         return [

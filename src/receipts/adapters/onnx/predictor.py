@@ -12,9 +12,10 @@ import numpy as np
 
 from receipts.adapters.onnx.runtime import MODEL_FILE, BundleUnusable, ONNXPredictor
 from receipts.adapters.torch.encoding import Encoded, WordChoice, encode_receipt, merge_windows
-from receipts.adapters.torch.predictor import model_input, receipt_prediction
 from receipts.adapters.torch.tokenization import load_tokenizer
+from receipts.application.datasets import inference_input
 from receipts.application.ports.predictor import ModelUnusable
+from receipts.domain.labels import entity_labels_of
 from receipts.domain.predictions import ModelInfo, ReceiptPrediction
 from receipts.domain.receipt import Receipt
 
@@ -57,7 +58,7 @@ class ONNXBundlePredictor:
             runtime="onnx",
             device="cpu",
             quantization=str(manifest.get("quantization") or "float32"),
-            labels=tuple(sorted({t.split("-", 1)[1] for t in tags if t[:2] in ("B-", "I-")})),
+            labels=entity_labels_of(tags),
         )
 
     @property
@@ -69,7 +70,7 @@ class ONNXBundlePredictor:
         windows: list[Encoded] = []
         for index, receipt in enumerate(typed):
             windows += encode_receipt(
-                index, model_input(receipt), self.tokenizer, None, self.max_length, self.stride
+                index, inference_input(receipt), self.tokenizer, None, self.max_length, self.stride
             )
         choices: list[list[WordChoice]] = [[] for _ in windows]
         order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
@@ -90,7 +91,9 @@ class ONNXBundlePredictor:
         tags = self.session.labels
         merged = merge_windows(windows, choices, [len(r.words) for r in typed])
         return [
-            receipt_prediction(receipt, [(tags[label], float(conf)) for label, conf in words])
+            ReceiptPrediction.from_tags(
+                receipt, [(tags[label], float(conf)) for label, conf in words]
+            )
             for receipt, words in zip(typed, merged, strict=True)
         ]
 

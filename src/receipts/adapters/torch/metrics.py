@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from seqeval.metrics import classification_report
 
 from receipts.domain.job_metric import LabelScore
+from receipts.domain.labels import label_of
 
 
 def entity_scores(
@@ -39,10 +40,6 @@ def word_confusion(
     counts: dict[str, dict[str, int]] = {}
     for true_tags, guessed_tags in zip(truth, predicted, strict=True):
         for true_tag, guessed_tag in zip(true_tags, guessed_tags, strict=True):
-            row = counts.setdefault(_label(true_tag), {})
-            row[_label(guessed_tag)] = row.get(_label(guessed_tag), 0) + 1
+            row = counts.setdefault(label_of(true_tag), {})
+            row[label_of(guessed_tag)] = row.get(label_of(guessed_tag), 0) + 1
     return {label: dict(sorted(row.items())) for label, row in sorted(counts.items())}
-
-
-def _label(tag: str) -> str:
-    return tag.split("-", 1)[1] if tag[:2] in ("B-", "I-") else tag

@@ -22,10 +22,10 @@ from receipts.adapters.torch.checkpoints import read_state
 from receipts.adapters.torch.models import NotAModel, model_tags, resolve_pretrained
 from receipts.adapters.torch.prediction import predict
 from receipts.adapters.torch.tokenization import load_tokenizer
-from receipts.application.datasets import LabelledReceipt
+from receipts.application.datasets import inference_input
 from receipts.application.ports.predictor import ModelUnusable
-from receipts.domain.labels import OUTSIDE
-from receipts.domain.predictions import ModelInfo, ReceiptPrediction, WordPrediction
+from receipts.domain.labels import entity_labels_of
+from receipts.domain.predictions import ModelInfo, ReceiptPrediction
 from receipts.domain.receipt import Receipt
 
 TorchQuantization = Literal["float32", "bfloat16", "int8"]
@@ -77,10 +77,9 @@ class TorchPredictor:
             model = _dynamic_int8(model)
         self.model = model
         self.batch_size = batch_size
-        self.max_length, self.stride = _window_settings(directory, model)
-        tags = model_tags(model)
-        labels = sorted({t.split("-", 1)[1] for t in tags if t[:2] in ("B-", "I-")})
         state = _state(directory)
+        self.max_length, self.stride = _window_settings(state, model)
+        tags = model_tags(model)
         self._info = ModelInfo(
             model_name=model_name or _model_name(directory),
             job_id=job_id or str(state.get("job_name") or ""),
@@ -88,7 +87,7 @@ class TorchPredictor:
             runtime="torch",
             device=str(next(model.parameters()).device) if quantize != "int8" else "cpu",
             quantization=quantize,
-            labels=tuple(labels),
+            labels=entity_labels_of(tags),
         )
 
     @property
@@ -96,7 +95,7 @@ class TorchPredictor:
         return self._info
 
     def predict(self, receipts: Sequence[Receipt]) -> list[ReceiptPrediction]:
-        inputs = [model_input(r) for r in receipts]
+        inputs = [inference_input(r) for r in receipts]
         device = next(self.model.parameters()).device if self._info.quantization != "int8" else None
         with torch.autocast(
             device.type if device is not None else "cpu",
@@ -113,37 +112,9 @@ class TorchPredictor:
                 device=device or torch.device("cpu"),
             )
         return [
-            receipt_prediction(receipt, [(w.tag, w.confidence) for w in words])
+            ReceiptPrediction.from_tags(receipt, [(w.tag, w.confidence) for w in words])
             for receipt, words in zip(receipts, run.words, strict=True)
         ]
-
-
-def model_input(receipt: Receipt) -> LabelledReceipt:
-    """The receipt as the model reads it: texts, 0..1000 boxes, lines (labels unused)."""
-    return LabelledReceipt(
-        receipt_id=receipt.receipt_id,
-        texts=tuple(w.text for w in receipt.words),
-        boxes=tuple(w.box.normalized(receipt.width, receipt.height)[0] for w in receipt.words),
-        tags=(OUTSIDE,) * len(receipt.words),
-        lines=tuple(w.line_id for w in receipt.words),
-    )
-
-
-def receipt_prediction(receipt: Receipt, tags: Sequence[tuple[str, float]]) -> ReceiptPrediction:
-    """Word predictions from BIO tags (the prefix dropped) and confidences, in word order."""
-    return ReceiptPrediction(
-        receipt_id=receipt.receipt_id,
-        words=tuple(
-            WordPrediction(
-                word_id=word.word_id,
-                line_id=word.line_id,
-                text=word.text,
-                label=tag.split("-", 1)[1] if tag[:2] in ("B-", "I-") else tag,
-                confidence=min(1.0, max(0.0, confidence)),
-            )
-            for word, (tag, confidence) in zip(receipt.words, tags, strict=True)
-        ),
-    )
 
 
 def _dynamic_int8(model: LayoutLMForTokenClassification) -> LayoutLMForTokenClassification:
@@ -159,12 +130,14 @@ def _dynamic_int8(model: LayoutLMForTokenClassification) -> LayoutLMForTokenClas
     return quantized
 
 
-def _window_settings(directory: Path, model: LayoutLMForTokenClassification) -> tuple[int, int]:
+def _window_settings(
+    state: dict[str, Any], model: LayoutLMForTokenClassification
+) -> tuple[int, int]:
     """max_seq_length and stride of the job that trained it (trainer_state.json), else the
     model's own limit and the default stride."""
     limit = int(model.config.max_position_embeddings)
     try:
-        model_config = _state(directory)["config"]["model"]
+        model_config = state["config"]["model"]
         return min(limit, int(model_config["max_seq_length"])), int(model_config["stride"])
     except (KeyError, ValueError, TypeError):
         return limit, min(128, limit // 4)
