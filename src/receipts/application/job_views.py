@@ -361,6 +361,12 @@ class JobCatalog:
         self.catch_up()
         return self.read_model.latest_by_status(JobStatus(status))
 
+    def latest_best_checkpoint(self) -> str | None:
+        """The best checkpoint of the job that succeeded last: the model a worker or an
+        inference function runs when none is configured."""
+        latest = self.latest_by_status(JobStatus.SUCCEEDED)
+        return latest.best_checkpoint_uri if latest is not None else None
+
     def by_name(self, name: str) -> JobSummary:
         self.catch_up()
         summary = self.read_model.by_name(name)

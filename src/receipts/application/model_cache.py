@@ -42,7 +42,10 @@ class ModelCache:
             )
         with self._lock:
             if uri not in self._loaded:
-                self._loaded[uri] = self.loader(self.local_directory(uri))
+                remote = "://" in uri and not uri.startswith("file://")
+                self._loaded[uri] = self.loader(
+                    self.local_directory(uri), source_uri=uri if remote else None
+                )
             return self._loaded[uri]
 
     def local_directory(self, uri: str) -> Path:

@@ -13,7 +13,6 @@ from receipts.application.ports.ocr_engine import OCREngine, OCREngineUnavailabl
 from receipts.application.ports.predictor import Predictor
 from receipts.application.worker_log import WorkerLog
 from receipts.bootstrap import Runtime
-from receipts.domain.job import JobStatus
 from receipts.domain.routing import RoutingPolicy
 from receipts.entrypoints.model_loading import Precision, PredictorRuntime, load_predictor
 
@@ -60,13 +59,7 @@ class EngineCache:
 
 def default_model(runtime: Runtime) -> str | None:
     """RECEIPTS_OCR_MODEL, else the best checkpoint of the latest succeeded training job."""
-    if runtime.settings.ocr_model:
-        return runtime.settings.ocr_model
-    latest = runtime.catalog().latest_by_status(JobStatus.SUCCEEDED)
-    if latest is None:
-        return None
-    job = runtime.jobs.get_job(latest.job_id)
-    return job.results.best_checkpoint_uri if job.results else None
+    return runtime.settings.ocr_model or runtime.catalog().latest_best_checkpoint()
 
 
 def model_cache(
@@ -77,9 +70,13 @@ def model_cache(
     quantize: Precision = "float32",
     threads: int | None = None,
 ) -> ModelCache:
-    def loader(model_dir: Path) -> Predictor:
+    def loader(model_dir: Path, *, source_uri: str | None = None) -> Predictor:
         return load_predictor(
-            model_dir, runtime=predictor_runtime, quantize=quantize, threads=threads
+            model_dir,
+            runtime=predictor_runtime,
+            quantize=quantize,
+            threads=threads,
+            source_uri=source_uri,
         )
 
     return ModelCache(

@@ -42,6 +42,7 @@ class Predictor(Protocol):
 
 
 class PredictorLoader(Protocol):
-    def __call__(self, model_dir: Path) -> Predictor:
-        """Loads a checkpoint (HF layout) or an exported bundle; raises ModelUnusable."""
+    def __call__(self, model_dir: Path, /, *, source_uri: str | None = None) -> Predictor:
+        """Loads a checkpoint (HF layout) or an exported bundle; raises ModelUnusable.
+        `source_uri`: where the files were downloaded from (recorded in `info`)."""
         ...

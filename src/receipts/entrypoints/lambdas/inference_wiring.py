@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 import threading
@@ -18,11 +17,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 from receipts.application.inference_cache import InferenceCache, InferenceReports, NoModel
+from receipts.application.model_cache import ModelCache
 from receipts.application.ports.label_store import LabelStore
-from receipts.application.ports.predictor import Predictor
+from receipts.application.ports.predictor import ModelUnusable, Predictor
 from receipts.bootstrap import Runtime
 from receipts.domain.errors import DomainError
-from receipts.domain.job import JobStatus
 from receipts.domain.labels import ValidationStatus
 from receipts.domain.receipt import Receipt
 
@@ -52,9 +51,7 @@ def inference_cache(runtime: Runtime, environ: Mapping[str, str] | None = None) 
 def label_store(runtime: Runtime) -> LabelStore:
     if runtime.settings.mode != "aws":
         raise NoLabelStore(runtime.settings.mode)
-    from receipts.adapters.dynamodb.label_store import DynamoDBLabelStore
-
-    return DynamoDBLabelStore(runtime.settings.table)
+    return runtime.labels
 
 
 def configured_model_uri(environ: Mapping[str, str] | None = None) -> str | None:
@@ -64,33 +61,30 @@ def configured_model_uri(environ: Mapping[str, str] | None = None) -> str | None
 
 def model_uri(runtime: Runtime, environ: Mapping[str, str] | None = None) -> str:
     """`MODEL_S3_URI`, else the best checkpoint of the last job that succeeded."""
-    configured = configured_model_uri(environ)
-    if configured:
-        return configured
-    latest = runtime.catalog().latest_by_status(JobStatus.SUCCEEDED)
-    if latest is None or not latest.best_checkpoint_uri:
+    uri = configured_model_uri(environ) or runtime.catalog().latest_best_checkpoint()
+    if not uri:
         raise NoModel(f"no model to run: set {MODEL_VARIABLE} or let a training job succeed first")
-    return latest.best_checkpoint_uri
+    return uri
 
 
 def stored_predictor(runtime: Runtime, uri: str, directory: Path | None = None) -> Predictor:
-    """The model at `uri` in the artifact store, downloaded and loaded once per container."""
+    """The model at `uri` in the artifact store, downloaded (`ModelCache`) and loaded once
+    per container."""
     with _lock:
-        if uri in _predictors:
-            return _predictors[uri]
-        from receipts.entrypoints.model_loading import load_predictor
+        if uri not in _predictors:
+            from receipts.entrypoints.model_loading import load_predictor
 
-        prefix = uri if uri.endswith("/") else uri + "/"
-        root = directory or Path(tempfile.gettempdir()) / "layoutlm-model"
-        local = root / hashlib.sha256(prefix.encode()).hexdigest()[:16]
-        if not (local / ".complete").exists():
-            if not runtime.artifacts.list(prefix):
-                raise NoModel(f"no model at {prefix}")
-            runtime.artifacts.download_dir(prefix, local)
-            (local / ".complete").touch()
-        predictor = load_predictor(local, source_uri=prefix)
-        _predictors[uri] = predictor
-        return predictor
+            prefix = uri if uri.endswith("/") else uri + "/"
+            models = ModelCache(
+                runtime.artifacts,
+                directory or Path(tempfile.gettempdir()) / "layoutlm-model",
+                load_predictor,
+            )
+            try:
+                _predictors[uri] = models.get(prefix)
+            except ModelUnusable as error:
+                raise NoModel(str(error)) from None
+        return _predictors[uri]
 
 
 def forget_predictors() -> None:
