@@ -212,7 +212,6 @@ def write_inference_report(
     """Seed 002's report of one receipt: predictions beside its labels, JSON and HTML."""
     from receipts.adapters.jsonl.label_store import JSONLLabelStore
     from receipts.application.inference_cache import InferenceCache, InferenceReports
-    from receipts.entrypoints.model_loading import load_predictor
     from receipts.entrypoints.report_cli import write_report
 
     labels = JSONLLabelStore(dataset)
@@ -220,7 +219,7 @@ def write_inference_report(
     reports = InferenceReports(
         labels=labels,
         cache=InferenceCache(runtime.artifacts, runtime.artifacts_uri),
-        predictor=lambda: load_predictor(models.local_directory(checkpoint_uri)),
+        predictor=models.get,
     )
     outcome = reports.generate(seed=DEMO_SEED)
     written = write_report(outcome.response, home / "reports", labels, dataset)
