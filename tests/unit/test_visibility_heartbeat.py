@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -76,3 +77,41 @@ def test_stop_on_failure_stops_at_the_first_failed_beat() -> None:
 def test_settings_are_checked(every: float, timeout: float, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
         VisibilityHeartbeat(FakeQueue(), "h", every=every, timeout=timeout)
+
+
+def test_many_heartbeats_beat_at_once_and_a_failing_one_disturbs_none() -> None:
+    queues = [FakeQueue() for _ in range(40)]
+    broken = FakeQueue(failing=True)
+    threads_before = threading.active_count()
+    with contextlib.ExitStack() as stack:
+        beating = [
+            stack.enter_context(VisibilityHeartbeat(queue, f"h-{i}", every=0.01, timeout=5))
+            for i, queue in enumerate(queues)
+        ]
+        failing = stack.enter_context(
+            VisibilityHeartbeat(broken, "h-broken", every=0.01, timeout=5, stop_on_failure=True)
+        )
+        wait_for(lambda: all(heartbeat.beats >= 3 for heartbeat in beating))
+        assert threading.active_count() <= threads_before + 1  # one thread beats them all
+    calls = [len(queue.calls) for queue in queues]
+    time.sleep(0.05)
+
+    assert [len(queue.calls) for queue in queues] == calls  # none after leaving
+    assert all(set(queue.calls) == {(f"h-{i}", 5)} for i, queue in enumerate(queues))
+    assert (failing.failures, len(broken.calls)) == (1, 1)
+
+
+def test_leaving_waits_for_a_beat_in_progress() -> None:
+    entered, release = threading.Event(), threading.Event()
+
+    class SlowQueue(FakeQueue):
+        def change_visibility(self, receipt_handle: str, timeout_seconds: float) -> None:
+            entered.set()
+            release.wait(5)
+            super().change_visibility(receipt_handle, timeout_seconds)
+
+    with VisibilityHeartbeat(SlowQueue(), "h-slow", every=0.01, timeout=5) as beating:
+        assert entered.wait(5)
+        threading.Timer(0.05, release.set).start()
+
+    assert beating.beats == 1  # counted before the with block ended

@@ -1,10 +1,11 @@
 """Keeps a received message invisible to other consumers while long work runs on it.
 
-Every `every` seconds a thread sets the message's visibility timeout to `timeout` seconds
-from now, through the queue's `change_visibility`, so the message stays hidden as long as
-the work runs and comes back at most `timeout` seconds after a crashed worker's last beat.
+Every `every` seconds the message's visibility timeout is set to `timeout` seconds from
+now, through the queue's `change_visibility`, so the message stays hidden as long as the
+work runs and comes back at most `timeout` seconds after a crashed worker's last beat.
 `every` must be shorter than `timeout` and than the visibility timeout the message was
-received with.
+received with. The beats of all heartbeats of a process come from one thread
+(`beat_scheduler`): entering and leaving a heartbeat starts and joins no thread.
 
 A beat that fails (e.g. the receipt handle is no longer valid: the message was deleted, or
 became visible and was received by someone else) is logged and kept in `error`; the next
@@ -15,10 +16,10 @@ useful (workers are idempotent by id).
 
 from __future__ import annotations
 
-import threading
 from types import TracebackType
 from typing import Protocol, Self
 
+from receipts.application.beat_scheduler import beat_scheduler
 from receipts.application.ports.queue import MAX_VISIBILITY_TIMEOUT, QueueMessage
 from receipts.application.worker_log import StdlibWorkerLog, WorkerLog
 
@@ -50,7 +51,9 @@ def check_heartbeat(every: float, timeout: float) -> None:
 class VisibilityHeartbeat:
     """`with VisibilityHeartbeat(queue, message, every=300, timeout=900): work()`.
 
-    `message` is the received message or its receipt handle.
+    `message` is the received message or its receipt handle. The first beat comes `every`
+    seconds after entering, the next `every` seconds after the previous one ended; none
+    comes after leaving (a beat in progress is waited for).
     """
 
     def __init__(
@@ -78,11 +81,9 @@ class VisibilityHeartbeat:
         self.failures = 0
         self.error: Exception | None = None
         """The last failed beat's error."""
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="visibility-heartbeat", daemon=True)
 
     def __enter__(self) -> Self:
-        self._thread.start()
+        beat_scheduler.add(self)
         return self
 
     def __exit__(
@@ -91,19 +92,18 @@ class VisibilityHeartbeat:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self._stop.set()
-        self._thread.join()
+        beat_scheduler.remove(self)
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.every):
-            try:
-                self.queue.change_visibility(self.receipt_handle, self.timeout)
-            except Exception as error:
-                self._failed(error)
-                if self.stop_on_failure:
-                    return
-                continue
-            self.beats += 1
+    def beat(self) -> bool:
+        """One extension of the visibility timeout (the scheduler's call); False once a beat
+        failed with `stop_on_failure`."""
+        try:
+            self.queue.change_visibility(self.receipt_handle, self.timeout)
+        except Exception as error:
+            self._failed(error)
+            return not self.stop_on_failure
+        self.beats += 1
+        return True
 
     def _failed(self, error: Exception) -> None:
         self.error = error
