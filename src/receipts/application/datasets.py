@@ -19,7 +19,7 @@ from receipts.domain.receipt import Receipt, count_labels
 class LabelledReceipt(BaseModel):
     """A receipt as the model sees it: word texts, 0..1000 boxes, BIO tags, lines."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     receipt_id: str
     texts: tuple[str, ...]
@@ -30,6 +30,8 @@ class LabelledReceipt(BaseModel):
 
 
 class DatasetStats(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     receipts: int = 0
     lines: int = 0
     words: int = 0
@@ -46,7 +48,7 @@ class DatasetStats(BaseModel):
 
 
 class PreparedDataset(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     source: str
     content_hash: str

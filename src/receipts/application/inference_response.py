@@ -17,7 +17,7 @@ from receipts.domain.aggregate import Timestamp
 
 
 class ResponsePart(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
 
 class PixelBox(ResponsePart):

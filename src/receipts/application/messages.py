@@ -15,7 +15,7 @@ from receipts.domain.quantization import Quantization
 
 
 class Message(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, defer_build=True)
 
     @classmethod
     def parse(cls, body: str | bytes) -> Self:

@@ -41,7 +41,9 @@ Timestamp = Annotated[
 
 class ValueObject(BaseModel):
     # non-finite floats in free-form payloads round-trip through JSON as NaN/Infinity
-    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", ser_json_inf_nan="constants", defer_build=True
+    )
 
     def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
         # Frozen and never mutated in place: sharing is safe, and it keeps the

@@ -27,7 +27,7 @@ class ArtifactURI(BaseModel):
     "tmp/x"). A key ending in `/` names a prefix (a directory tree).
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     scheme: str
     bucket: str

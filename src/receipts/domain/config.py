@@ -154,9 +154,10 @@ LIST_HYPERPARAMETERS = frozenset({"allowed_labels", "presets"})
 
 
 class JobConfig(ValueObject):
-    hyperparameters: Hyperparameters = Hyperparameters()
-    data: DataConfig = DataConfig()
-    model: ModelConfig = ModelConfig()
+    # factories, not instances: an instance would build the schemas at import
+    hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
 
     @classmethod
     def parse(cls, data: dict[str, Any]) -> JobConfig:

@@ -92,9 +92,9 @@ class JobDraft(ValueObject):
     description: str = ""
     priority: Priority = "medium"
     created_by: str = "unknown"
-    config: JobConfig = JobConfig()
+    config: JobConfig = Field(default_factory=JobConfig)
     tags: dict[str, str] = Field(default_factory=dict)
-    storage: StorageMetadata = StorageMetadata()
+    storage: StorageMetadata = Field(default_factory=StorageMetadata)
 
     @field_validator("name")
     @classmethod

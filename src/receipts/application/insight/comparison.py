@@ -17,7 +17,7 @@ from receipts.domain.errors import InvalidInput
 class ConfigDifference(BaseModel):
     """One config key (`section.name`) whose value is not the same in every run."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     key: str
     values: list[JsonValue]
@@ -27,7 +27,7 @@ class ConfigDifference(BaseModel):
 class LabelF1(BaseModel):
     """A label's F1 in each run's best evaluation, and its change from the first run."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     label: str
     f1: list[float | None]
@@ -35,7 +35,7 @@ class LabelF1(BaseModel):
 
 
 class RunComparison(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     runs: list[RunRecord]
     config_differences: list[ConfigDifference]

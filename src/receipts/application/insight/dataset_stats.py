@@ -18,7 +18,7 @@ from receipts.domain.receipt import Receipt, count_labels
 class LabelPolicyEffect(BaseModel):
     """One raw label: its words by status and what training sees (merged label, or O)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     label: str
     trains_as: str
@@ -35,7 +35,7 @@ class LabelPolicyEffect(BaseModel):
 class Balance(BaseModel):
     """Words labelled O and with an entity label, and their ratio (None: no entity words)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     outside_words: int
     entity_words: int
@@ -46,7 +46,7 @@ class Balance(BaseModel):
 
 
 class DatasetInsight(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     source: str
     receipts: int

@@ -10,7 +10,7 @@ from receipts.domain.job import JobStatus
 
 
 class RunHistory(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     status: JobStatus | None = None
     """Only runs with this status were asked for (None: every run)."""

@@ -14,7 +14,7 @@ from receipts.domain.job_log import LogEntry
 
 
 class MonitorSnapshot(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     run: RunRecord
     planned_epochs: int | None = None

@@ -20,7 +20,7 @@ from receipts.domain.labels import OUTSIDE
 
 
 class Timings(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     created_at: Timestamp
     started_at: Timestamp | None = None
@@ -41,7 +41,7 @@ class Timings(BaseModel):
 
 
 class RunReport(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     run: RunRecord
     description: str = ""

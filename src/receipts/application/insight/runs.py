@@ -20,7 +20,7 @@ ACTIVE = frozenset({JobStatus.PENDING, JobStatus.RUNNING})
 class EpochMetrics(BaseModel):
     """One evaluation: validation F1, precision, recall and loss after an epoch."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     epoch: int
     global_step: int
@@ -41,7 +41,7 @@ class EpochMetrics(BaseModel):
 class RunRecord(BaseModel):
     """A job with its config, best F1 (and the epoch it came from) and every epoch's metrics."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     job_id: UUID
     job_name: str

@@ -15,7 +15,7 @@ class ExportFailed(Exception):
 
 
 class BundleReport(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     file_sizes: dict[str, int]
     validation: dict[str, Any] = Field(default_factory=dict)

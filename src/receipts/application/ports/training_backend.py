@@ -14,7 +14,7 @@ from receipts.domain.job_metric import Evaluation
 
 
 class TrainingSpec(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     job_id: UUID
     job_name: str
