@@ -75,6 +75,51 @@ def test_a_tie_between_amounts_goes_to_the_largest() -> None:
     assert fields["total"] == "$1,205.50"
 
 
+def test_a_models_total_is_the_value_it_is_surest_of_not_the_largest() -> None:
+    fields = extract_fields(
+        [
+            LabelledWord(text="26.11", label="AMOUNT", line_id=7, confidence=0.83),
+            LabelledWord(text="26.10", label="AMOUNT", line_id=8, confidence=0.99),
+        ]
+    )
+
+    assert fields["total"] == "26.10"
+
+
+def test_confidence_summed_over_rows_outweighs_one_sure_row() -> None:
+    fields = extract_fields(
+        [
+            LabelledWord(text="51.00", label="AMOUNT", line_id=3, confidence=0.95),
+            LabelledWord(text="15.90", label="AMOUNT", line_id=8, confidence=0.6),
+            LabelledWord(text="15.90", label="AMOUNT", line_id=9, confidence=0.6),
+        ]
+    )
+
+    assert fields["total"] == "15.90"
+
+
+def test_without_a_total_label_the_likeliest_money_word_is_the_total() -> None:
+    fields = extract_fields(
+        [
+            LabelledWord(text="TOTAL", label="O", scores={"O": 0.9, "AMOUNT": 0.1}),
+            LabelledWord(text="RM96.20", label="O", scores={"O": 0.7, "AMOUNT": 0.3}),
+            LabelledWord(text="12.00", label="O", scores={"O": 0.8, "AMOUNT": 0.2}),
+        ]
+    )
+
+    assert fields["total"] == "RM96.20"
+
+
+def test_the_fallback_needs_a_money_word_and_some_belief() -> None:
+    unsure = [
+        LabelledWord(text="96.20", label="O", scores={"O": 0.99, "AMOUNT": 0.01}),
+        LabelledWord(text="TOTAL", label="O", scores={"O": 0.2, "AMOUNT": 0.8}),
+    ]
+    assert "total" not in extract_fields(unsure)
+    # labels a person gave (no scores) never invent a total
+    assert "total" not in extract_fields(words(("96.20", "O")))
+
+
 def test_no_labelled_words_no_fields() -> None:
     assert extract_fields(words(("hello", "O"))) == {}
     assert extract_fields([]) == {}

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from receipts.domain.config import DataConfig
+from receipts.domain.decoding import bio_by_lines
 from receipts.domain.errors import InvalidInput
 from receipts.domain.labels import OUTSIDE
 from receipts.domain.receipt import Receipt, count_labels
@@ -61,17 +62,7 @@ class PreparedDataset(BaseModel):
 
 def bio(labels: Sequence[str], lines: Sequence[int]) -> list[str]:
     """BIO tags: an entity starts at a label change or at a new line."""
-    tags = []
-    previous, previous_line = OUTSIDE, None
-    for label, line in zip(labels, lines, strict=True):
-        if label == OUTSIDE:
-            tags.append(OUTSIDE)
-        elif label == previous and line == previous_line:
-            tags.append(f"I-{label}")
-        else:
-            tags.append(f"B-{label}")
-        previous, previous_line = label, line
-    return tags
+    return bio_by_lines(labels, lines)
 
 
 def label_receipt(

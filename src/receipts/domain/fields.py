@@ -20,6 +20,9 @@ FIELD_LABELS: dict[str, tuple[str, ...]] = {
     "total": ("GRAND_TOTAL", "AMOUNT"),
 }
 _AMOUNT = re.compile(r"-?\d[\d,]*\.?\d*")
+_MONEY = re.compile(r"\d[.,]\d{2}(?!\d)")
+TOTAL_FALLBACK_MIN = 0.05
+"""A total nobody labelled is read from the likeliest money word only at this probability."""
 
 
 class LabelledWord(ValueObject):
@@ -27,14 +30,20 @@ class LabelledWord(ValueObject):
     label: str
     line_id: int = 0
     confidence: float = Field(1.0, ge=0, le=1)
+    """How sure the labeller is of `label` (a model's probability; 1 for a person's label)."""
+    scores: dict[str, float] = Field(default_factory=dict)
+    """A model's probability of every label, when it gave them."""
 
 
 def extract_fields(words: Sequence[LabelledWord]) -> dict[str, str]:
     """The fields a receipt's labelled words spell out (reading order kept).
 
     company, address, phone: all their words joined. date, time: the first entity.
-    total: GRAND_TOTAL if any, else the most frequent AMOUNT value, ties to the largest
-    (SROIE labels every row carrying the total as AMOUNT).
+    total: the GRAND_TOTAL words if any, else the AMOUNT words (SROIE labels every row
+    carrying the total as AMOUNT): the value with the most confidence summed over its words
+    (for labels a person gave: the most frequent), ties to the largest. When no word carries
+    either label but a model scored them, the money word it found likeliest to be the total
+    (at least `TOTAL_FALLBACK_MIN`): a receipt has a total even where the model doubts it.
     """
     fields: dict[str, str] = {}
     for name in ("company", "address", "phone"):
@@ -45,12 +54,27 @@ def extract_fields(words: Sequence[LabelledWord]) -> dict[str, str]:
         span = _first_span(words, FIELD_LABELS[name])
         if span:
             fields[name] = span
-    grand = [w.text for w in words if w.label == "GRAND_TOTAL"]
-    amounts = grand or [w.text for w in words if w.label == "AMOUNT"]
-    if amounts:
-        counts = Counter(amounts)
-        fields["total"] = max(counts, key=lambda t: (counts[t], _value(t)))
+    total = _total(words)
+    if total:
+        fields["total"] = total
     return fields
+
+
+def _total(words: Sequence[LabelledWord]) -> str:
+    for label in ("GRAND_TOTAL", "AMOUNT"):
+        weight: dict[str, float] = {}
+        for word in words:
+            if word.label == label:
+                weight[word.text] = weight.get(word.text, 0.0) + word.confidence
+        if weight:
+            return max(weight, key=lambda text: (weight[text], _value(text)))
+    for label in ("GRAND_TOTAL", "AMOUNT"):
+        scored = [(w.scores[label], w.text) for w in words if label in w.scores]
+        money = [(p, text) for p, text in scored if _MONEY.search(text)]
+        if money:
+            probability, text = max(money, key=lambda pair: (pair[0], _value(pair[1])))
+            return text if probability >= TOTAL_FALLBACK_MIN else ""
+    return ""
 
 
 def line_items(words: Sequence[LabelledWord]) -> list[dict[str, str]]:
@@ -143,13 +167,21 @@ def score_fields(
 
 
 def words_with_labels(
-    texts: Sequence[str], labels: Sequence[str], lines: Sequence[int]
+    texts: Sequence[str],
+    labels: Sequence[str],
+    lines: Sequence[int],
+    confidences: Sequence[float] | None = None,
+    scores: Sequence[Mapping[str, float]] | None = None,
 ) -> list[LabelledWord]:
+    """Words from parallel sequences (labels may carry BIO prefixes); without confidences
+    every label counts as certain."""
     return [
         LabelledWord(
             text=t,
             label=label_of(label),
             line_id=line,
+            confidence=1.0 if confidences is None else min(1.0, max(0.0, confidences[i])),
+            scores={} if scores is None else dict(scores[i]),
         )
-        for t, label, line in zip(texts, labels, lines, strict=True)
+        for i, (t, label, line) in enumerate(zip(texts, labels, lines, strict=True))
     ]

@@ -8,8 +8,9 @@ from typing import Literal, Self
 from pydantic import Field
 
 from receipts.domain.aggregate import ValueObject
+from receipts.domain.decoding import DecodedWord
 from receipts.domain.fields import LabelledWord, extract_fields, line_items
-from receipts.domain.labels import OUTSIDE, label_of
+from receipts.domain.labels import OUTSIDE
 from receipts.domain.receipt import Receipt
 
 Runtime = Literal["torch", "onnx", "coreml"]
@@ -22,6 +23,9 @@ class WordPrediction(ValueObject):
     label: str
     """The entity label without its BIO prefix ("O" outside any entity)."""
     confidence: float = Field(ge=0.0, le=1.0)
+    """The probability of `label`."""
+    scores: dict[str, float] = Field(default_factory=dict)
+    """The probability of every label the model knows ("O" included), when it gave them."""
 
 
 class ReceiptPrediction(ValueObject):
@@ -31,8 +35,8 @@ class ReceiptPrediction(ValueObject):
     words: tuple[WordPrediction, ...] = ()
 
     @classmethod
-    def from_tags(cls, receipt: Receipt, tags: Sequence[tuple[str, float]]) -> Self:
-        """From one (BIO tag, confidence) per word of `receipt`, in word order."""
+    def from_decoded(cls, receipt: Receipt, decoded: Sequence[DecodedWord]) -> Self:
+        """From one decoded word (`domain.decoding`) per word of `receipt`, in word order."""
         return cls(
             receipt_id=receipt.receipt_id,
             words=tuple(
@@ -40,16 +44,23 @@ class ReceiptPrediction(ValueObject):
                     word_id=word.word_id,
                     line_id=word.line_id,
                     text=word.text,
-                    label=label_of(tag),
-                    confidence=min(1.0, max(0.0, confidence)),
+                    label=guess.label,
+                    confidence=guess.confidence,
+                    scores={name: round(p, 6) for name, p in guess.scores.items()},
                 )
-                for word, (tag, confidence) in zip(receipt.words, tags, strict=True)
+                for word, guess in zip(receipt.words, decoded, strict=True)
             ),
         )
 
     def labelled_words(self) -> list[LabelledWord]:
         return [
-            LabelledWord(text=w.text, label=w.label, line_id=w.line_id, confidence=w.confidence)
+            LabelledWord(
+                text=w.text,
+                label=w.label,
+                line_id=w.line_id,
+                confidence=w.confidence,
+                scores=w.scores,
+            )
             for w in self.words
         ]
 

@@ -9,12 +9,12 @@ from receipts.adapters.jsonl.label_store import JSONLLabelStore
 from receipts.adapters.torch.checkpoints import read_state
 from receipts.adapters.torch.metrics import entity_scores
 from receipts.adapters.torch.models import NotAModel, load_model, resolve_pretrained
-from receipts.adapters.torch.prediction import predict
+from receipts.adapters.torch.prediction import predict, predicted_words
 from receipts.adapters.torch.tokenization import load_tokenizer
 from receipts.application.datasets import label_receipt
 from receipts.domain.config import JobConfig
 from receipts.domain.errors import InvalidInput
-from receipts.domain.fields import extract_fields, score_fields, words_with_labels
+from receipts.domain.fields import extract_fields, score_fields
 
 
 def evaluate_checkpoint(checkpoint: Path, dataset: Path) -> dict[str, Any]:
@@ -43,10 +43,10 @@ def evaluate_checkpoint(checkpoint: Path, dataset: Path) -> dict[str, Any]:
     )
     guessed = [[w.tag for w in words] for words in run.words]
     precision, recall, f1, per_label = entity_scores([list(r.tags) for r in receipts], guessed)
-    with_fields = [(r, g) for r, g in zip(receipts, guessed, strict=True) if r.fields]
+    with_fields = [(r, g) for r, g in zip(receipts, run.words, strict=True) if r.fields]
     fields = (
         score_fields(
-            [extract_fields(words_with_labels(r.texts, g, r.lines)) for r, g in with_fields],
+            [extract_fields(predicted_words(r, g)) for r, g in with_fields],
             [r.fields for r, _ in with_fields],
         )
         if with_fields

@@ -11,10 +11,11 @@ from typing import Any
 import numpy as np
 
 from receipts.adapters.onnx.runtime import MODEL_FILE, BundleUnusable, ONNXPredictor
-from receipts.adapters.torch.encoding import Encoded, WordChoice, encode_receipt, merge_windows
+from receipts.adapters.torch.encoding import Encoded, encode_receipt, merge_windows
 from receipts.adapters.torch.tokenization import load_tokenizer
 from receipts.application.datasets import inference_input
 from receipts.application.ports.predictor import ModelUnusable
+from receipts.domain.decoding import decode_word
 from receipts.domain.labels import entity_labels_of
 from receipts.domain.predictions import ModelInfo, ReceiptPrediction
 from receipts.domain.receipt import Receipt
@@ -72,7 +73,7 @@ class ONNXBundlePredictor:
             windows += encode_receipt(
                 index, inference_input(receipt), self.tokenizer, None, self.max_length, self.stride
             )
-        choices: list[list[WordChoice]] = [[] for _ in windows]
+        choices: list[list[list[float]]] = [[] for _ in windows]
         order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
         for start in range(0, len(order), self.batch_size):
             chunk = order[start : start + self.batch_size]
@@ -81,20 +82,12 @@ class ONNXBundlePredictor:
                 rows = logits[windows[i].word_positions]
                 shifted = np.exp(rows - rows.max(axis=-1, keepdims=True))
                 probabilities = shifted / shifted.sum(axis=-1, keepdims=True)
-                choices[i] = list(
-                    zip(
-                        probabilities.argmax(axis=-1).tolist(),
-                        probabilities.max(axis=-1).tolist(),
-                        strict=True,
-                    )
-                )
+                choices[i] = probabilities.tolist()
         tags = self.session.labels
         merged = merge_windows(windows, choices, [len(r.words) for r in typed])
         return [
-            ReceiptPrediction.from_tags(
-                receipt, [(tags[label], float(conf)) for label, conf in words]
-            )
-            for receipt, words in zip(typed, merged, strict=True)
+            ReceiptPrediction.from_decoded(receipt, [decode_word(tags, row) for row in rows])
+            for receipt, rows in zip(typed, merged, strict=True)
         ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from transformers import PreTrainedTokenizerFast
 
@@ -77,15 +78,15 @@ def owners(windows: Sequence[Encoded], words: int) -> list[int]:
     return owner_windows([e.window for e in windows], words)
 
 
-WordChoice = tuple[int, float]
-"""A word's label id and its confidence."""
+Choice = TypeVar("Choice")
+"""What a window says about one of its words (e.g. its tag probabilities)."""
 
 
 def merge_windows(
     windows: Sequence[Encoded],
-    window_choices: Sequence[Sequence[WordChoice]],
+    window_choices: Sequence[Sequence[Choice]],
     word_counts: Sequence[int],
-) -> list[list[WordChoice]]:
+) -> list[list[Choice]]:
     """Per receipt, one choice per word: the one of the window where the word sits farthest
     from an edge. `window_choices[i]` holds window i's choices for its words, in order."""
     by_receipt: dict[int, list[int]] = {}

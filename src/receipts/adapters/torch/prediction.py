@@ -1,4 +1,7 @@
-"""Sliding-window inference: one label and confidence per word, whatever the receipt's length."""
+"""Sliding-window inference: one label and confidence per word, whatever the receipt's length.
+
+Each word's label is decoded from its tag probabilities (`domain.decoding`): the label with
+the highest probability, B and I summed, and the BIO tag that label implies on its line."""
 
 from __future__ import annotations
 
@@ -9,15 +12,24 @@ import torch
 from transformers import LayoutLMForTokenClassification, PreTrainedTokenizerFast
 
 from receipts.adapters.torch.batching import collate
-from receipts.adapters.torch.encoding import Encoded, WordChoice, encode_receipt, merge_windows
+from receipts.adapters.torch.encoding import Encoded, encode_receipt, merge_windows
 from receipts.adapters.torch.models import model_tags
 from receipts.application.datasets import LabelledReceipt
+from receipts.domain.decoding import bio_by_lines, decode_word
+from receipts.domain.fields import LabelledWord, words_with_labels
 
 
 @dataclass(frozen=True)
 class WordPrediction:
     tag: str
+    """The BIO tag of `label` on its line (see `domain.decoding`)."""
+    label: str
     confidence: float
+    """The probability of `label`."""
+    scores: dict[str, float]
+    """The probability of every label the model knows, "O" included."""
+    raw_tag: str
+    """The single most probable tag, as the model's argmax says it (before decoding)."""
 
 
 @dataclass(frozen=True)
@@ -39,15 +51,15 @@ def predict(
     tag_ids: dict[str, int] | None = None,
 ) -> PredictionRun:
     """Predictions for every word of every receipt (windows merged: each word keeps the
-    prediction of the window where it sits farthest from an edge). With `tag_ids` the
-    receipts' tags also give the loss."""
+    probabilities of the window where it sits farthest from an edge, then is decoded). With
+    `tag_ids` the receipts' tags also give the loss."""
     device = device or next(model.parameters()).device
     tags = model_tags(model)
     windows: list[Encoded] = []
     for index, receipt in enumerate(receipts):
         windows += encode_receipt(index, receipt, tokenizer, tag_ids, max_length, stride)
     loss_sum, loss_tokens = 0.0, 0
-    window_choices: list[list[WordChoice]] = [[] for _ in windows]
+    window_choices: list[list[list[float]]] = [[] for _ in windows]
     order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
     was_training = model.training
     model.train(False)
@@ -73,20 +85,38 @@ def predict(
                     loss_sum += float(loss)
                     loss_tokens += supervised
             probabilities = logits.softmax(-1)
-            confidence, best = probabilities.max(-1)
             for row, i in enumerate(chunk):
-                positions = windows[i].word_positions
-                window_choices[i] = list(
-                    zip(
-                        best[row, positions].tolist(),
-                        confidence[row, positions].tolist(),
-                        strict=True,
-                    )
-                )
+                window_choices[i] = probabilities[row, windows[i].word_positions].tolist()
     model.train(was_training)
     merged = merge_windows(windows, window_choices, [len(r.texts) for r in receipts])
     results = [
-        [WordPrediction(tags[label_id], float(conf)) for label_id, conf in words]
-        for words in merged
+        decoded(tags, rows, receipt.lines) for rows, receipt in zip(merged, receipts, strict=True)
     ]
     return PredictionRun(results, loss_sum / loss_tokens if loss_tokens else None)
+
+
+def decoded(
+    tags: Sequence[str], rows: Sequence[Sequence[float]], lines: Sequence[int]
+) -> list[WordPrediction]:
+    """One receipt's words from their tag probabilities (`rows`, one per word)."""
+    words = [decode_word(tags, row) for row in rows]
+    bio = bio_by_lines([w.label for w in words], lines)
+    return [
+        WordPrediction(
+            tag, w.label, w.confidence, w.scores, tags[max(range(len(row)), key=row.__getitem__)]
+        )
+        for tag, w, row in zip(bio, words, rows, strict=True)
+    ]
+
+
+def predicted_words(
+    receipt: LabelledReceipt, predictions: Sequence[WordPrediction]
+) -> list[LabelledWord]:
+    """A receipt's words with the model's labels, confidences and scores (for fields)."""
+    return words_with_labels(
+        receipt.texts,
+        [w.label for w in predictions],
+        receipt.lines,
+        [w.confidence for w in predictions],
+        [w.scores for w in predictions],
+    )

@@ -24,6 +24,7 @@ from receipts.adapters.torch.prediction import predict
 from receipts.adapters.torch.tokenization import load_tokenizer
 from receipts.application.datasets import inference_input
 from receipts.application.ports.predictor import ModelUnusable
+from receipts.domain.decoding import DecodedWord
 from receipts.domain.labels import entity_labels_of
 from receipts.domain.predictions import ModelInfo, ReceiptPrediction
 from receipts.domain.receipt import Receipt
@@ -112,7 +113,9 @@ class TorchPredictor:
                 device=device or torch.device("cpu"),
             )
         return [
-            ReceiptPrediction.from_tags(receipt, [(w.tag, w.confidence) for w in words])
+            ReceiptPrediction.from_decoded(
+                receipt, [DecodedWord(w.label, w.confidence, w.scores) for w in words]
+            )
             for receipt, words in zip(receipts, run.words, strict=True)
         ]
 

@@ -38,7 +38,7 @@ from receipts.adapters.torch.models import (
     load_model,
     resolve_pretrained,
 )
-from receipts.adapters.torch.prediction import predict
+from receipts.adapters.torch.prediction import WordPrediction, predict, predicted_words
 from receipts.adapters.torch.tokenization import load_tokenizer, train_tokenizer
 from receipts.application.datasets import LabelledReceipt, PreparedDataset
 from receipts.application.ports.artifact_store import ArtifactStore
@@ -50,7 +50,7 @@ from receipts.application.ports.training_backend import (
     TrainingSpec,
 )
 from receipts.domain.artifacts import ArtifactURI
-from receipts.domain.fields import extract_fields, score_fields, words_with_labels
+from receipts.domain.fields import extract_fields, score_fields
 from receipts.domain.job import DatasetLineage, JobResults
 from receipts.domain.job_log import LogLevel
 from receipts.domain.job_metric import Evaluation
@@ -435,7 +435,7 @@ class LayoutLMTrainer:
         """Scores on the validation split. With several ranks each predicts a shard, rank 0
         scores the gathered predictions once, and every rank gets rank 0's result."""
         if self.dist.enabled:
-            guessed, loss = self._predict_sharded(model, tokenizer, dataset, tag_ids)
+            predicted, loss = self._predict_sharded(model, tokenizer, dataset, tag_ids)
             losses = [x for per_rank in self.dist.gather(losses) for x in per_rank]
         else:
             result = predict(
@@ -446,13 +446,13 @@ class LayoutLMTrainer:
                 stride=self._stride,
                 tag_ids=tag_ids,
             )
-            guessed = [[w.tag for w in words] for words in result.words]
-            loss = result.loss
+            predicted, loss = result.words, result.loss
         scored: tuple[str, float | None] | None = None
         if self.dist.is_main:
             truth = [list(r.tags) for r in dataset.validation]
+            guessed = [[w.tag for w in words] for words in predicted]
             precision, recall, f1, per_label = entity_scores(truth, guessed)
-            field_f1 = _field_f1(dataset.validation, guessed)
+            field_f1 = _field_f1(dataset.validation, predicted)
             evaluation = Evaluation(
                 epoch=epoch,
                 global_step=run.global_step,
@@ -479,8 +479,8 @@ class LayoutLMTrainer:
         tokenizer: PreTrainedTokenizerFast,
         dataset: PreparedDataset,
         tag_ids: dict[str, int],
-    ) -> tuple[list[list[str]], float | None]:
-        """Every validation receipt's predicted tags (in order) and the mean loss over all
+    ) -> tuple[list[list[WordPrediction]], float | None]:
+        """Every validation receipt's predicted words (in order) and the mean loss over all
         supervised tokens, each rank predicting every world_size-th receipt."""
         world, rank = self.dist.world_size, self.dist.rank
         mine = list(range(rank, len(dataset.validation), world))
@@ -500,8 +500,8 @@ class LayoutLMTrainer:
                 index, receipt, tokenizer, tag_ids, self._max_length, self._stride
             )
         )
-        shard = (mine, [[w.tag for w in words] for words in result.words], result.loss, tokens)
-        guessed: list[list[str]] = [[] for _ in dataset.validation]
+        shard = (mine, result.words, result.loss, tokens)
+        guessed: list[list[WordPrediction]] = [[] for _ in dataset.validation]
         loss_sum, loss_tokens = 0.0, 0
         for indices, tags, loss, count in self.dist.gather(shard):
             for index, receipt_tags in zip(indices, tags, strict=True):
@@ -692,10 +692,12 @@ def _linear_schedule(warmup: int, total: int) -> Callable[[int], float]:
     return factor
 
 
-def _field_f1(receipts: tuple[LabelledReceipt, ...], guessed: list[list[str]]) -> float | None:
+def _field_f1(
+    receipts: tuple[LabelledReceipt, ...], guessed: list[list[WordPrediction]]
+) -> float | None:
     scored = [(r, g) for r, g in zip(receipts, guessed, strict=True) if r.fields]
     if not scored:
         return None
-    predicted = [extract_fields(words_with_labels(r.texts, g, r.lines)) for r, g in scored]
+    predicted = [extract_fields(predicted_words(r, g)) for r, g in scored]
     truth = [r.fields for r, _ in scored]
     return score_fields(predicted, truth).f1
