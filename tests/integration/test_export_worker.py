@@ -554,3 +554,63 @@ def test_a_result_that_cannot_be_sent_is_sent_on_the_next_delivery(
     assert (export.status, export.attempts) == (ExportStatus.SUCCEEDED, 1)
     assert [r["status"] for r in results(any_runtime.queues.export_results)] == ["succeeded"]
     assert any_runtime.queues.export_jobs.approximate_count() == 0
+
+
+class ThreadRecordingExporter(SimulatedExporter):
+    """Records the thread each export runs in; the first `hold` exports wait for `release`."""
+
+    name = "thread-recording"
+
+    def __init__(self, hold: int = 0) -> None:
+        self.threads: list[tuple[int, str]] = []
+        self.hold = hold
+        self.holding = threading.Semaphore(0)
+        self.release = threading.Event()
+
+    def export(
+        self, checkpoint_dir: Path, bundle_dir: Path, quantization: Quantization
+    ) -> BundleReport:
+        self.threads.append((threading.get_ident(), threading.current_thread().name))
+        if len(self.threads) <= self.hold:
+            self.holding.release()
+            self.release.wait(10)
+        return super().export(checkpoint_dir, bundle_dir, quantization)
+
+
+def test_a_workers_exports_run_in_one_reused_thread_named_after_each_export(
+    any_runtime: Runtime, train: Train
+) -> None:
+    job_ids = [train(f"layoutlm-reuse-{i}") for i in range(3)]
+    exporter = ThreadRecordingExporter()
+
+    assert worker(any_runtime, exporter=exporter).drain() == ["exported"] * 3
+
+    assert len({ident for ident, _ in exporter.threads}) == 1
+    assert threading.get_ident() not in {ident for ident, _ in exporter.threads}
+    assert sorted(name for _, name in exporter.threads) == sorted(
+        f"export-{ExportJob.auto_id_for(job_id)}" for job_id in job_ids
+    )
+
+
+def test_exports_of_one_worker_from_two_threads_run_side_by_side(
+    any_runtime: Runtime, train: Train
+) -> None:
+    for i in range(2):
+        train(f"layoutlm-side-{i}")
+    exporter = ThreadRecordingExporter(hold=2)
+    shared = worker(any_runtime, exporter=exporter)
+    outcomes: list[str] = []
+    callers = [
+        threading.Thread(target=lambda: outcomes.extend(shared.run_once())) for _ in range(2)
+    ]
+    for caller in callers:
+        caller.start()
+
+    # both exports are held at once: neither waits for the other's thread
+    assert exporter.holding.acquire(timeout=10) and exporter.holding.acquire(timeout=10)
+    exporter.release.set()
+    for caller in callers:
+        caller.join(10)
+
+    assert outcomes == ["exported", "exported"]
+    assert len({ident for ident, _ in exporter.threads}) == 2

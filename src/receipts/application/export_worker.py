@@ -3,12 +3,13 @@
 Idempotent by export_id: a duplicate delivery of a running or finished export never
 exports twice, and a redelivery of a finished export re-sends its result message.
 
-While an export runs (in a thread of its own) a heartbeat extends the message's
-visibility through the MessageQueue port. `request_stop()` (the entry point calls it on
-SIGTERM/SIGINT) lets the current export finish; if it has not finished when the grace
-period ends, the message is made visible again at once (another worker takes it: a new
-attempt of the same ExportJob) and the export is abandoned. A message that is not a valid
-export request is logged and left to the queue's redrive to the dead-letter queue.
+While an export runs (in a thread of its own, which the worker's next export reuses) a
+heartbeat extends the message's visibility through the MessageQueue port.
+`request_stop()` (the entry point calls it on SIGTERM/SIGINT) lets the current export
+finish; if it has not finished when the grace period ends, the message is made visible
+again at once (another worker takes it: a new attempt of the same ExportJob) and the
+export is abandoned. A message that is not a valid export request is logged and left to
+the queue's redrive to the dead-letter queue.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Literal, NamedTuple, cast
 from uuid import UUID
 
+from receipts.application.call_thread import CallThread
 from receipts.application.checkpoint_source import fetch_checkpoint
 from receipts.application.deliveries import delete_quietly, handle_delivery, release_quietly
 from receipts.application.exports import Exports
@@ -141,6 +143,10 @@ class ExportWorker:
     """An export thread still running after its message was released at a stop."""
     _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
     _stop_deadline: float | None = field(default=None, init=False, repr=False)
+    _idle_thread: CallThread | None = field(default=None, init=False, repr=False, compare=False)
+    _threads_lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if self.grace_seconds < 0:
@@ -298,21 +304,13 @@ class ExportWorker:
         self, export: ExportJob, message: QueueMessage
     ) -> ExportOutcome | Exception | None:
         """The export's outcome or error; None when it was released at a stop."""
-        box: list[ExportOutcome | Exception] = []
-
-        def attempt() -> None:
-            try:
-                box.append(self._export(export))
-            except Exception as error:
-                box.append(error)
-
-        thread = threading.Thread(target=attempt, name=f"export-{export.id}", daemon=True)
+        runner = self._take_thread()
+        pending = runner.submit(lambda: self._export(export), name=f"export-{export.id}")
         noticed = False
         with self._heartbeat(message):
-            thread.start()
-            while thread.is_alive() and not self._grace_over():
-                thread.join(_POLL_SECONDS)
-                if self.stopping and not noticed and thread.is_alive():
+            while not pending.done.is_set() and not self._grace_over():
+                pending.done.wait(_POLL_SECONDS)
+                if self.stopping and not noticed and not pending.done.is_set():
                     noticed = True
                     deadline = self._stop_deadline or time.monotonic()
                     self.log.info(
@@ -320,11 +318,30 @@ class ExportWorker:
                         export_id=str(export.id),
                         grace_left_seconds=round(max(0.0, deadline - time.monotonic()), 1),
                     )
-        if thread.is_alive():
-            self.abandoned = thread
+        if not pending.done.is_set():
+            runner.close()  # its thread ends when the abandoned export does
+            self.abandoned = runner.thread
             self._release(message)
             return None
-        return box[0]
+        self._give_back_thread(runner)
+        return pending.outcome
+
+    def _take_thread(self) -> CallThread:
+        """The worker's idle export thread, or a new one (also while another export of this
+        worker, from another thread, holds it)."""
+        with self._threads_lock:
+            runner, self._idle_thread = self._idle_thread, None
+        if runner is None or not runner.usable:
+            runner = CallThread(f"{self.worker_name}-exports")
+            weakref.finalize(self, runner.close)
+        return runner
+
+    def _give_back_thread(self, runner: CallThread) -> None:
+        with self._threads_lock:
+            if self._idle_thread is None:
+                self._idle_thread = runner
+                return
+        runner.close()
 
     def _grace_over(self) -> bool:
         return self._stop_deadline is not None and time.monotonic() >= self._stop_deadline
