@@ -32,6 +32,8 @@ class StdlibWorkerLog:
         self._log(logging.ERROR, event, fields)
 
     def _log(self, level: int, event: str, fields: dict[str, Any]) -> None:
+        if not self._logger.isEnabledFor(level):
+            return  # spares formatting the fields (ids, URIs, enums) of a dropped record
         exc_info = bool(fields.pop("exc_info", False))
         text = " ".join(f"{key}={value}" for key, value in fields.items())
         self._logger.log(level, "%s %s", event, text, exc_info=exc_info)

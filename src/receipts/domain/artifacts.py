@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Annotated, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
@@ -33,8 +34,12 @@ class ArtifactURI(BaseModel):
     bucket: str
     key: str
 
+    @staticmethod
+    def parse(text: str) -> ArtifactURI:
+        return _parse_cached(text)
+
     @classmethod
-    def parse(cls, text: str) -> Self:
+    def _parse(cls, text: str) -> Self:
         scheme, sep, rest = text.partition("://")
         if not sep:
             raise InvalidArtifactURI(f"{text!r} is not a URI: expected scheme://bucket/key")
@@ -77,6 +82,12 @@ class ArtifactURI(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.scheme}://{self.bucket}/{self.key}"
+
+
+@lru_cache(maxsize=4096)
+def _parse_cached(text: str) -> ArtifactURI:
+    # URIs are frozen: one parse serves every event, message and store call that names it
+    return ArtifactURI._parse(text)
 
 
 URIText = Annotated[str, AfterValidator(_check_uri)]
