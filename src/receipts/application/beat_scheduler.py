@@ -12,7 +12,6 @@ intervals must leave room for that (a heartbeat's `every` is a fraction of its t
 from __future__ import annotations
 
 import heapq
-import logging
 import os
 import threading
 import time
@@ -21,8 +20,6 @@ from collections.abc import Callable
 from typing import Protocol
 
 __all__ = ["BeatScheduler", "Periodic", "beat_scheduler"]
-
-_log = logging.getLogger(__name__)
 
 _COMPACT_ABOVE = 64
 """Removed tasks stay in the heap until they come up; it is rebuilt without them once they
@@ -146,7 +143,11 @@ class BeatScheduler:
             try:
                 again = task.beat()
             except Exception:
-                _log.exception("periodic task %r failed: not called again", task)
+                import logging  # only here: importing the layer does not load logging
+
+                logging.getLogger(__name__).exception(
+                    "periodic task %r failed: not called again", task
+                )
             finally:
                 self._lock.acquire()
                 self._beating = None
