@@ -8,6 +8,7 @@ weights (`pytorch_model.bin`) is refused, since loading a pickle can run any cod
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from receipts.application.ports.archives import ArchiveExtractor
@@ -57,24 +58,44 @@ def fetch_checkpoint(
 
 def locate_checkpoint(root: Path, uri: str) -> Path:
     """The directory with config.json: `root`, `root/best`, or root's one subdirectory."""
-    candidates = [root, root / "best"]
-    entries = [entry for entry in root.iterdir() if not entry.name.startswith(".")]
-    if len(entries) == 1 and entries[0].is_dir():
-        candidates.append(entries[0])  # an archive of one folder (`model/...`)
-    for candidate in candidates:
-        if (candidate / "config.json").is_file():
-            check_weights(candidate, uri)
+    listing = _listing(root)
+    candidates: list[tuple[Path, dict[str, bool] | None]] = [(root, listing), (root / "best", None)]
+    visible = [name for name in listing if not name.startswith(".")]
+    if len(visible) == 1 and not listing[visible[0]] and (root / visible[0]).is_dir():
+        candidates.append((root / visible[0], None))  # an archive of one folder (`model/...`)
+    for candidate, files in candidates:
+        files = _listing(candidate) if files is None else files
+        if files.get("config.json"):
+            check_weights(candidate, uri, files)
             return candidate
     raise ExportFailed(f"{uri} holds no checkpoint: no config.json at its root or in best/")
 
 
-def check_weights(checkpoint: Path, uri: str) -> None:
-    """Refuses a checkpoint whose only weights are pickled."""
-    if any((checkpoint / name).is_file() for name in SAFE_WEIGHTS):
+def check_weights(checkpoint: Path, uri: str, listing: dict[str, bool] | None = None) -> None:
+    """Refuses a checkpoint whose only weights are pickled. `listing`: its `_listing`."""
+    files = _listing(checkpoint) if listing is None else listing
+    if any(files.get(name) for name in SAFE_WEIGHTS):
         return
-    pickled = [name for name in PICKLED_WEIGHTS if (checkpoint / name).is_file()]
+    pickled = [name for name in PICKLED_WEIGHTS if files.get(name)]
     if pickled:
         raise ExportFailed(
             f"{uri} has only pickled weights ({', '.join(pickled)}): refused, loading a pickle"
             " can run code; save the checkpoint with safetensors (safe_serialization=True)"
         )
+
+
+def _listing(directory: Path) -> dict[str, bool]:
+    """Each entry's name and whether it is a file (symlinks followed), in one directory read
+    (not a stat per name looked for); empty when `directory` is not a directory."""
+    try:
+        with os.scandir(directory) as entries:
+            return {entry.name: _is_file(entry) for entry in entries}
+    except (FileNotFoundError, NotADirectoryError):
+        return {}
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
