@@ -2,8 +2,8 @@
 
 A thread per heartbeat costs a thread start and join per message, more than handling a
 short message itself. Here the tasks wait in a heap ordered by when they are due, and one
-daemon thread, started on the first `add` (again in a forked child), calls each one in turn,
-`every` seconds after its previous call ended. A forked child starts with none.
+daemon thread, started on the first `add`, calls each one in turn, `every` seconds after its
+previous call ended. A forked child starts empty (the parent's tasks and thread stay there).
 
 The calls run one after another, so a slow call delays the others by as much: the tasks'
 intervals must leave room for that (a heartbeat's `every` is a fraction of its timeout).
