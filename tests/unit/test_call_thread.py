@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import threading
 import weakref
+from functools import partial
 
 import pytest
 
@@ -19,7 +20,7 @@ def test_calls_run_in_turn_on_one_thread_that_takes_each_calls_name() -> None:
         seen.append((threading.get_ident(), threading.current_thread().name))
         return value * 2
 
-    pending = [runner.submit(lambda v=v: record(v), name=f"call-{v}") for v in range(5)]
+    pending = [runner.submit(partial(record, v), name=f"call-{v}") for v in range(5)]
     for call in pending:
         assert call.done.wait(5)
 
@@ -60,6 +61,9 @@ def test_close_lets_the_running_call_finish_then_ends_the_thread() -> None:
 
     assert slow.outcome is True
     assert not runner.thread.is_alive()
+    assert not runner.usable
+    with pytest.raises(RuntimeError, match="is closed"):
+        runner.submit(lambda: 1, name="late")
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")

@@ -47,12 +47,13 @@ class CallThread:
     def __init__(self, name: str) -> None:
         self.thread = threading.Thread(target=self._serve, name=name, daemon=True)
         self._calls: queue.SimpleQueue[PendingCall[Any] | None] = queue.SimpleQueue()
+        self._closed = False
 
     def submit(self, function: Callable[[], T], name: str) -> PendingCall[T]:
         """Runs `function` after the calls submitted before it; the thread takes `name`
         while it runs (as a thread started for it would have)."""
         if not self.usable:
-            raise RuntimeError(f"thread {self.thread.name} has ended")
+            raise RuntimeError(f"thread {self.thread.name} is closed or has ended")
         pending = PendingCall(function, name)
         self._calls.put(pending)
         if not self.thread.is_alive():
@@ -61,11 +62,13 @@ class CallThread:
 
     @property
     def usable(self) -> bool:
-        """Not started yet, or alive (a call that raised more than an Exception ends it)."""
-        return self.thread.ident is None or self.thread.is_alive()
+        """Not closed, and not started yet or alive (a call that raised more than an
+        Exception ends it)."""
+        return not self._closed and (self.thread.ident is None or self.thread.is_alive())
 
     def close(self) -> None:
-        """The thread ends after the calls already submitted."""
+        """The thread ends after the calls already submitted; no more can be."""
+        self._closed = True
         self._calls.put(None)
 
     def _serve(self) -> None:
