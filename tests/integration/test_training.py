@@ -28,6 +28,7 @@ from receipts.application.ports.training_backend import (  # noqa: E402
 from receipts.application.training import run_training  # noqa: E402
 from receipts.bootstrap import Runtime, bootstrap  # noqa: E402
 from receipts.domain.config import JobConfig  # noqa: E402
+from receipts.domain.decoding import LINE_LABELS_CONFIG_KEY, line_level_labels  # noqa: E402
 from receipts.domain.errors import InvalidInput  # noqa: E402
 from receipts.domain.job import Job, JobResults, JobStatus  # noqa: E402
 from receipts.domain.receipt import Receipt  # noqa: E402
@@ -229,6 +230,22 @@ def test_the_run_directory_holds_checkpoints_best_and_run_json(baseline: Run) ->
     assert len(run_json["history"]) == baseline.results.epochs_run
     assert [h["epoch"] for h in run_json["history"]] == [1, 2]
     assert run_json["best"]["epoch"] == baseline.results.best_epoch
+
+
+def test_checkpoints_record_the_labels_their_data_put_on_whole_lines(baseline: Run) -> None:
+    spec_config = JobConfig.model_validate(config())
+    prepared = prepare_dataset(
+        RECEIPTS,
+        spec_config.data,
+        seed=spec_config.hyperparameters.seed,
+        o_entity_ratio=spec_config.hyperparameters.o_entity_ratio,
+        source="synthetic:0:40",
+    )
+    expected = list(line_level_labels((r.tags, r.lines) for r in prepared.train))
+
+    for directory in [baseline.run_dir / "best", *baseline.run_dir.glob("checkpoint-*")]:
+        recorded = json.loads((directory / "config.json").read_text())[LINE_LABELS_CONFIG_KEY]
+        assert recorded == expected
 
 
 def test_the_best_checkpoint_is_published_to_the_artifact_store(baseline: Run) -> None:

@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from receipts.domain.decoding import bio_by_lines, decode_word, label_probabilities
+from receipts.domain.decoding import (
+    bio_by_lines,
+    decode_receipt,
+    decode_word,
+    label_probabilities,
+    line_level_labels,
+)
 from receipts.domain.labels import bio_tags, label_of
 
 TAGS = bio_tags(["ADDRESS", "DATE", "MERCHANT_NAME"])
@@ -70,3 +76,56 @@ def test_decoded_tags_are_always_a_valid_bio_sequence(words: list[tuple[list[flo
         best = max(word.scores.values())
         assert word.confidence == pytest.approx(min(1.0, best))
         assert sum(word.scores.values()) == pytest.approx(sum(row))
+
+
+def one_hot(tag: str, sure: float = 0.9) -> list[float]:
+    rest = (1 - sure) / (len(TAGS) - 1)
+    return [sure if t == tag else rest for t in TAGS]
+
+
+def test_line_level_labels_are_those_that_cover_their_lines() -> None:
+    receipts = [
+        (["B-ADDRESS", "I-ADDRESS", "B-DATE", "O"], [0, 0, 1, 1]),  # DATE shares its line
+        (["B-ADDRESS", "I-ADDRESS", "I-ADDRESS", "B-DATE"], [0, 0, 0, 1]),  # one word: no say
+    ] * 10
+
+    assert line_level_labels(receipts) == ("ADDRESS",)
+    assert line_level_labels(receipts, min_lines=21) == ()  # too little evidence
+    assert line_level_labels(receipts[:2], min_lines=1) == ("ADDRESS",)
+
+
+def test_a_line_level_label_takes_the_whole_line_when_most_words_say_so() -> None:
+    rows = [one_hot("B-ADDRESS"), one_hot("O", 0.6), one_hot("I-ADDRESS")]
+    words = decode_receipt(TAGS, rows, [4, 4, 4], line_labels=["ADDRESS"])
+
+    assert [w.label for w in words] == ["ADDRESS"] * 3
+    assert words[1].confidence == pytest.approx(2 * (1 - 0.6) / 6)  # its own P(ADDRESS)
+
+
+def test_a_line_level_label_leaves_a_line_where_few_words_say_so() -> None:
+    stray = [0.3, 0.6, 0.0, 0.0, 0.0, 0.05, 0.05]  # ADDRESS 0.6, then O 0.3
+    rows = [one_hot("B-MERCHANT_NAME"), one_hot("B-MERCHANT_NAME"), stray]
+    words = decode_receipt(TAGS, rows, [0, 0, 0], line_labels=["ADDRESS"])
+
+    assert [w.label for w in words] == ["MERCHANT_NAME", "MERCHANT_NAME", "O"]
+    assert words[2].confidence == pytest.approx(0.3)
+    # without line-level labels each word keeps its own label
+    assert decode_receipt(TAGS, rows, [0, 0, 0])[2].label == "ADDRESS"
+
+
+def test_decode_receipt_refuses_rows_and_lines_that_disagree() -> None:
+    with pytest.raises(ValueError, match="2 probability rows for 1 line ids"):
+        decode_receipt(TAGS, [one_hot("O"), one_hot("O")], [0])
+
+
+@given(st.lists(st.tuples(rows, st.integers(0, 4)), max_size=40))
+def test_line_level_labels_are_all_or_nothing_on_every_line(
+    words: list[tuple[list[float], int]],
+) -> None:
+    lines = sorted(line for _, line in words)
+    decoded = decode_receipt(TAGS, [row for row, _ in words], lines, ["ADDRESS", "DATE"])
+
+    for line in set(lines):
+        labels = [w.label for w, at in zip(decoded, lines, strict=True) if at == line]
+        for label in ("ADDRESS", "DATE"):
+            assert labels.count(label) in (0, len(labels))

@@ -15,7 +15,7 @@ from receipts.adapters.torch.encoding import Encoded, encode_receipt, merge_wind
 from receipts.adapters.torch.tokenization import load_tokenizer
 from receipts.application.datasets import inference_input
 from receipts.application.ports.predictor import ModelUnusable
-from receipts.domain.decoding import decode_word
+from receipts.domain.decoding import LINE_LABELS_CONFIG_KEY, decode_receipt
 from receipts.domain.labels import entity_labels_of
 from receipts.domain.predictions import ModelInfo, ReceiptPrediction
 from receipts.domain.receipt import Receipt
@@ -48,6 +48,8 @@ class ONNXBundlePredictor:
         config = _json(bundle_dir / "config.json")
         self.max_length = int(str(config.get("max_position_embeddings", DEFAULT_MAX_LENGTH)))
         self.stride = min(DEFAULT_STRIDE, self.max_length // 4)
+        found = config.get(LINE_LABELS_CONFIG_KEY)
+        self.line_labels = tuple(str(x) for x in found) if isinstance(found, list) else ()
         self.batch_size = batch_size
         tags = self.session.labels
         found = manifest.get("source")
@@ -86,7 +88,10 @@ class ONNXBundlePredictor:
         tags = self.session.labels
         merged = merge_windows(windows, choices, [len(r.words) for r in typed])
         return [
-            ReceiptPrediction.from_decoded(receipt, [decode_word(tags, row) for row in rows])
+            ReceiptPrediction.from_decoded(
+                receipt,
+                decode_receipt(tags, rows, [w.line_id for w in receipt.words], self.line_labels),
+            )
             for receipt, rows in zip(typed, merged, strict=True)
         ]
 

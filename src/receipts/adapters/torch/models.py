@@ -8,6 +8,7 @@ embeddings start at zero, so its first outputs equal BERT's).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 from transformers import LayoutLMConfig, LayoutLMForTokenClassification
+
+from receipts.domain.decoding import LINE_LABELS_CONFIG_KEY
 
 SIZES: dict[str, dict[str, int]] = {
     "tiny": {
@@ -119,6 +122,15 @@ def model_tags(model: LayoutLMForTokenClassification) -> list[str]:
     """The model's tags in id order (id2label keys may be ints or, from JSON, strings)."""
     id2label: dict[Any, str] = dict(model.config.id2label or {})
     return [id2label.get(i, id2label.get(str(i), "O")) for i in range(len(id2label))]
+
+
+def model_line_labels(model: LayoutLMForTokenClassification) -> tuple[str, ...]:
+    found = getattr(model.config, LINE_LABELS_CONFIG_KEY, None)
+    return tuple(str(label) for label in found) if isinstance(found, list | tuple) else ()
+
+
+def set_line_labels(model: LayoutLMForTokenClassification, labels: Sequence[str]) -> None:
+    setattr(model.config, LINE_LABELS_CONFIG_KEY, list(labels))
 
 
 def load_model(

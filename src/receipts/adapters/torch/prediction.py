@@ -13,9 +13,9 @@ from transformers import LayoutLMForTokenClassification, PreTrainedTokenizerFast
 
 from receipts.adapters.torch.batching import collate
 from receipts.adapters.torch.encoding import Encoded, encode_receipt, merge_windows
-from receipts.adapters.torch.models import model_tags
+from receipts.adapters.torch.models import model_line_labels, model_tags
 from receipts.application.datasets import LabelledReceipt
-from receipts.domain.decoding import bio_by_lines, decode_word
+from receipts.domain.decoding import bio_by_lines, decode_receipt
 from receipts.domain.fields import LabelledWord, words_with_labels
 
 
@@ -89,17 +89,22 @@ def predict(
                 window_choices[i] = probabilities[row, windows[i].word_positions].tolist()
     model.train(was_training)
     merged = merge_windows(windows, window_choices, [len(r.texts) for r in receipts])
+    line_labels = model_line_labels(model)
     results = [
-        decoded(tags, rows, receipt.lines) for rows, receipt in zip(merged, receipts, strict=True)
+        decoded(tags, rows, receipt.lines, line_labels)
+        for rows, receipt in zip(merged, receipts, strict=True)
     ]
     return PredictionRun(results, loss_sum / loss_tokens if loss_tokens else None)
 
 
 def decoded(
-    tags: Sequence[str], rows: Sequence[Sequence[float]], lines: Sequence[int]
+    tags: Sequence[str],
+    rows: Sequence[Sequence[float]],
+    lines: Sequence[int],
+    line_labels: Sequence[str] = (),
 ) -> list[WordPrediction]:
     """One receipt's words from their tag probabilities (`rows`, one per word)."""
-    words = [decode_word(tags, row) for row in rows]
+    words = decode_receipt(tags, rows, lines, line_labels)
     bio = bio_by_lines([w.label for w in words], lines)
     return [
         WordPrediction(

@@ -37,6 +37,7 @@ from receipts.adapters.torch.models import (
     build_model,
     load_model,
     resolve_pretrained,
+    set_line_labels,
 )
 from receipts.adapters.torch.prediction import WordPrediction, predict, predicted_words
 from receipts.adapters.torch.tokenization import load_tokenizer, train_tokenizer
@@ -50,6 +51,7 @@ from receipts.application.ports.training_backend import (
     TrainingSpec,
 )
 from receipts.domain.artifacts import ArtifactURI
+from receipts.domain.decoding import line_level_labels
 from receipts.domain.fields import extract_fields, score_fields
 from receipts.domain.job import DatasetLineage, JobResults
 from receipts.domain.job_log import LogLevel
@@ -191,6 +193,8 @@ class LayoutLMTrainer:
 
         resume_dir = self._resume_dir(spec)
         model, tokenizer = self._model_and_tokenizer(spec, dataset, tags, resume_dir)
+        # decoded line by line wherever the training data label whole lines (domain.decoding)
+        set_line_labels(model, line_level_labels((r.tags, r.lines) for r in dataset.train))
         model.to(self.device)  # type: ignore[arg-type]
         # the pooler is outside the loss's graph: DDP must be told some parameters get no grad
         ddp = (
