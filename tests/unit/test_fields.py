@@ -51,7 +51,7 @@ def test_date_and_time_are_the_first_span_only() -> None:
         )
     )
 
-    assert fields["date"] == "01/02/2024 Tue"
+    assert fields["date"] == "01/02/2024"  # the numeric date of the first span ("Tue" dropped)
     assert fields["time"] == "09:15"
 
 
@@ -118,6 +118,22 @@ def test_the_fallback_needs_a_money_word_and_some_belief() -> None:
     assert "total" not in extract_fields(unsure)
     # labels a person gave (no scores) never invent a total
     assert "total" not in extract_fields(words(("96.20", "O")))
+
+
+@pytest.mark.parametrize(
+    ("texts", "date"),
+    [
+        (["5.04", "28/02/2018"], "28/02/2018"),  # a neighbour taken along
+        (["21/05/2018TIME:"], "21/05/2018"),  # glued to the next key
+        (["02/06/18", "02/06/18"], "02/06/18"),
+        (["2018-05-12"], "2018-05-12"),
+        (["12", "JAN", "2018"], "12 JAN 2018"),  # no numeric date: the entity as it is
+    ],
+)
+def test_a_numeric_date_is_read_out_of_its_entity(texts: list[str], date: str) -> None:
+    fields = extract_fields(words(*[(text, "DATE") for text in texts]))
+
+    assert fields["date"] == date
 
 
 def test_no_labelled_words_no_fields() -> None:

@@ -20,6 +20,7 @@ FIELD_LABELS: dict[str, tuple[str, ...]] = {
     "total": ("GRAND_TOTAL", "AMOUNT"),
 }
 _AMOUNT = re.compile(r"-?\d[\d,]*\.?\d*")
+_NUMERIC_DATE = re.compile(r"\d{1,4}[/.\-]\d{1,2}[/.\-]\d{2,4}")
 _MONEY = re.compile(r"\d[.,]\d{2}(?!\d)")
 TOTAL_FALLBACK_MIN = 0.05
 """A total nobody labelled is read from the likeliest money word only at this probability."""
@@ -38,7 +39,9 @@ class LabelledWord(ValueObject):
 def extract_fields(words: Sequence[LabelledWord]) -> dict[str, str]:
     """The fields a receipt's labelled words spell out (reading order kept).
 
-    company, address, phone: all their words joined. date, time: the first entity.
+    company, address, phone: all their words joined. date, time: the first entity; where a
+    word of the date entity holds a numeric date ("12/05/2018", "2018-05-12"), that date alone
+    (a neighbour the model took along, or "DATE:" glued to it, is not part of the value).
     total: the GRAND_TOTAL words if any, else the AMOUNT words (SROIE labels every row
     carrying the total as AMOUNT): the value with the most confidence summed over its words
     (for labels a person gave: the most frequent), ties to the largest. When no word carries
@@ -54,6 +57,9 @@ def extract_fields(words: Sequence[LabelledWord]) -> dict[str, str]:
         span = _first_span(words, FIELD_LABELS[name])
         if span:
             fields[name] = span
+    numeric = _NUMERIC_DATE.search(fields.get("date", ""))
+    if numeric:
+        fields["date"] = numeric.group()
     total = _total(words)
     if total:
         fields["total"] = total
