@@ -4,7 +4,9 @@
 
 A lifecycle is what `receipts simulate` runs: create a job, train it (simulated, metrics
 per epoch), succeed or fail, auto-export through the queue and worker, and one OCR job.
-Throughput is the best of `--repeat` runs, each on a fresh runtime. Import time is the
+Throughput is the best of `--repeat` runs, each on a fresh runtime; the row under it is the
+floor, the eventsourcing library alone doing the same events and saves with its own
+aggregates (`library_floor.py`), measured in the same conditions. Import time is the
 median of 5 fresh interpreters importing every module of `receipts.domain` and
 `receipts.application`; the row under it is the floor, the libraries alone (eventsourcing
 and pydantic, with one model built) in the same kind of fresh interpreter.
@@ -26,6 +28,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from library_floor import lifecycles_per_second as library_lifecycles_per_second
 from machine import cpu_pressure
 from receipts.bootstrap import bootstrap
 from receipts.entrypoints.simulation import simulate_lifecycles
@@ -120,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     print("(pressure above a few % means another process competes for the CPU: numbers swing)")
 
     memory, memory_runs = best_of(args.repeat, lambda: lifecycles_per_second("memory", args.jobs))
+    library, library_runs = best_of(args.repeat, lambda: library_lifecycles_per_second(args.jobs))
     on_sqlite, sqlite_runs = best_of(args.repeat, lambda: sqlite_run(args.sqlite_jobs))
     imports, import_runs = import_ms()
     floor, floor_runs = import_ms(FLOOR_PROBE)
@@ -131,6 +135,13 @@ def main(argv: list[str] | None = None) -> int:
             f">= {LIFECYCLES_TARGET:,.0f}",
             verdict(memory >= LIFECYCLES_TARGET),
             ", ".join(f"{r:,.0f}" for r in memory_runs),
+        ),
+        (
+            "  floor: eventsourcing alone, same events and saves (bench/library_floor.py)",
+            f"{library:,.0f}",
+            "-",
+            "-",
+            ", ".join(f"{r:,.0f}" for r in library_runs),
         ),
         (
             f"lifecycles/s, SQLite ({args.sqlite_jobs} jobs, best of {args.repeat})",
