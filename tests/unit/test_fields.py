@@ -38,6 +38,34 @@ def test_company_and_address_join_all_their_words_in_reading_order() -> None:
     assert fields["phone"] == "(555) 123-4567"
 
 
+def test_a_field_is_one_block_of_consecutive_lines() -> None:
+    fields = extract_fields(
+        words(
+            ("BIG", "MERCHANT_NAME", 0),  # a logo line, apart from the name
+            ("GST", "O", 1),
+            ("BENS", "MERCHANT_NAME", 2),
+            ("GROCER", "MERCHANT_NAME", 2),
+            ("SDN BHD", "MERCHANT_NAME", 3),
+            ("TOTAL", "O", 9),
+            ("2", "MERCHANT_NAME", 12),
+        )
+    )
+
+    assert fields["company"] == "BENS GROCER SDN BHD"
+
+
+def test_the_block_a_model_is_surest_of_wins() -> None:
+    fields = extract_fields(
+        [
+            LabelledWord(text="KIKU", label="MERCHANT_NAME", line_id=0, confidence=0.99),
+            LabelledWord(text="TK", label="MERCHANT_NAME", line_id=2, confidence=0.6),
+            LabelledWord(text="KITCHEN", label="MERCHANT_NAME", line_id=2, confidence=0.6),
+        ]
+    )
+
+    assert fields["company"] == "TK KITCHEN"  # 1.2 summed beats 0.99
+
+
 def test_date_and_time_are_the_first_span_only() -> None:
     fields = extract_fields(
         words(
