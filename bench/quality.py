@@ -247,6 +247,7 @@ def job_config(
             "batch_size": args.batch_size,
             "learning_rate": args.lr,
             "warmup_ratio": 0.1,
+            "label_smoothing": args.label_smoothing,
             "o_entity_ratio": args.o_entity_ratio,
             "early_stopping_patience": patience,
             "early_stopping_threshold": 0.001,
@@ -411,6 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--label-smoothing", type=float, default=0.0)
     parser.add_argument(
         "--o-entity-ratio",
         type=float,
