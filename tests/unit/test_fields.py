@@ -103,15 +103,27 @@ def test_a_tie_between_amounts_goes_to_the_largest() -> None:
     assert fields["total"] == "$1,205.50"
 
 
-def test_a_models_total_is_the_value_it_is_surest_of_not_the_largest() -> None:
+def test_a_models_grand_total_is_the_value_it_is_surest_of_not_the_largest() -> None:
     fields = extract_fields(
         [
-            LabelledWord(text="26.11", label="AMOUNT", line_id=7, confidence=0.83),
-            LabelledWord(text="26.10", label="AMOUNT", line_id=8, confidence=0.99),
+            LabelledWord(text="26.11", label="GRAND_TOTAL", line_id=7, confidence=0.83),
+            LabelledWord(text="26.10", label="GRAND_TOTAL", line_id=8, confidence=0.99),
         ]
     )
 
     assert fields["total"] == "26.10"
+
+
+def test_merged_amounts_give_the_largest_price_whatever_the_confidence() -> None:
+    fields = extract_fields(
+        [
+            LabelledWord(text="2.50", label="AMOUNT", line_id=4, confidence=0.99),
+            LabelledWord(text="7.25", label="AMOUNT", line_id=5, confidence=0.99),
+            LabelledWord(text="9.75", label="AMOUNT", line_id=9, confidence=0.97),
+        ]
+    )
+
+    assert fields["total"] == "9.75"
 
 
 def test_confidence_summed_over_rows_outweighs_one_sure_row() -> None:

@@ -46,9 +46,10 @@ def extract_fields(words: Sequence[LabelledWord]) -> dict[str, str]:
     a person gave: the most words), the first on ties. date, time: the first entity; where a
     word of the date entity holds a numeric date ("12/05/2018", "2018-05-12"), that date alone
     (a neighbour the model took along, or "DATE:" glued to it, is not part of the value).
-    total: the GRAND_TOTAL words if any, else the AMOUNT words (SROIE labels every row
-    carrying the total as AMOUNT): the value with the most confidence summed over its words
-    (for labels a person gave: the most frequent), ties to the largest. When no word carries
+    total: the GRAND_TOTAL value with the most confidence summed over its words (for labels a
+    person gave: the most frequent), ties to the largest; without GRAND_TOTAL words, the most
+    frequent AMOUNT value, ties to the largest (AMOUNT may merge every price; SROIE labels
+    every row carrying the total as AMOUNT). When no word carries
     either label but a model scored them, the money word it found likeliest to be the total
     (at least `TOTAL_FALLBACK_MIN`): a receipt has a total even where the model doubts it.
     """
@@ -81,13 +82,17 @@ def _surest_block(words: Sequence[LabelledWord]) -> list[LabelledWord]:
 
 
 def _total(words: Sequence[LabelledWord]) -> str:
-    for label in ("GRAND_TOTAL", "AMOUNT"):
-        weight: dict[str, float] = {}
-        for word in words:
-            if word.label == label:
-                weight[word.text] = weight.get(word.text, 0.0) + word.confidence
-        if weight:
-            return max(weight, key=lambda text: (weight[text], _value(text)))
+    grand: dict[str, float] = {}
+    for word in words:
+        if word.label == "GRAND_TOTAL":
+            grand[word.text] = grand.get(word.text, 0.0) + word.confidence
+    if grand:
+        return max(grand, key=lambda text: (grand[text], _value(text)))
+    # AMOUNT may hold every price (the `amounts` preset on itemised data): the total is the
+    # value repeated most (total, paid, ...), else the largest
+    counts = Counter(w.text for w in words if w.label == "AMOUNT")
+    if counts:
+        return max(counts, key=lambda text: (counts[text], _value(text)))
     for label in ("GRAND_TOTAL", "AMOUNT"):
         scored = [(w.scores[label], w.text) for w in words if label in w.scores]
         money = [(p, text) for p, text in scored if _MONEY.search(text)]
