@@ -13,7 +13,6 @@ from receipts.application.datasets import (
     LabelledReceipt,
     PreparedDataset,
     balance_outside,
-    bio,
     content_hash,
     label_receipt,
     prepare_dataset,
@@ -21,6 +20,7 @@ from receipts.application.datasets import (
 )
 from receipts.domain.boxes import BoundingBox
 from receipts.domain.config import DataConfig
+from receipts.domain.decoding import bio_by_lines as bio
 from receipts.domain.errors import InvalidInput
 from receipts.domain.labels import ValidationStatus
 from receipts.domain.receipt import Receipt, Word

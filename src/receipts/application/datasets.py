@@ -60,11 +60,6 @@ class PreparedDataset(BaseModel):
     train_stats: DatasetStats
 
 
-def bio(labels: Sequence[str], lines: Sequence[int]) -> list[str]:
-    """BIO tags: an entity starts at a label change or at a new line."""
-    return bio_by_lines(labels, lines)
-
-
 def label_receipt(
     receipt: Receipt, config: DataConfig, stats: DatasetStats | None = None
 ) -> LabelledReceipt:
@@ -80,7 +75,7 @@ def label_receipt(
         receipt_id=receipt.receipt_id,
         texts=tuple(word.text for word in receipt.words),
         boxes=tuple(boxes),
-        tags=tuple(bio(labels, lines)),
+        tags=tuple(bio_by_lines(labels, lines)),
         lines=tuple(lines),
         fields=receipt.fields,
     )

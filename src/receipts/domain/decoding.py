@@ -54,6 +54,14 @@ def decode_word(tags: Sequence[str], probabilities: Sequence[float]) -> DecodedW
 LINE_LABELS_CONFIG_KEY = "receipts_line_labels"
 """Where a model's config.json records its line-level labels: the setting travels with every
 checkpoint and export bundle."""
+
+
+def recorded_line_labels(value: object) -> tuple[str, ...]:
+    """The line-level labels a model's config recorded under `LINE_LABELS_CONFIG_KEY`
+    (none when absent or not a list)."""
+    return tuple(str(label) for label in value) if isinstance(value, list | tuple) else ()
+
+
 LINE_LABEL_SHARE = 0.95
 """A label is line-level when it covers the whole line in at least this share of its lines."""
 LINE_LABEL_MIN_LINES = 20

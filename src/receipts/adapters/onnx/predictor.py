@@ -15,7 +15,11 @@ from receipts.adapters.torch.encoding import Encoded, encode_receipt, merge_wind
 from receipts.adapters.torch.tokenization import load_tokenizer
 from receipts.application.datasets import inference_input
 from receipts.application.ports.predictor import ModelUnusable
-from receipts.domain.decoding import LINE_LABELS_CONFIG_KEY, decode_receipt
+from receipts.domain.decoding import (
+    LINE_LABELS_CONFIG_KEY,
+    decode_receipt,
+    recorded_line_labels,
+)
 from receipts.domain.labels import entity_labels_of
 from receipts.domain.predictions import ModelInfo, ReceiptPrediction
 from receipts.domain.receipt import Receipt
@@ -48,8 +52,7 @@ class ONNXBundlePredictor:
         config = _json(bundle_dir / "config.json")
         self.max_length = int(str(config.get("max_position_embeddings", DEFAULT_MAX_LENGTH)))
         self.stride = min(DEFAULT_STRIDE, self.max_length // 4)
-        found = config.get(LINE_LABELS_CONFIG_KEY)
-        self.line_labels = tuple(str(x) for x in found) if isinstance(found, list) else ()
+        self.line_labels = recorded_line_labels(config.get(LINE_LABELS_CONFIG_KEY))
         self.batch_size = batch_size
         tags = self.session.labels
         found = manifest.get("source")

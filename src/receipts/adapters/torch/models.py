@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import LayoutLMConfig, LayoutLMForTokenClassification
 
-from receipts.domain.decoding import LINE_LABELS_CONFIG_KEY
+from receipts.domain.decoding import LINE_LABELS_CONFIG_KEY, recorded_line_labels
 
 SIZES: dict[str, dict[str, int]] = {
     "tiny": {
@@ -125,8 +125,7 @@ def model_tags(model: LayoutLMForTokenClassification) -> list[str]:
 
 
 def model_line_labels(model: LayoutLMForTokenClassification) -> tuple[str, ...]:
-    found = getattr(model.config, LINE_LABELS_CONFIG_KEY, None)
-    return tuple(str(label) for label in found) if isinstance(found, list | tuple) else ()
+    return recorded_line_labels(getattr(model.config, LINE_LABELS_CONFIG_KEY, None))
 
 
 def set_line_labels(model: LayoutLMForTokenClassification, labels: Sequence[str]) -> None:

@@ -28,8 +28,6 @@ class WordPrediction:
     """The probability of `label`."""
     scores: dict[str, float]
     """The probability of every label the model knows, "O" included."""
-    raw_tag: str
-    """The single most probable tag, as the model's argmax says it (before decoding)."""
 
 
 @dataclass(frozen=True)
@@ -107,10 +105,8 @@ def decoded(
     words = decode_receipt(tags, rows, lines, line_labels)
     bio = bio_by_lines([w.label for w in words], lines)
     return [
-        WordPrediction(
-            tag, w.label, w.confidence, w.scores, tags[max(range(len(row)), key=row.__getitem__)]
-        )
-        for tag, w, row in zip(bio, words, rows, strict=True)
+        WordPrediction(tag, w.label, w.confidence, w.scores)
+        for tag, w in zip(bio, words, strict=True)
     ]
 
 
