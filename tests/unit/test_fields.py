@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from receipts.domain.fields import (
     LabelledWord,
@@ -64,6 +66,77 @@ def test_the_block_a_model_is_surest_of_wins() -> None:
     )
 
     assert fields["company"] == "TK KITCHEN"  # 1.2 summed beats 0.99
+
+
+def merchant_lines(*lines: str) -> list[LabelledWord]:
+    return [
+        LabelledWord(text=text, label="MERCHANT_NAME", line_id=i)
+        for i, line in enumerate(lines)
+        for text in line.split()
+    ]
+
+
+@pytest.mark.parametrize(
+    ("lines", "company"),
+    [
+        # a brand or logo line above a whole legal name is the trading name
+        (
+            ("KIKU JAPANESE RESTAURANT", "TK DIVISION KITCHEN SDN BHD"),
+            "TK DIVISION KITCHEN SDN BHD",
+        ),
+        (("GEOVENTURE", "TASTE OF THE WORLD SDN BHD"), "TASTE OF THE WORLD SDN BHD"),
+        # an outlet line after it too
+        (("ANEKA INTERTRADE MARKETING SDN BHD", "WELLMART"), "ANEKA INTERTRADE MARKETING SDN BHD"),
+        # a legal name that wraps keeps the lines it needs
+        (("WESTERN EASTERN", "STATIONERY SDN. BHD"), "WESTERN EASTERN STATIONERY SDN. BHD"),
+        (
+            ("THE COFFEE BEAN &", "TEA LEAF (M) SDN. BHD."),
+            "THE COFFEE BEAN & TEA LEAF (M) SDN. BHD.",
+        ),
+        (
+            ("AIK HUAT HARDWARE", "ENTERPRISE (SETIA", "ALAM) SDN BHD"),
+            "AIK HUAT HARDWARE ENTERPRISE (SETIA ALAM) SDN BHD",
+        ),
+        (("BENS GROCER", "SDN BHD"), "BENS GROCER SDN BHD"),
+        # an "owned by:" lead-in starts the name
+        (("OLD ASIA", "OWNED BY: CHEF LEE SDN BHD"), "CHEF LEE SDN BHD"),
+        (("BANH MI", "DIMILIKI: BANH MI CAFE SDN BHD"), "BANH MI CAFE SDN BHD"),
+        # other legal forms
+        (("Corner Mart", "Harbour Fresh Foods Ltd"), "Harbour Fresh Foods Ltd"),
+        # no legal form: the block stays whole
+        (("NOODLE HOUSE", "FTOF NOODLE HOUSE"), "NOODLE HOUSE FTOF NOODLE HOUSE"),
+        (("SYARIKAT PERNIAGAAN", "GIN KEE"), "SYARIKAT PERNIAGAAN GIN KEE"),
+        # one line: whatever it holds
+        (("OWNED BY: CHEF LEE SDN BHD",), "OWNED BY: CHEF LEE SDN BHD"),
+    ],
+)
+def test_the_company_is_the_legal_name_in_a_block_of_merchant_lines(
+    lines: tuple[str, ...], company: str
+) -> None:
+    assert extract_fields(merchant_lines(*lines))["company"] == company
+
+
+@given(
+    st.lists(
+        st.lists(
+            st.sampled_from(["KIKU", "TK", "SDN", "BHD", "LTD", "(M)", "BY:", "CO.", "ALAM)", "X"]),
+            min_size=1,
+            max_size=5,
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_the_company_is_a_run_of_the_merchant_words_in_their_order(
+    lines: list[list[str]],
+) -> None:
+    block = merchant_lines(*(" ".join(line) for line in lines))
+
+    company = extract_fields(block)["company"].split()
+
+    texts = [w.text for w in block]
+    assert company
+    assert any(texts[start : start + len(company)] == company for start in range(len(texts)))
 
 
 def test_date_and_time_are_the_first_span_only() -> None:
@@ -150,6 +223,17 @@ def test_without_a_total_label_the_likeliest_money_word_is_the_total() -> None:
     assert fields["total"] == "RM96.20"
 
 
+def test_a_total_label_on_a_word_without_digits_is_no_total() -> None:
+    fields = extract_fields(
+        [
+            LabelledWord(text="AMOUNT", label="AMOUNT", confidence=0.55, scores={"AMOUNT": 0.55}),
+            LabelledWord(text="50.00", label="O", line_id=3, scores={"O": 0.9, "AMOUNT": 0.1}),
+        ]
+    )
+
+    assert fields["total"] == "50.00"
+
+
 def test_the_fallback_needs_a_money_word_and_some_belief() -> None:
     unsure = [
         LabelledWord(text="96.20", label="O", scores={"O": 0.99, "AMOUNT": 0.01}),
@@ -174,6 +258,32 @@ def test_a_numeric_date_is_read_out_of_its_entity(texts: list[str], date: str) -
     fields = extract_fields(words(*[(text, "DATE") for text in texts]))
 
     assert fields["date"] == date
+
+
+@pytest.mark.parametrize(
+    ("line", "date"),
+    [
+        (["24", "MAR", "18", "09:12:41"], "24 MAR 18"),  # the year the model left out
+        (["MAR", "24,", "2018"], "MAR 24, 2018"),
+        (["24", "MAR", "09:12:41"], "24 MAR"),  # a time is no year
+        (["24", "MAR", "2018", "7"], "24 MAR 2018"),  # a complete date takes nothing more
+    ],
+)
+def test_a_day_and_month_take_the_year_that_follows_on_their_line(
+    line: list[str], date: str
+) -> None:
+    labelled = [
+        LabelledWord(text=text, label="DATE" if i < 2 else "O", line_id=10)
+        for i, text in enumerate(line)
+    ]
+
+    assert extract_fields(labelled)["date"] == date
+
+
+def test_a_year_on_the_next_line_is_not_taken() -> None:
+    fields = extract_fields(words(("24", "DATE", 1), ("MAR", "DATE", 1), ("18", "O", 2)))
+
+    assert fields["date"] == "24 MAR"
 
 
 def test_no_labelled_words_no_fields() -> None:

@@ -21,7 +21,18 @@ FIELD_LABELS: dict[str, tuple[str, ...]] = {
 }
 _AMOUNT = re.compile(r"-?\d[\d,]*\.?\d*")
 _NUMERIC_DATE = re.compile(r"\d{1,4}[/.\-]\d{1,2}[/.\-]\d{2,4}")
+_DIGIT = re.compile(r"\d")
 _MONEY = re.compile(r"\d[.,]\d{2}(?!\d)")
+_LEGAL_FORM = re.compile(
+    r"(?<![A-Z])(SDN\.?\s*BHD|S/B|BHD|BERHAD|PLT|ENTERPRISES?|TRADING|LTD|LIMITED|LLC|INC"
+    r"|CORP|CORPORATION|GMBH|PTE|CO\.)(?![A-Z])",
+    re.IGNORECASE,
+)
+"""A registered company's legal form (Malaysian, British, US, German, Singaporean)."""
+LEGAL_NAME_WORDS = 3
+"""A legal name holds at least this many words besides its form, or wraps to the line above."""
+_DAY_MONTH = re.compile(r"^(\d{1,2}\s*[A-Z]{3,9}\.?|[A-Z]{3,9}\.?\s*\d{1,2},?)$", re.IGNORECASE)
+_YEAR = re.compile(r"^'?(\d{2}|\d{4})$")
 TOTAL_FALLBACK_MIN = 0.05
 """A total nobody labelled is read from the likeliest money word only at this probability."""
 
@@ -43,28 +54,37 @@ def extract_fields(words: Sequence[LabelledWord]) -> dict[str, str]:
     receipt prints each once: in SROIE's labels the company is one block in 520 of 526
     receipts, and the words elsewhere are a logo line or a stray word); where the words fall
     into several blocks, the block with the most confidence summed over its words (for labels
-    a person gave: the most words), the first on ties. date, time: the first entity; where a
-    word of the date entity holds a numeric date ("12/05/2018", "2018-05-12"), that date alone
-    (a neighbour the model took along, or "DATE:" glued to it, is not part of the value).
-    total: the GRAND_TOTAL value with the most confidence summed over its words (for labels a
-    person gave: the most frequent), ties to the largest; without GRAND_TOTAL words, the most
-    frequent AMOUNT value, ties to the largest (AMOUNT may merge every price; SROIE labels
-    every row carrying the total as AMOUNT). When no word carries
+    a person gave: the most words), the first on ties. The company is the legal name in its
+    block where a line names a legal form (`_legal_name`: a brand line above "TK DIVISION
+    KITCHEN SDN BHD" is the trading name). date, time: the first entity; where a word of the
+    date entity holds a numeric date ("12/05/2018", "2018-05-12"), that date alone (a
+    neighbour the model took along, or "DATE:" glued to it, is not part of the value); a day
+    and month ("24 MAR") take the year printed right after them on their line ("18").
+    total: among words holding a digit, the GRAND_TOTAL value with the most confidence summed
+    over its words (for labels a person gave: the most frequent), ties to the largest; without
+    GRAND_TOTAL words, the most frequent AMOUNT value, ties to the largest (AMOUNT may merge
+    every price; SROIE labels every row carrying the total as AMOUNT). When no word carries
     either label but a model scored them, the money word it found likeliest to be the total
     (at least `TOTAL_FALLBACK_MIN`): a receipt has a total even where the model doubts it.
     """
     fields: dict[str, str] = {}
     for name in ("company", "address", "phone"):
         block = _surest_block([w for w in words if w.label in FIELD_LABELS[name]])
+        if name == "company":
+            block = _legal_name(block)
         if block:
             fields[name] = " ".join(w.text for w in block)
     for name in ("date", "time"):
         span = _first_span(words, FIELD_LABELS[name])
         if span:
-            fields[name] = span
+            fields[name] = " ".join(w.text for w in span)
     numeric = _NUMERIC_DATE.search(fields.get("date", ""))
     if numeric:
         fields["date"] = numeric.group()
+    elif _DAY_MONTH.match(fields.get("date", "")):
+        year = _next_on_line(words, _first_span(words, FIELD_LABELS["date"]))
+        if year is not None and _YEAR.match(year.text):
+            fields["date"] += f" {year.text}"
     total = _total(words)
     if total:
         fields["total"] = total
@@ -82,15 +102,16 @@ def _surest_block(words: Sequence[LabelledWord]) -> list[LabelledWord]:
 
 
 def _total(words: Sequence[LabelledWord]) -> str:
+    values = [w for w in words if _DIGIT.search(w.text)]  # never "TOTAL" itself
     grand: dict[str, float] = {}
-    for word in words:
+    for word in values:
         if word.label == "GRAND_TOTAL":
             grand[word.text] = grand.get(word.text, 0.0) + word.confidence
     if grand:
         return max(grand, key=lambda text: (grand[text], _value(text)))
     # AMOUNT may hold every price (the `amounts` preset on itemised data): the total is the
     # value repeated most (total, paid, ...), else the largest
-    counts = Counter(w.text for w in words if w.label == "AMOUNT")
+    counts = Counter(w.text for w in values if w.label == "AMOUNT")
     if counts:
         return max(counts, key=lambda text: (counts[text], _value(text)))
     for label in ("GRAND_TOTAL", "AMOUNT"):
@@ -114,14 +135,65 @@ def line_items(words: Sequence[LabelledWord]) -> list[dict[str, str]]:
     return items
 
 
-def _first_span(words: Sequence[LabelledWord], labels: tuple[str, ...]) -> str:
-    span: list[str] = []
+def _first_span(words: Sequence[LabelledWord], labels: tuple[str, ...]) -> list[LabelledWord]:
+    span: list[LabelledWord] = []
     for word in words:
         if word.label in labels:
-            span.append(word.text)
+            span.append(word)
         elif span:
             break
-    return " ".join(span)
+    return span
+
+
+def _next_on_line(
+    words: Sequence[LabelledWord], span: Sequence[LabelledWord]
+) -> LabelledWord | None:
+    """The word right after `span` when it shares the span's last line."""
+    if not span:
+        return None
+    at = next(i for i, w in enumerate(words) if w is span[-1]) + 1
+    if at < len(words) and words[at].line_id == span[-1].line_id:
+        return words[at]
+    return None
+
+
+def _legal_name(block: Sequence[LabelledWord]) -> list[LabelledWord]:
+    """The registered company in a block of merchant lines.
+
+    The name ends with the last line naming a legal form ("... SDN BHD", "... LTD") and starts
+    after an "OWNED BY:" lead-in, or as many lines up as it takes to hold `LEGAL_NAME_WORDS`
+    words besides the form (a legal name wraps: "WESTERN EASTERN" / "STATIONERY SDN. BHD").
+    A brand or outlet line printed around a whole legal name is the trading name, not the
+    company. Blocks without a legal form stay whole."""
+    lines: list[list[LabelledWord]] = []
+    for word in block:
+        if lines and lines[-1][-1].line_id == word.line_id:
+            lines[-1].append(word)
+        else:
+            lines.append([word])
+    legal = [i for i, line in enumerate(lines) if _LEGAL_FORM.search(_text(line))]
+    if len(lines) < 2 or not legal:
+        return list(block)
+    end = legal[-1]
+    name = lines[end]
+    for start in range(end, -1, -1):
+        name = [w for line in lines[start : end + 1] for w in line]
+        lead = max((i + 1 for i, w in enumerate(name[:-1]) if w.text.endswith(":")), default=0)
+        if lead:
+            return name[lead:]
+        if _name_words(_text(name)) >= LEGAL_NAME_WORDS:
+            break
+    return name
+
+
+def _text(words: Sequence[LabelledWord]) -> str:
+    return " ".join(w.text for w in words)
+
+
+def _name_words(text: str) -> int:
+    """Words of a company name besides its legal form and bracketed parts ("(M)")."""
+    bare = re.sub(r"\([^)]*\)?", " ", _LEGAL_FORM.sub(" ", text))
+    return len(re.findall(r"[A-Za-z][\w'&.-]*", bare))
 
 
 def _value(text: str) -> float:
