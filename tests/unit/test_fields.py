@@ -280,6 +280,53 @@ def test_a_day_and_month_take_the_year_that_follows_on_their_line(
     assert extract_fields(labelled)["date"] == date
 
 
+def test_the_date_is_the_entity_a_model_is_surest_of() -> None:
+    fields = extract_fields(
+        [
+            LabelledWord(text="27", label="DATE", line_id=38, confidence=0.6),
+            LabelledWord(text="MARCH,", label="O", line_id=38),
+            LabelledWord(text="27/03/2018", label="DATE", line_id=52, confidence=0.99),
+        ]
+    )
+
+    assert fields["date"] == "27/03/2018"
+
+
+@pytest.mark.parametrize(
+    ("texts", "date"),
+    [
+        ([":17/04/18", "8.00"], "17/04/18"),  # glued to "DATE :", labelled O
+        (["03-3279-1851", "2018-04-17"], "2018-04-17"),  # a phone number is no date
+        (["45/17/18", "12.50"], ""),  # neither order is a calendar date
+    ],
+)
+def test_without_a_date_label_the_likeliest_calendar_date_is_the_date(
+    texts: list[str], date: str
+) -> None:
+    scored = [
+        LabelledWord(text=text, label="O", scores={"O": 0.999, "DATE": 0.001}) for text in texts
+    ]
+
+    assert extract_fields(scored).get("date", "") == date
+    # labels a person gave (no scores) never invent a date
+    assert "date" not in extract_fields(words(*[(text, "O") for text in texts]))
+
+
+@pytest.mark.parametrize(
+    ("lines", "company"),
+    [
+        (("BROADVIEW MARKETING SDN BHD(728384-M)",), "BROADVIEW MARKETING SDN BHD"),
+        (("GARDENIA BAKERIES (KL) SDN BHD (139386 X)",), "GARDENIA BAKERIES (KL) SDN BHD"),
+        (("KEDAI (CO. REG NO: 001234567-P) MAJU",), "KEDAI MAJU"),
+        (("(12345-X)",), "(12345-X)"),  # nothing else: kept as read
+    ],
+)
+def test_a_registration_number_is_not_part_of_the_company(
+    lines: tuple[str, ...], company: str
+) -> None:
+    assert extract_fields(merchant_lines(*lines))["company"] == company
+
+
 def test_a_year_on_the_next_line_is_not_taken() -> None:
     fields = extract_fields(words(("24", "DATE", 1), ("MAR", "DATE", 1), ("18", "O", 2)))
 

@@ -31,6 +31,8 @@ _LEGAL_FORM = re.compile(
 """A registered company's legal form (Malaysian, British, US, German, Singaporean)."""
 LEGAL_NAME_WORDS = 3
 """A legal name holds at least this many words besides its form, or wraps to the line above."""
+_REGISTRATION = re.compile(r"\(\s*(CO\.?\s*)?(REG\.?\s*)?(NO\.?\s*)?:?\s*\d{3,}[\w\s-]*\)", re.I)
+"""A company registration number ("(728384-M)"): printed beside the name, not part of it."""
 _DAY_MONTH = re.compile(r"^(\d{1,2}\s*[A-Z]{3,9}\.?|[A-Z]{3,9}\.?\s*\d{1,2},?)$", re.IGNORECASE)
 _YEAR = re.compile(r"^'?(\d{2}|\d{4})$")
 TOTAL_FALLBACK_MIN = 0.05
@@ -56,10 +58,13 @@ def extract_fields(words: Sequence[LabelledWord]) -> dict[str, str]:
     into several blocks, the block with the most confidence summed over its words (for labels
     a person gave: the most words), the first on ties. The company is the legal name in its
     block where a line names a legal form (`_legal_name`: a brand line above "TK DIVISION
-    KITCHEN SDN BHD" is the trading name). date, time: the first entity; where a word of the
-    date entity holds a numeric date ("12/05/2018", "2018-05-12"), that date alone (a
-    neighbour the model took along, or "DATE:" glued to it, is not part of the value); a day
-    and month ("24 MAR") take the year printed right after them on their line ("18").
+    KITCHEN SDN BHD" is the trading name), without a registration number ("(728384-M)").
+    time: the first entity. date: the entity with the most confidence per word (for labels a
+    person gave: the first); where a word of it holds a numeric date ("12/05/2018",
+    "2018-05-12"), that date alone (a neighbour the model took along, or "DATE:" glued to it,
+    is not part of the value); a day and month ("24 MAR") take the year printed right after
+    them on their line ("18"). Where a model labelled no date, the calendar date it found
+    likeliest to be one.
     total: among words holding a digit, the GRAND_TOTAL value with the most confidence summed
     over its words (for labels a person gave: the most frequent), ties to the largest; without
     GRAND_TOTAL words, the most frequent AMOUNT value, ties to the largest (AMOUNT may merge
@@ -72,23 +77,56 @@ def extract_fields(words: Sequence[LabelledWord]) -> dict[str, str]:
         block = _surest_block([w for w in words if w.label in FIELD_LABELS[name]])
         if name == "company":
             block = _legal_name(block)
-        if block:
-            fields[name] = " ".join(w.text for w in block)
-    for name in ("date", "time"):
-        span = _first_span(words, FIELD_LABELS[name])
-        if span:
-            fields[name] = " ".join(w.text for w in span)
-    numeric = _NUMERIC_DATE.search(fields.get("date", ""))
-    if numeric:
-        fields["date"] = numeric.group()
-    elif _DAY_MONTH.match(fields.get("date", "")):
-        year = _next_on_line(words, _first_span(words, FIELD_LABELS["date"]))
-        if year is not None and _YEAR.match(year.text):
-            fields["date"] += f" {year.text}"
+        text = " ".join(w.text for w in block)
+        if name == "company":
+            text = " ".join(_REGISTRATION.sub(" ", text).split()) or text
+        if text:
+            fields[name] = text
+    times = _spans(words, FIELD_LABELS["time"])
+    if times:
+        fields["time"] = _text(times[0])
+    date = _date(words)
+    if date:
+        fields["date"] = date
     total = _total(words)
     if total:
         fields["total"] = total
     return fields
+
+
+def _date(words: Sequence[LabelledWord]) -> str:
+    spans = _spans(words, FIELD_LABELS["date"])
+    if not spans:
+        return _likeliest_date(words)
+    span = max(spans, key=lambda span: sum(w.confidence for w in span) / len(span))
+    text = _text(span)
+    numeric = _NUMERIC_DATE.search(text)
+    if numeric:
+        return numeric.group()
+    year = _next_on_line(words, span)
+    if _DAY_MONTH.match(text) and year is not None and _YEAR.match(year.text):
+        return f"{text} {year.text}"
+    return text
+
+
+def _likeliest_date(words: Sequence[LabelledWord]) -> str:
+    """The calendar date (numeric) the model found likeliest to be the date, when it labelled
+    none: a receipt is dated even where the model doubts it."""
+    dates = [
+        (w.scores["DATE"], match.group())
+        for w in words
+        if "DATE" in w.scores
+        for match in [_NUMERIC_DATE.search(w.text)]
+        if match and _is_calendar_date(match.group())
+    ]
+    return max(dates, key=lambda pair: pair[0])[1] if dates else ""
+
+
+def _is_calendar_date(text: str) -> bool:
+    a, b, c = (int(part) for part in re.split(r"[/.\-]", text))
+    if a > 31:  # year first
+        return 1 <= b <= 12 and 1 <= c <= 31
+    return 1 <= a <= 31 and 1 <= b <= 31 and min(a, b) <= 12 and (c < 100 or c >= 1900)
 
 
 def _surest_block(words: Sequence[LabelledWord]) -> list[LabelledWord]:
@@ -135,14 +173,17 @@ def line_items(words: Sequence[LabelledWord]) -> list[dict[str, str]]:
     return items
 
 
-def _first_span(words: Sequence[LabelledWord], labels: tuple[str, ...]) -> list[LabelledWord]:
-    span: list[LabelledWord] = []
+def _spans(words: Sequence[LabelledWord], labels: tuple[str, ...]) -> list[list[LabelledWord]]:
+    """Runs of consecutive words holding one of `labels`, in reading order."""
+    spans: list[list[LabelledWord]] = []
+    inside = False
     for word in words:
         if word.label in labels:
-            span.append(word)
-        elif span:
-            break
-    return span
+            if not inside:
+                spans.append([])
+            spans[-1].append(word)
+        inside = word.label in labels
+    return spans
 
 
 def _next_on_line(
