@@ -385,6 +385,14 @@ def plot(
                 color="C1",
                 label="SROIE field F1",
             )
+        if sroie.field_f1_ceiling is not None:
+            axes.axhline(
+                sroie.field_f1_ceiling,
+                color="C1",
+                linestyle="-.",
+                linewidth=1,
+                label=f"SROIE field F1 of the hold-out's own labels ({sroie.field_f1_ceiling:.3f})",
+            )
     for index, run in enumerate(folds):
         if run.points:
             axes.plot(
