@@ -199,7 +199,7 @@ def test_merged_amounts_give_the_largest_price_whatever_the_confidence() -> None
     assert fields["total"] == "9.75"
 
 
-def test_confidence_summed_over_rows_outweighs_one_sure_row() -> None:
+def test_an_amount_on_several_rows_outweighs_one_sure_row() -> None:
     fields = extract_fields(
         [
             LabelledWord(text="51.00", label="AMOUNT", line_id=3, confidence=0.95),

@@ -73,18 +73,17 @@ def extract_fields(words: Sequence[LabelledWord]) -> dict[str, str]:
     (at least `TOTAL_FALLBACK_MIN`): a receipt has a total even where the model doubts it.
     """
     fields: dict[str, str] = {}
-    for name in ("company", "address", "phone"):
+    company = _company(words)
+    if company:
+        fields["company"] = company
+    for name in ("address", "phone"):
         block = _surest_block([w for w in words if w.label in FIELD_LABELS[name]])
-        if name == "company":
-            block = _legal_name(block)
-        text = " ".join(w.text for w in block)
-        if name == "company":
-            text = " ".join(_REGISTRATION.sub(" ", text).split()) or text
-        if text:
-            fields[name] = text
+        if block:
+            fields[name] = _text(block)
     times = _spans(words, FIELD_LABELS["time"])
     if times:
-        fields["time"] = _text(times[0])
+        start, stop = times[0]
+        fields["time"] = _text(words[start:stop])
     date = _date(words)
     if date:
         fields["date"] = date
@@ -94,18 +93,32 @@ def extract_fields(words: Sequence[LabelledWord]) -> dict[str, str]:
     return fields
 
 
+def _company(words: Sequence[LabelledWord]) -> str:
+    block = _legal_name(_surest_block([w for w in words if w.label in FIELD_LABELS["company"]]))
+    text = _text(block)
+    return " ".join(_REGISTRATION.sub(" ", text).split()) or text
+
+
 def _date(words: Sequence[LabelledWord]) -> str:
     spans = _spans(words, FIELD_LABELS["date"])
     if not spans:
         return _likeliest_date(words)
-    span = max(spans, key=lambda span: sum(w.confidence for w in span) / len(span))
-    text = _text(span)
+    start, stop = max(
+        spans,
+        key=lambda span: sum(w.confidence for w in words[span[0] : span[1]]) / (span[1] - span[0]),
+    )
+    text = _text(words[start:stop])
     numeric = _NUMERIC_DATE.search(text)
     if numeric:
         return numeric.group()
-    year = _next_on_line(words, span)
-    if _DAY_MONTH.match(text) and year is not None and _YEAR.match(year.text):
-        return f"{text} {year.text}"
+    after = words[stop] if stop < len(words) else None
+    if (
+        _DAY_MONTH.match(text)
+        and after is not None
+        and after.line_id == words[stop - 1].line_id
+        and _YEAR.match(after.text)
+    ):
+        return f"{text} {after.text}"  # the year printed right after "24 MAR" on its line
     return text
 
 
@@ -173,29 +186,17 @@ def line_items(words: Sequence[LabelledWord]) -> list[dict[str, str]]:
     return items
 
 
-def _spans(words: Sequence[LabelledWord], labels: tuple[str, ...]) -> list[list[LabelledWord]]:
-    """Runs of consecutive words holding one of `labels`, in reading order."""
-    spans: list[list[LabelledWord]] = []
-    inside = False
-    for word in words:
-        if word.label in labels:
-            if not inside:
-                spans.append([])
-            spans[-1].append(word)
-        inside = word.label in labels
+def _spans(words: Sequence[LabelledWord], labels: tuple[str, ...]) -> list[tuple[int, int]]:
+    """(start, stop) of each run of consecutive words holding one of `labels`, in reading order."""
+    spans: list[tuple[int, int]] = []
+    for index, word in enumerate(words):
+        if word.label not in labels:
+            continue
+        if spans and spans[-1][1] == index:
+            spans[-1] = (spans[-1][0], index + 1)
+        else:
+            spans.append((index, index + 1))
     return spans
-
-
-def _next_on_line(
-    words: Sequence[LabelledWord], span: Sequence[LabelledWord]
-) -> LabelledWord | None:
-    """The word right after `span` when it shares the span's last line."""
-    if not span:
-        return None
-    at = next(i for i, w in enumerate(words) if w is span[-1]) + 1
-    if at < len(words) and words[at].line_id == span[-1].line_id:
-        return words[at]
-    return None
 
 
 def _legal_name(block: Sequence[LabelledWord]) -> list[LabelledWord]:
@@ -216,7 +217,7 @@ def _legal_name(block: Sequence[LabelledWord]) -> list[LabelledWord]:
     if len(lines) < 2 or not legal:
         return list(block)
     end = legal[-1]
-    name = lines[end]
+    name: list[LabelledWord] = []
     for start in range(end, -1, -1):
         name = [w for line in lines[start : end + 1] for w in line]
         lead = max((i + 1 for i, w in enumerate(name[:-1]) if w.text.endswith(":")), default=0)
