@@ -10,6 +10,7 @@ into one winner and an IntegrityError for everyone else.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections import Counter
@@ -17,7 +18,12 @@ from collections.abc import Iterator
 from uuid import UUID, uuid4
 
 import pytest
-from eventsourcing.persistence import ApplicationRecorder, InfrastructureFactory, IntegrityError
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    InfrastructureFactory,
+    IntegrityError,
+    Tracking,
+)
 from eventsourcing.utils import Environment
 from tests.aws.dynamodb_event_store_support import (
     SerializedTransactions,
@@ -150,6 +156,55 @@ def test_writers_of_different_aggregates_contend_for_the_counter_and_lose_nothin
     # each writer's idea of the counter went stale whenever the other saved: the lost
     # races were retried, and every retry is a transaction that wrote nothing
     assert transactions > 2 * saves
+
+
+def test_readers_never_see_the_counter_or_a_tracking_position_half_written(
+    table: str, factories: list[DynamoDBFactory]
+) -> None:
+    """A first save creates the counter item and a first tracked save the tracking item.
+    Both are written as whole items (conditional Puts). moto applies an Update that creates
+    an item as a key-only put followed by the SET, so a consistent read in between saw the
+    counter without `last` (issue 20); DynamoDB applies either atomically, as a Put is."""
+    apps = [f"App{i}" for i in range(12)]
+    factories.extend(open_factory(table, app) for app in apps)
+    recorders = [factory.application_recorder() for factory in factories]
+    trackers = [factory.tracking_recorder() for factory in factories]
+    current = [0]
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def read() -> None:
+        while not done.is_set():
+            index = current[0]
+            try:
+                recorders[index].max_notification_id()
+                trackers[index].max_tracking_id("Upstream")
+            except BaseException as error:
+                errors.append(error)
+                return
+
+    readers = [threading.Thread(target=read) for _ in range(6)]
+    switch_interval = sys.getswitchinterval()
+    # the moto server runs in this process: switching threads often lets a read land
+    # between the steps of one write there
+    sys.setswitchinterval(1e-5)
+    for reader in readers:
+        reader.start()
+    try:
+        for index, (recorder, tracker) in enumerate(zip(recorders, trackers, strict=True)):
+            current[0] = index
+            time.sleep(0.02)
+            assert recorder.insert_events([stored(uuid4(), 1)]) == [1]
+            tracker.insert_tracking(Tracking("Upstream", 7))
+            time.sleep(0.02)
+    finally:
+        done.set()
+        for reader in readers:
+            reader.join(timeout=30)
+        sys.setswitchinterval(switch_interval)
+    assert errors == []
+    assert [r.max_notification_id() for r in recorders] == [1] * len(apps)
+    assert [t.max_tracking_id("Upstream") for t in trackers] == [7] * len(apps)
 
 
 # --- reads are Queries ----------------------------------------------------------------------

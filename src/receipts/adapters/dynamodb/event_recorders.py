@@ -330,20 +330,23 @@ class DynamoDBApplicationRecorder(DynamoDBAggregateRecorder, ApplicationRecorder
         return "notification", {"Put": put}
 
     def _advance_head(self, head: int, last: int) -> Write:
-        update: dict[str, Any] = {
+        # A whole-item Put, not an Update: both are atomic on DynamoDB, but moto applies an
+        # Update that creates an item as a key-only put followed by the SET, and a reader in
+        # between saw a counter without `last` (issue 20). The counter item holds nothing else.
+        put = {
             "TableName": self.datastore.table,
-            "Key": self.head_key,
-            "UpdateExpression": "SET #last = :last",
-            "ExpressionAttributeNames": {"#last": "last"},
-            "ExpressionAttributeValues": {":last": {"N": str(last)}, ":head": {"N": str(head)}},
+            "Item": {**self.head_key, "last": {"N": str(last)}},
             "ConditionExpression": "#last = :head",
+            "ExpressionAttributeNames": {"#last": "last"},
+            "ExpressionAttributeValues": {":head": {"N": str(head)}},
         }
         if head == 0:
-            update["ConditionExpression"] = "attribute_not_exists(PK) OR #last = :head"
-        return "head", {"Update": update}
+            put["ConditionExpression"] = "attribute_not_exists(PK)"
+            del put["ExpressionAttributeNames"], put["ExpressionAttributeValues"]
+        return "head", {"Put": put}
 
     def _advance_tracking(self, tracking: Tracking) -> Write:
-        return "tracking", {"Update": _tracking_update(self.datastore, tracking)}
+        return "tracking", {"Put": _tracking_put(self.datastore, tracking)}
 
     def max_notification_id(self) -> int | None:
         item = self.datastore.call(
@@ -428,11 +431,15 @@ def _originator_id(value: str) -> UUID | str:
         return value
 
 
-def _tracking_update(datastore: DynamoDBDatastore, tracking: Tracking) -> dict[str, Any]:
+def _tracking_put(datastore: DynamoDBDatastore, tracking: Tracking) -> dict[str, Any]:
+    """The tracking position as a whole item (a Put, for the reason `_advance_head` gives)."""
     return {
         "TableName": datastore.table,
-        "Key": {"PK": {"S": f"{datastore.app}#T#{tracking.application_name}"}, "SK": {"N": "0"}},
-        "UpdateExpression": "SET nid = :nid",
+        "Item": {
+            "PK": {"S": f"{datastore.app}#T#{tracking.application_name}"},
+            "SK": {"N": "0"},
+            "nid": {"N": str(tracking.notification_id)},
+        },
         "ConditionExpression": "attribute_not_exists(PK) OR nid < :nid",
         "ExpressionAttributeValues": {":nid": {"N": str(tracking.notification_id)}},
     }
@@ -445,7 +452,7 @@ class DynamoDBTrackingRecorder(TrackingRecorder):
 
     def insert_tracking(self, tracking: Tracking) -> None:
         try:
-            self.datastore.call("update_item", **_tracking_update(self.datastore, tracking))
+            self.datastore.call("put_item", **_tracking_put(self.datastore, tracking))
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise IntegrityError(
