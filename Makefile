@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt scripts/setup.sh 2>/dev/null | cksum | cut -d' ' -f1)
 export RECEIPTS_HOME ?= $(CURDIR)/.receipts
 
-.PHONY: setup demo test lint typecheck contracts unit bench clean
+.PHONY: setup demo check test lint typecheck contracts fast-tests all-tests bench clean
 
 setup: $(STAMP)
 
@@ -27,10 +27,17 @@ typecheck: setup
 contracts: setup
 	$(BIN)/lint-imports
 
-unit: setup
-	$(BIN)/pytest -q
+# The fast loop, after every change (about a minute): no moto, torch, console scripts or browser.
+fast-tests: setup
+	$(BIN)/pytest -q -n 2 -m "not (aws or ml or e2e or browser)" tests/unit tests/integration tests/contracts
 
-test: lint typecheck contracts unit
+# Every tier, in parallel: what CI runs (.ci/run).
+all-tests: setup
+	$(BIN)/pytest -q -n auto --dist loadscope --durations=25
+
+check: lint typecheck contracts fast-tests
+
+test: lint typecheck contracts all-tests
 
 bench: setup
 	$(BIN)/python bench/lifecycle.py

@@ -111,7 +111,7 @@ def test_long_poll_is_woken_by_a_concurrent_send(aws_env: dict[str, str], unique
         started = time.monotonic()
         messages, _ = await asyncio.gather(queue.receive(wait_seconds=10), send_later())
         assert [m.body for m in messages] == ["wake up"]
-        assert time.monotonic() - started < 3
+        assert time.monotonic() - started < 10  # woken by the send, before its wait ended
 
     with_queue(unique_name, test)
 

@@ -202,7 +202,6 @@ def test_events_of_other_jobs_and_states_do_not_reach_queue_export(
     assert route(eventbridge, in_progress) == []
 
 
-@pytest.mark.slow
 def test_a_tiny_layoutlm_trained_to_s3_is_what_the_export_message_points_at(
     lambda_env: dict[str, str], container: Runtime, tmp_path: Path
 ) -> None:

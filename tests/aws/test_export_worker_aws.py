@@ -215,14 +215,13 @@ def test_the_heartbeat_keeps_an_sqs_message_hidden_through_a_long_export(
     assert runtime.queues.export_jobs.approximate_count() == 0
 
 
-@pytest.mark.slow
 def test_a_tiny_layoutlm_archive_on_s3_becomes_a_coreml_bundle_on_s3(
     runtime: Runtime, tmp_path: Path
 ) -> None:
     pytest.importorskip("torch")
     pytest.importorskip("coremltools")
     coreml = pytest.importorskip("receipts.adapters.coreml.exporter")
-    from tests.integration.tiny_checkpoint import tiny_model_archive
+    from tests.ml.tiny_checkpoint import tiny_model_archive
 
     name = f"layoutlm-{uuid4().hex[:8]}"
     archive = runtime.artifacts_uri(f"output/{name}/output/model.tar.gz")

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from PIL import Image
 from tests.conftest import aws_mode_settings
-from tests.ocr.conftest import sidecar, write_receipt_image
+from tests.ml.ocr.conftest import sidecar, write_receipt_image
 
 from receipts.application.model_cache import ModelCache
 from receipts.application.ocr_worker import OCRWorker

@@ -7,15 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.e2e.test_cli import Result, no_traceback
-from tests.e2e.test_cli import run as run_cli
+from tests.e2e.cli import Result, no_traceback
+from tests.e2e.cli import run as run_cli
 
 from receipts.adapters.dynamodb.clients import client
 from receipts.adapters.dynamodb.label_store import DynamoDBLabelStore
 from receipts.adapters.synthetic.generator import generate_receipts
 
 pytest.importorskip("torch")
-pytestmark = pytest.mark.slow  # the process imports torch
 
 TINY = ["--model-size", "tiny", "--max-seq-length", "64", "--stride", "16", "--epochs", "1"]
 

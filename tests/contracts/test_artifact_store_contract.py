@@ -30,7 +30,14 @@ class Subject:
         return self.base + key
 
 
-@pytest.fixture(params=["memory", "local", "s3", "s3-async"])
+@pytest.fixture(
+    params=[
+        "memory",
+        "local",
+        pytest.param("s3", marks=pytest.mark.aws),
+        pytest.param("s3-async", marks=pytest.mark.aws),
+    ]
+)
 def subject(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Subject]:
     if request.param == "memory":
         yield Subject(InMemoryArtifactStore(), "memory://bucket/")

@@ -56,7 +56,12 @@ def _factory(settings: Settings) -> InfrastructureFactory:
     return factory
 
 
-@pytest.fixture(params=list(STORES))
+@pytest.fixture(
+    params=[
+        pytest.param(name, marks=pytest.mark.aws) if mode == "aws" else name
+        for name, mode in STORES.items()
+    ]
+)
 def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     """The settings of one store; `dynamodb` gets a fresh table on the moto server."""
     if request.param == "dynamodb":

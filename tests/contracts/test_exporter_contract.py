@@ -23,7 +23,10 @@ EXPORTERS = {
 TAGS = ["O", "B-AMOUNT", "I-AMOUNT"]
 
 
-@pytest.fixture(scope="module", params=list(EXPORTERS))
+@pytest.fixture(
+    scope="module",
+    params=[pytest.param(n, marks=pytest.mark.ml) if EXPORTERS[n][2] else n for n in EXPORTERS],
+)
 def exporter(request: pytest.FixtureRequest) -> Exporter:
     module_name, class_name, library = EXPORTERS[request.param]
     if library is not None:

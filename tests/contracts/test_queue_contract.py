@@ -131,7 +131,14 @@ def _sqs_queues(request: pytest.FixtureRequest, asynchronous: bool) -> Iterator[
         yield Queues("sqs-async", RealClock(), build_async, **common)
 
 
-@pytest.fixture(params=["memory", "sqlite", "sqs", "sqs-async"])
+@pytest.fixture(
+    params=[
+        "memory",
+        "sqlite",
+        pytest.param("sqs", marks=pytest.mark.aws),
+        pytest.param("sqs-async", marks=pytest.mark.aws),
+    ]
+)
 def queues(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Queues]:
     if request.param.startswith("sqs"):
         yield from _sqs_queues(request, asynchronous=request.param == "sqs-async")
@@ -392,7 +399,7 @@ def test_long_poll_is_woken_by_a_send(queue: MessageQueue) -> None:
     elapsed = time.monotonic() - started
     sender.join()
     assert [m.body for m in messages] == ["wake up"]
-    assert 0.05 < elapsed < 2
+    assert 0.05 < elapsed < 5  # after the send, before the wait ended
 
 
 def test_long_poll_returns_empty_after_wait(queue: MessageQueue) -> None:
@@ -400,7 +407,7 @@ def test_long_poll_returns_empty_after_wait(queue: MessageQueue) -> None:
 
     assert queue.receive(wait_seconds=0.2) == []
 
-    assert 0.2 <= time.monotonic() - started < 2
+    assert time.monotonic() - started >= 0.2  # waited it out (never less, maybe more)
 
 
 def test_approximate_count_counts_visible_in_flight_and_delayed(queue: MessageQueue) -> None:

@@ -32,7 +32,7 @@ S = JobStatus
 T0 = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["memory", "dynamodb"])
+@pytest.fixture(params=["memory", pytest.param("dynamodb", marks=pytest.mark.aws)])
 def read_model(request: pytest.FixtureRequest) -> JobReadModel:
     if request.param == "memory":
         return InMemoryJobReadModel()

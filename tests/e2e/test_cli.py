@@ -1,76 +1,17 @@
-"""The installed console scripts (`receipts`, `layoutlm-cli`), run as a user runs them.
+"""The command line (`receipts`, `layoutlm-cli`) as a user runs it, after the demo.
 
-Each command is a fresh process on the embedded default (`local`: SQLite under
-RECEIPTS_HOME), so these also prove that state survives between processes.
+Each command bootstraps afresh on the embedded default (`local`: SQLite under
+RECEIPTS_HOME) from what the demo's process left there, so these also prove that state
+survives between processes; the demo itself is the installed console script.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-
-BIN = Path(sys.executable).parent
-
-
-@dataclass
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def said(self) -> str:
-        """stdout and stderr with rich's line wrapping undone."""
-        return " ".join((self.stdout + " " + self.stderr).split())
-
-    def json(self) -> Any:
-        return json.loads(self.stdout)
-
-
-def run(home: Path, *args: str, script: str = "receipts", **env: str) -> Result:
-    executable = BIN / script
-    if not executable.exists():
-        pytest.skip(f"console script {script} is not installed next to {sys.executable}")
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("RECEIPTS_")}
-    environ.update(RECEIPTS_HOME=str(home), COLUMNS="200", NO_COLOR="1", **env)
-    done = subprocess.run(
-        [str(executable), *args],
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    return Result(done.returncode, done.stdout, done.stderr)
-
-
-def no_traceback(result: Result) -> None:
-    assert "Traceback" not in result.stderr, result.stderr[-3000:]
-
-
-@dataclass
-class Demo:
-    home: Path
-    result: Result
-    name: str
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
-    """One `receipts demo` in a fresh home; the tests below inspect what it left behind."""
-    home = tmp_path_factory.mktemp("receipts-home")
-    result = run(home, "demo", "--receipts", "60", "--epochs", "2")
-    assert result.returncode == 0, result.stdout + result.stderr
-    jobs = run(home, "jobs", "list", "--json").json()
-    assert len(jobs) == 1, jobs
-    return Demo(home, result, jobs[0]["name"])
+from tests.e2e.cli import no_traceback, run, run_script
+from tests.e2e.conftest import Demo
 
 
 def test_demo_runs_the_whole_path(demo: Demo) -> None:
@@ -157,7 +98,7 @@ def test_jobs_show_human_output(demo: Demo) -> None:
 
 def test_layoutlm_cli_is_the_same_command(demo: Demo) -> None:
     ours = run(demo.home, "jobs", "list", "--json")
-    seeds = run(demo.home, "jobs", "list", "--json", script="layoutlm-cli")
+    seeds = run_script(demo.home, "jobs", "list", "--json", script="layoutlm-cli")
 
     assert seeds.returncode == 0, seeds.stderr
     assert seeds.json() == ours.json()

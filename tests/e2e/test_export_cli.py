@@ -8,12 +8,11 @@ import re
 from pathlib import Path
 
 import pytest
-from tests.e2e.test_cli import Result, no_traceback
-from tests.e2e.test_cli import run as run_cli
+from tests.e2e.cli import Result, no_traceback
+from tests.e2e.cli import run as run_cli
 
 pytest.importorskip("torch")
 pytest.importorskip("coremltools")
-pytestmark = pytest.mark.slow  # the exporting tests wait for processes that import torch
 
 FAST = {"OMP_NUM_THREADS": "1"}
 FEW = ["--validation-receipts", "4"]

@@ -16,7 +16,8 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-from tests.integration.support import quick_config, simulated_backend
+from tests.e2e.conftest import Demo
+from tests.support import quick_config, simulated_backend
 
 from receipts.adapters.sqlite.queue import SQLiteQueue
 from receipts.application.training import run_training
@@ -247,7 +248,7 @@ def test_an_export_over_the_grace_period_is_released_and_the_worker_exits_0(
     code, stdout, stderr, seconds = stop(process, signal.SIGTERM)
 
     assert code == 0, stderr[-3000:]
-    assert seconds < 30
+    assert seconds < 120  # stopped before the 120 s export would have finished
     assert "handled 1 message(s): released 1" in stdout
     with runtime_at(home) as runtime:
         export = runtime.exports.get_export(ExportJob.auto_id_for(job_id))
@@ -263,7 +264,7 @@ def test_a_second_signal_releases_at_once(home: Path, tmp_path: Path) -> None:
     code, stdout, stderr, seconds = stop(process, signal.SIGINT, signal.SIGTERM)
 
     assert code == 0, stderr[-3000:]
-    assert seconds < 30
+    assert seconds < 120  # stopped before the 120 s export would have finished
     assert "released 1" in stdout
 
 
@@ -299,25 +300,11 @@ def test_an_exporter_whose_library_is_missing_says_what_to_do(
         build_exporter("receipts.nowhere:Exporter")
 
 
-@pytest.mark.slow
-def test_the_demo_ends_with_a_coreml_bundle_made_by_the_worker(home: Path) -> None:
+def test_the_demo_ends_with_a_coreml_bundle_made_by_the_worker(demo: Demo) -> None:
     pytest.importorskip("coremltools")
-    pytest.importorskip("receipts.adapters.coreml.exporter")
-    executable = BIN / "receipts"
-    if not executable.exists():
-        pytest.skip(f"console script receipts is not installed next to {sys.executable}")
+    home = demo.home
+    said = demo.result.said
 
-    done = subprocess.run(
-        [str(executable), "demo", "--receipts", "40", "--epochs", "1"],
-        env=environ(home),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-
-    assert done.returncode == 0, done.stderr[-3000:]
-    said = " ".join(done.stdout.split())
     assert "export worker (coreml exporter) handled ['exported']" in said
     assert "(float16, exported in" in said
     assert "LayoutLM.mlpackage/Manifest.json" in said

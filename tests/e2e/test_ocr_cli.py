@@ -8,9 +8,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tests.e2e.test_cli import Result, no_traceback
-from tests.e2e.test_cli import run as run_cli
-from tests.ocr.conftest import write_receipt_image
+from tests.e2e.cli import Result, no_traceback
+from tests.e2e.cli import run as run_cli
+from tests.ml.ocr.conftest import write_receipt_image
 
 pytest.importorskip("torch")
 pytestmark = pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract missing")

@@ -14,11 +14,10 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 import pytest
-from tests.e2e.test_cli import BIN, Result, no_traceback
-from tests.e2e.test_cli import run as run_cli
+from tests.e2e.cli import BIN, Result, no_traceback
+from tests.e2e.cli import run as run_cli
 
 pytest.importorskip("torch")
-pytestmark = pytest.mark.slow  # every test here waits for a process that imports torch
 
 # a tiny model trains fastest on one thread, and two test processes never oversubscribe
 FAST = {"OMP_NUM_THREADS": "1"}

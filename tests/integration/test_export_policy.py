@@ -9,7 +9,7 @@ from uuid import UUID
 
 import pytest
 from eventsourcing.utils import get_topic
-from tests.integration.support import Train, export_worker, results_for
+from tests.support import Train, export_worker, results_for
 
 from receipts.application.jobs import Jobs
 from receipts.application.ports.queue import MessageQueue

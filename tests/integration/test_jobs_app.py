@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-from tests.integration.support import quick_config, results_for, simulated_backend
+from tests.support import quick_config, results_for, simulated_backend
 
 from receipts.application.ports.training_backend import (
     TrainingCancelled,

@@ -191,7 +191,7 @@ def dynamodb_store(request: pytest.FixtureRequest) -> StoreFactory:
     return make
 
 
-@pytest.fixture(params=["memory", "jsonl", "dynamodb"])
+@pytest.fixture(params=["memory", "jsonl", pytest.param("dynamodb", marks=pytest.mark.aws)])
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
     if request.param == "memory":
         return lambda receipts: InMemoryLabelStore(receipts)

@@ -26,7 +26,7 @@ from hypothesis.stateful import (
     precondition,
     rule,
 )
-from tests.integration.support import export_worker
+from tests.support import export_worker
 
 from receipts.application.messages import ExportMessage
 from receipts.bootstrap import bootstrap

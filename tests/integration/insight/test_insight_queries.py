@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tests.insight.recorded import LABELS, record_run
+from tests.integration.insight.recorded import LABELS, record_run
 
 from receipts.application.insight import Insight
 from receipts.bootstrap import Runtime

@@ -1,43 +1,23 @@
-"""After `receipts demo` on the embedded default: the installed command answers every
-insight question about the real (tiny) run it trained, in fresh processes; the trainer
-recorded a confusion matrix with every evaluation."""
+"""After `receipts demo` on the embedded default: the command line answers every insight
+question about the real (tiny) run it trained, from what the demo's process stored; the
+trainer recorded a confusion matrix with every evaluation."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-BIN = Path(sys.executable).parent
-
-
-@dataclass
-class Done:
-    code: int
-    stdout: str
-    said: str
+from tests.e2e.cli import Result, no_traceback, run
+from tests.e2e.conftest import Demo as DemoRun
 
 
-def receipts(home: Path, *args: str) -> Done:
-    executable = BIN / "receipts"
-    if not executable.exists():
-        pytest.skip(f"console script receipts is not installed next to {sys.executable}")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RECEIPTS_")}
-    env.update(RECEIPTS_HOME=str(home), COLUMNS="200", NO_COLOR="1")
-    done = subprocess.run(
-        [str(executable), *args], env=env, capture_output=True, text=True, timeout=180, check=False
-    )
-    assert "Traceback" not in done.stderr, done.stderr[-3000:]
-    return Done(done.returncode, done.stdout, " ".join((done.stdout + done.stderr).split()))
-
-
-pytestmark = pytest.mark.slow
+def receipts(home: Path, *args: str) -> Result:
+    done = run(home, *args)
+    no_traceback(done)
+    return done
 
 
 @dataclass
@@ -48,13 +28,10 @@ class Demo:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
-    home = tmp_path_factory.mktemp("demo-home")
-    done = receipts(home, "demo", "--receipts", "40", "--epochs", "2")
-    assert done.code == 0, done.said[-3000:]
-    [run] = json.loads(receipts(home, "history", "--json").stdout)["runs"]
-    job = json.loads(receipts(home, "jobs", "show", run["job_name"], "--json").stdout)
-    return Demo(home, run, job)
+def demo(demo: DemoRun) -> Demo:
+    [run] = json.loads(receipts(demo.home, "history", "--json").stdout)["runs"]
+    job = json.loads(receipts(demo.home, "jobs", "show", run["job_name"], "--json").stdout)
+    return Demo(demo.home, run, job)
 
 
 def test_history_and_monitor_of_the_demo_run(demo: Demo) -> None:
@@ -63,7 +40,9 @@ def test_history_and_monitor_of_the_demo_run(demo: Demo) -> None:
 
     assert run["job_name"].startswith("demo-") and run["status"] == "succeeded"
     assert len(run["epochs"]) >= 1 and run["best_epoch"] is not None
-    assert monitor.code == 0 and run["job_name"] in monitor.said and "succeeded" in monitor.said
+    assert (
+        monitor.returncode == 0 and run["job_name"] in monitor.said and "succeeded" in monitor.said
+    )
 
 
 def test_the_trainer_records_a_word_level_confusion_matrix(demo: Demo) -> None:
@@ -85,12 +64,12 @@ def test_report_and_dataset_stats_of_the_demo(demo: Demo, tmp_path: Path) -> Non
     report = receipts(demo.home, "report", name, "--output", str(tmp_path / "report"))
     stats = json.loads(receipts(demo.home, "dataset-stats", "--job", name, "--json").stdout)
 
-    assert report.code == 0, report.said
+    assert report.returncode == 0, report.said
     assert {p.name for p in (tmp_path / "report").iterdir()} >= {
         "index.html",
         "training-curves.png",
         "confusion-matrix.png",
     }
-    assert stats["receipts"] == 40 and stats["presets"] == ["amounts"]
+    assert stats["receipts"] == 60 and stats["presets"] == ["amounts"]
     assert stats["content_hash"]  # the same policy and seed as the job: its lineage
     assert stats["content_hash"] == demo.job["results"]["dataset"]["content_hash"]

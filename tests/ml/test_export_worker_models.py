@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.integration.tiny_checkpoint import TAGS, tiny_model_archive
+from tests.ml.tiny_checkpoint import TAGS, tiny_model_archive
 
 from receipts.adapters.archives import SafeTarExtractor
 from receipts.application.export_worker import ExportWorker
@@ -46,7 +46,7 @@ EXPORTERS: dict[str, Any] = {"coreml": coreml_exporter, "onnx": onnx_exporter}
 MODEL_FILES = {"coreml": "LayoutLM.mlpackage/Manifest.json", "onnx": "LayoutLM.onnx"}
 
 
-@pytest.mark.parametrize("kind", [pytest.param("coreml", marks=pytest.mark.slow), "onnx"])
+@pytest.mark.parametrize("kind", ["coreml", "onnx"])
 def test_a_sagemaker_model_archive_is_exported_by_the_real_exporter(
     runtime: Runtime, model_archive: bytes, kind: str
 ) -> None:

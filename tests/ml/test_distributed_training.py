@@ -166,7 +166,6 @@ def single(tmp_path_factory: pytest.TempPathFactory, home: Path, dataset: Path) 
 # -- data-parallel: two processes, one set of events and files ---------------------------------
 
 
-@pytest.mark.slow
 def test_a_ddp_run_succeeds_with_one_evaluation_per_epoch(ddp: Outcome, runtime: Runtime) -> None:
     assert ddp.returncode == 0, ddp.output[-3000:]
     job = job_of(runtime, ddp.container)
@@ -181,7 +180,6 @@ def test_a_ddp_run_succeeds_with_one_evaluation_per_epoch(ddp: Outcome, runtime:
     assert not ddp.container.failure.exists()
 
 
-@pytest.mark.slow
 def test_a_ddp_run_writes_one_set_of_checkpoints_with_half_the_steps(
     ddp: Outcome, single: Outcome, runtime: Runtime
 ) -> None:
@@ -199,7 +197,6 @@ def test_a_ddp_run_writes_one_set_of_checkpoints_with_half_the_steps(
     assert [h["epoch"] for h in history] == [1, 2]
 
 
-@pytest.mark.slow
 def test_the_ddp_model_in_sm_model_dir_loads_and_predicts(ddp: Outcome) -> None:
     assert ddp.returncode == 0, ddp.output[-3000:]
     model_dir = ddp.container.model_dir
@@ -216,7 +213,6 @@ def test_the_ddp_model_in_sm_model_dir_loads_and_predicts(ddp: Outcome) -> None:
     assert (ddp.container.root / "output" / "data" / "run.json").is_file()
 
 
-@pytest.mark.slow
 def test_a_single_process_run_of_the_entrypoint_succeeds(single: Outcome, runtime: Runtime) -> None:
     assert single.returncode == 0
     job = job_of(runtime, single.container)
@@ -230,7 +226,6 @@ def test_a_single_process_run_of_the_entrypoint_succeeds(single: Outcome, runtim
 # -- failures, the launcher's job, spot restarts ---------------------------------------------
 
 
-@pytest.mark.slow
 def test_a_missing_dataset_fails_the_job_and_writes_the_failure_file(
     tmp_path_factory: pytest.TempPathFactory,
     home: Path,
@@ -262,7 +257,6 @@ def test_an_unknown_hyperparameter_fails_before_any_job_exists(
         runtime.jobs.get_job_by_name("unknown")
 
 
-@pytest.mark.slow
 def test_with_the_launchers_job_id_it_records_and_leaves_results_without_ending_the_job(
     tmp_path_factory: pytest.TempPathFactory,
     home: Path,
@@ -289,7 +283,6 @@ def test_with_the_launchers_job_id_it_records_and_leaves_results_without_ending_
     assert (c.model_dir / "model.safetensors").is_file()
 
 
-@pytest.mark.slow
 def test_a_restarted_container_resumes_from_its_checkpoint_and_ends_identical(
     tmp_path_factory: pytest.TempPathFactory,
     home: Path,
@@ -335,7 +328,6 @@ def assert_same_weights(a: Path, b: Path) -> None:
     assert [k for k in mine if not torch.equal(mine[k], theirs[k])] == []
 
 
-@pytest.mark.slow
 def test_a_signal_to_one_rank_stops_every_rank_at_the_same_step_and_they_resume(
     tmp_path: Path,
 ) -> None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.browser import rendered
-from tests.insight.recorded import record_run
+from tests.browser.chromium import rendered
+from tests.integration.insight.recorded import record_run
 
 from receipts.adapters.html.run_report import render, write_run_report
 from receipts.application.insight import Insight

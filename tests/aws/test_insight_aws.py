@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import aws_mode_settings
-from tests.insight.recorded import record_run
+from tests.integration.insight.recorded import record_run
 from typer.testing import CliRunner
 
 from receipts.adapters.dynamodb.label_store import DynamoDBLabelStore

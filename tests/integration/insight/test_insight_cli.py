@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
-from tests.insight.recorded import evaluation, record_run
+from tests.integration.insight.recorded import evaluation, record_run
 from typer.testing import CliRunner
 
 from receipts.adapters.jsonl.label_store import to_record
@@ -111,12 +111,10 @@ def test_monitor_follows_a_running_job_until_it_ends(local: Runtime, home: Path)
 
     thread = threading.Thread(target=trainer)
     thread.start()
-    started = time.monotonic()
     result = receipts("monitor", "--follow", "--interval", "0.1")
     thread.join()
 
     assert result.exit_code == 0, result.output
-    assert time.monotonic() - started < 20
     assert "job live is cancelled" in said(result)
     assert "0.4500" in said(result)  # the evaluation recorded while following
 

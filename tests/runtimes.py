@@ -1,4 +1,5 @@
-"""Runtimes wired by bootstrap, on memory or on SQLite under tmp_path."""
+"""Fixtures of runtimes wired by bootstrap, on memory or on SQLite under tmp_path, for every
+tier (a pytest plugin: `tests/conftest.py` loads it)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
-from tests.integration.support import Train, quick_config, simulated_backend
+from tests.support import Train, quick_config, simulated_backend
 
+from receipts.application.insight import Insight
 from receipts.application.training import run_training
 from receipts.bootstrap import Runtime, bootstrap
 from receipts.domain.job import JobStatus
@@ -40,3 +42,8 @@ def train(any_runtime: Runtime) -> Train:
         return job_id
 
     return train
+
+
+@pytest.fixture
+def insight(runtime: Runtime) -> Insight:
+    return Insight(runtime.catalog())

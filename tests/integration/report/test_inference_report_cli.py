@@ -7,13 +7,11 @@ import re
 from pathlib import Path
 
 import pytest
-from tests.e2e.test_cli import Result, no_traceback
-from tests.e2e.test_cli import run as run_cli
+from tests.e2e.cli import Result, no_traceback
+from tests.e2e.cli import run as run_cli
 
 from receipts.application.inference_cache import LATEST_KEY, receipt_key
 from receipts.application.inference_response import InferenceResponse
-
-pytestmark = pytest.mark.slow  # each run is a process that imports torch
 
 
 def run(home: Path, *args: str) -> Result:

@@ -67,7 +67,7 @@ def test_import_linter_contracts_hold() -> None:
     lint_imports = Path(sys.executable).with_name("lint-imports")
     if not lint_imports.exists():
         pytest.skip(f"import-linter is not installed next to {sys.executable}")
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     result = subprocess.run(
         [str(lint_imports)], cwd=root, capture_output=True, text=True, timeout=120, check=False
     )

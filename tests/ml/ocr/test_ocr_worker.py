@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from tests.ocr.conftest import MakeWorker, upload, write_receipt_image
+from tests.ml.ocr.conftest import MakeWorker, upload, write_receipt_image
 
 from receipts.application.messages import OCRMessage, OCRResultMessage
 from receipts.bootstrap import Runtime

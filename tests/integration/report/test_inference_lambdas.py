@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from tests.aws.lambda_support import create_resources
-from tests.report.fakes import EchoPredictor
+from tests.integration.report.fakes import EchoPredictor
 
 from receipts.adapters.memory.label_store import InMemoryLabelStore
 from receipts.adapters.synthetic.generator import generate_receipts
@@ -203,7 +203,6 @@ def s3_object(bucket: str, key: str) -> bytes:
     return data
 
 
-@pytest.mark.slow  # the tiny model trains first
 def test_on_aws_the_generator_fills_the_cache_and_the_api_serves_it(
     aws_functions: dict[str, str],
 ) -> None:
@@ -224,7 +223,6 @@ def test_on_aws_the_generator_fills_the_cache_and_the_api_serves_it(
     assert InferenceResponse.model_validate(body(served)) == latest
 
 
-@pytest.mark.slow  # the tiny model trains first
 def test_on_aws_an_uncached_receipt_runs_the_model_once_and_is_cached(
     aws_functions: dict[str, str],
 ) -> None:
@@ -242,7 +240,6 @@ def test_on_aws_an_uncached_receipt_runs_the_model_once_and_is_cached(
     assert unknown["statusCode"] == 404 and body(unknown)["receipt_id"] == "nope"
 
 
-@pytest.mark.slow  # the tiny model trains first
 def test_on_aws_the_cache_bucket_can_be_its_own(
     aws_functions: dict[str, str], unique_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tests.ocr.conftest import TEST_SEED
+from tests.ml.ocr.conftest import TEST_SEED
 
 from receipts.adapters.synthetic.generator import generate_receipt
 from receipts.application.ports.predictor import ModelUnusable

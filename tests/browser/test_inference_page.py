@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from tests.browser import rendered
-from tests.report.fakes import EchoPredictor
+from tests.browser.chromium import rendered
+from tests.integration.report.fakes import EchoPredictor
 
 from receipts.adapters.html.inference_page import EmbeddedImage, render_inference_page
 from receipts.adapters.html.receipt_image import receipt_image

@@ -259,7 +259,6 @@ def test_the_best_checkpoint_is_published_to_the_artifact_store(baseline: Run) -
 # -- interrupt and resume --------------------------------------------------------------------
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("where", ["mid-epoch", "end-of-epoch"])
 def test_a_resumed_run_ends_bit_identical_to_an_uninterrupted_one(
     baseline: Run, module_runtime: Runtime, output: Path, where: str
@@ -296,7 +295,6 @@ def test_a_resumed_run_ends_bit_identical_to_an_uninterrupted_one(
     ]
 
 
-@pytest.mark.slow
 def test_resume_is_bit_identical_with_gradient_accumulation(
     module_runtime: Runtime, output: Path
 ) -> None:

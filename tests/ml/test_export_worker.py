@@ -14,7 +14,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-from tests.integration.support import Train
+from tests.support import Train
 
 from receipts.adapters.archives import SafeTarExtractor
 from receipts.adapters.simulated.exporter import SimulatedExporter

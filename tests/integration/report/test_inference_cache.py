@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.report.fakes import EchoPredictor
+from tests.integration.report.fakes import EchoPredictor
 
 from receipts.adapters.memory.artifact_store import InMemoryArtifactStore
 from receipts.adapters.memory.label_store import InMemoryLabelStore
