@@ -68,6 +68,13 @@ class TierGuard:
             elif report.when == "call":
                 self.ran[tier] += 1
 
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        """A module skipped whole at import (`pytest.importorskip` of torch, say)."""
+        parts = report.nodeid.split("/")
+        if report.skipped and len(parts) > 2 and parts[1] in self.skipped:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else "skipped"
+            self.skipped[parts[1]][str(reason).removeprefix("Skipped: ")] += 1
+
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         missing = [tier for tier in self.required if self.ran[tier] == 0]
         if not missing or session.exitstatus not in (0, 5):

@@ -1,9 +1,8 @@
 """The HTML view of one report, in headless Chromium: self-contained, one box per word,
-one marker per wrong prediction; and where its image comes from."""
+one marker per wrong prediction."""
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from PIL import Image
 from tests.browser.chromium import rendered
 from tests.integration.report.fakes import EchoPredictor
 
-from receipts.adapters.html.inference_page import EmbeddedImage, render_inference_page
+from receipts.adapters.html.inference_page import render_inference_page
 from receipts.adapters.html.receipt_image import receipt_image
 from receipts.adapters.synthetic.generator import generate_receipt
 from receipts.application.inference_report import build_inference_response
@@ -82,25 +81,3 @@ def test_the_page_draws_every_word_and_marks_each_mismatch(
     assert "<b>&'x\"" not in page_file.read_text()
     png = Image.open(screenshot)
     assert png.width >= 1000 and png.height > 400
-
-
-def test_the_image_comes_from_the_dataset_folder_or_the_synthetic_renderer(tmp_path: Path) -> None:
-    receipt, _ = generate_receipt(5, 0)
-    (tmp_path / "images").mkdir()
-    jpeg = io.BytesIO()
-    Image.new("RGB", (4, 4), "white").save(jpeg, format="JPEG")
-    (tmp_path / "images" / "r.jpg").write_bytes(jpeg.getvalue())
-    wild = receipt.model_copy(
-        update={"receipt_id": "r", "source": "wildreceipt", "image": "images/r.jpg"}
-    )
-
-    assert receipt_image(wild, tmp_path) == EmbeddedImage(jpeg.getvalue(), "image/jpeg")
-    assert receipt_image(wild, tmp_path / "elsewhere") is None
-    assert receipt_image(wild.model_copy(update={"image": str(tmp_path / "images" / "r.jpg")}))
-    (tmp_path / "images" / "bad.jpg").write_text("not an image")
-    assert receipt_image(wild.model_copy(update={"image": "images/bad.jpg"}), tmp_path) is None
-    rendered_png = receipt_image(receipt)
-    assert rendered_png is not None
-    assert Image.open(io.BytesIO(rendered_png.data)).size == (receipt.width, receipt.height)
-    edited = receipt.model_copy(update={"words": receipt.words[1:]})
-    assert receipt_image(edited) is None

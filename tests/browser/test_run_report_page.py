@@ -9,10 +9,9 @@ from pathlib import Path
 from tests.browser.chromium import rendered
 from tests.integration.insight.recorded import record_run
 
-from receipts.adapters.html.run_report import render, write_run_report
+from receipts.adapters.html.run_report import write_run_report
 from receipts.application.insight import Insight
 from receipts.bootstrap import Runtime
-from receipts.domain.job_log import LogEntry
 
 SECTIONS = [
     "Training curves",
@@ -69,15 +68,3 @@ def test_a_run_with_nothing_recorded_still_renders(
     assert "no metrics recorded yet (the job is running)" in notes
     assert empty >= 4
     assert [p.name for p in (tmp_path / "report").iterdir()] == ["index.html"]
-
-
-def test_text_from_the_store_is_escaped(runtime: Runtime, insight: Insight) -> None:
-    job_id = record_run(runtime, "escaped", [0.5], export=False)
-    runtime.jobs.append_log(
-        job_id,
-        LogEntry(message="<script>alert(1)</script>"),
-    )
-
-    html = render(insight.report("escaped"), {})
-
-    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
