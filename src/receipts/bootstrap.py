@@ -59,10 +59,6 @@ class Runtime:
         return self.runner.get(OCRJobs)
 
     @property
-    def dispatcher(self) -> QueueDispatcher:
-        return self.runner.get(QueueDispatcher)
-
-    @property
     def labels(self) -> LabelStore:
         """Where the OCR worker writes word-label records: a JSONL file under home (local),
         the seeds' single DynamoDB table (aws), or memory."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from receipts.adapters.dynamodb.clients import endpoint_for
+from receipts.adapters.aws_clients import endpoint_for
 from receipts.settings import InvalidSettings, Settings
 
 BIN = Path(sys.executable).parent

@@ -3,6 +3,7 @@ table, saves DynamoDB cannot hold in one transaction, malformed stored items, th
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Iterator
 from typing import Any
@@ -24,7 +25,7 @@ from tests.aws.dynamodb_event_store_support import (
     stored,
 )
 
-from receipts.adapters.dynamodb.clients import dynamodb_client, retry_config_from_env
+from receipts.adapters.aws_clients import async_client, client, retry_config_from_env
 from receipts.adapters.dynamodb.event_store import (
     MAX_ITEM_BYTES,
     DynamoDBFactory,
@@ -86,12 +87,13 @@ def test_no_table_configured_names_the_variables(aws_env: dict[str, str]) -> Non
         InfrastructureFactory.construct(env)
 
 
-def test_retries_default_to_adaptive_and_follow_the_environment() -> None:
-    default = dynamodb_client({"AWS_REGION": "us-east-1"}).meta.config
+@pytest.mark.parametrize("service", ["dynamodb", "s3", "sqs", "sagemaker"])
+def test_retries_default_to_adaptive_and_follow_the_environment(service: str) -> None:
+    default = client(service, {"AWS_REGION": "us-east-1"}).meta.config
     assert default.retries == {"mode": "adaptive", "total_max_attempts": 11}
     assert (default.connect_timeout, default.read_timeout) == (5, 30)
     env = {"AWS_REGION": "us-east-1", "AWS_RETRY_MODE": "standard", "AWS_MAX_ATTEMPTS": "3"}
-    chosen = dynamodb_client(env).meta.config
+    chosen = client(service, env).meta.config
     assert chosen.retries == {"mode": "standard", "total_max_attempts": 3}
     assert (chosen.connect_timeout, chosen.read_timeout) == (5, 30)
     with pytest.raises(ValueError, match="AWS_MAX_ATTEMPTS must be a whole number"):
@@ -100,6 +102,18 @@ def test_retries_default_to_adaptive_and_follow_the_environment() -> None:
         retry_config_from_env({"AWS_MAX_ATTEMPTS": "0"})
     with pytest.raises(ValueError, match="AWS_RETRY_MODE must be one of legacy, standard"):
         retry_config_from_env({"AWS_RETRY_MODE": "eager"})
+
+
+def test_async_clients_follow_the_environment_too() -> None:
+    env = {"AWS_REGION": "us-east-1", "AWS_RETRY_MODE": "standard", "AWS_MAX_ATTEMPTS": "4"}
+
+    async def config() -> Any:
+        async with async_client("sqs", env) as sqs:
+            return sqs.meta.config
+
+    chosen = asyncio.run(config())
+
+    assert chosen.retries == {"mode": "standard", "total_max_attempts": 4}
 
 
 # --- saves DynamoDB cannot hold in one transaction ------------------------------------------

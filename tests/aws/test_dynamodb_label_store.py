@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from receipts.adapters.dynamodb.clients import client
+from receipts.adapters.aws_clients import client
 from receipts.adapters.dynamodb.label_store import DynamoDBLabelStore
 from receipts.adapters.dynamodb.read_model_table import TableMissing
 from receipts.adapters.memory.label_store import InMemoryLabelStore

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from receipts.adapters.dynamodb.clients import client
+from receipts.adapters.aws_clients import client
 from receipts.adapters.dynamodb.job_read_model import DynamoDBJobReadModel
 from receipts.adapters.dynamodb.read_model_table import ItemTooLarge, TableMissing, sortable
 from receipts.application.job_views import JobCatalog

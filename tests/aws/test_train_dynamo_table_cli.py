@@ -10,7 +10,7 @@ import pytest
 from tests.e2e.cli import Result, no_traceback
 from tests.e2e.cli import run as run_cli
 
-from receipts.adapters.dynamodb.clients import client
+from receipts.adapters.aws_clients import client
 from receipts.adapters.dynamodb.label_store import DynamoDBLabelStore
 from receipts.adapters.synthetic.generator import generate_receipts
 

@@ -1,9 +1,10 @@
 """AWS clients configured from the environment: endpoint, region, retries with backoff.
 
 boto3 clients for synchronous code and aioboto3 clients (async context managers) for
-asyncio workers share one botocore `Config`, so both retry throttling and transient
-errors the same way (adaptive mode: exponential backoff with jitter plus a client-side
-rate limiter that slows down after throttling responses).
+asyncio workers share one botocore `Config`, so every client (DynamoDB, S3, SQS, SageMaker)
+retries throttling and transient errors the same way: adaptive mode by default (exponential
+backoff with jitter plus a client-side rate limiter that slows down after throttling
+responses), `AWS_RETRY_MODE` and `AWS_MAX_ATTEMPTS` winning when set.
 """
 
 from __future__ import annotations
@@ -17,7 +18,16 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-__all__ = ["RETRIES", "async_client", "client", "endpoint_for", "region_for", "retry_config"]
+__all__ = [
+    "async_client",
+    "client",
+    "endpoint_for",
+    "region_for",
+    "retry_config",
+    "retry_config_from_env",
+]
+
+RETRY_MODES = ("legacy", "standard", "adaptive")
 
 
 def retry_config(max_attempts: int = 11, mode: str = "adaptive") -> Config:
@@ -36,7 +46,20 @@ def retry_config(max_attempts: int = 11, mode: str = "adaptive") -> Config:
     )
 
 
-RETRIES = retry_config()
+def retry_config_from_env(env: Mapping[str, str] | None = None) -> Config:
+    """The shared retry Config (adaptive, 11 attempts in all), with `AWS_RETRY_MODE` and
+    `AWS_MAX_ATTEMPTS` winning when set: botocore reads them itself, but an explicit Config
+    overrides them. As botocore reads it, `AWS_MAX_ATTEMPTS` counts every attempt."""
+    env = os.environ if env is None else env
+    mode = env.get("AWS_RETRY_MODE") or "adaptive"
+    if mode not in RETRY_MODES:
+        raise ValueError(f"AWS_RETRY_MODE must be one of {', '.join(RETRY_MODES)}, not {mode!r}")
+    raw = env.get("AWS_MAX_ATTEMPTS")
+    if not raw:
+        return retry_config(mode=mode)
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"AWS_MAX_ATTEMPTS must be a whole number of at least 1, not {raw!r}")
+    return retry_config(max_attempts=int(raw), mode=mode)
 
 
 def endpoint_for(service: str, env: Mapping[str, str] | None = None) -> str | None:
@@ -62,8 +85,9 @@ _sessions: dict[tuple[str | None, ...], boto3.session.Session] = {}
 _sessions_lock = threading.Lock()
 
 
-def client(service: str, env: Mapping[str, str] | None = None, config: Config = RETRIES) -> Any:
-    """A boto3 client for `service` (thread-safe; share it).
+def client(service: str, env: Mapping[str, str] | None = None, config: Config | None = None) -> Any:
+    """A boto3 client for `service` (thread-safe; share it), retrying as
+    `retry_config_from_env` says unless given a `config`.
 
     Sessions are reused while the credential variables stay the same: a new session
     loads the service models again (~0.2 s a client instead of ~0.05 s). Sessions are
@@ -78,12 +102,12 @@ def client(service: str, env: Mapping[str, str] | None = None, config: Config = 
             service,
             region_name=region_for(env),
             endpoint_url=endpoint_for(service, env),
-            config=config,
+            config=config or retry_config_from_env(env),
         )
 
 
 def async_client(
-    service: str, env: Mapping[str, str] | None = None, config: Config = RETRIES
+    service: str, env: Mapping[str, str] | None = None, config: Config | None = None
 ) -> AbstractAsyncContextManager[Any]:
     """An aioboto3 client for `service`: `async with async_client("sqs") as sqs: ...`.
 
@@ -93,6 +117,9 @@ def async_client(
 
     session = aioboto3.Session()
     manager: AbstractAsyncContextManager[Any] = session.client(
-        service, region_name=region_for(env), endpoint_url=endpoint_for(service, env), config=config
+        service,
+        region_name=region_for(env),
+        endpoint_url=endpoint_for(service, env),
+        config=config or retry_config_from_env(env),
     )
     return manager

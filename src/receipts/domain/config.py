@@ -38,10 +38,6 @@ class Hyperparameters(ValueObject):
     num_workers: int = Field(0, ge=0)
     mixed_precision: MixedPrecision = "auto"
 
-    @property
-    def effective_batch_size(self) -> int:
-        return self.batch_size * self.gradient_accumulation_steps
-
 
 class DataConfig(ValueObject):
     """Where the receipts come from and how their labels are merged and filtered."""

@@ -50,12 +50,6 @@ class Receipt(ValueObject):
         return grouped
 
 
-class LabelCount(ValueObject):
-    label: str
-    status: ValidationStatus
-    count: int
-
-
 def count_labels(receipts: list[Receipt]) -> dict[str, dict[str, int]]:
     """Label → validation status → words (O excluded), as the seeds' dataset stats show."""
     counts: dict[str, dict[str, int]] = {}

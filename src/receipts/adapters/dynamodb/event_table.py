@@ -9,7 +9,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from receipts.adapters.dynamodb.clients import dynamodb_client
+from receipts.adapters.aws_clients import client
 from receipts.adapters.dynamodb.event_store_errors import (
     THROTTLING_CODES,
     EventStoreThrottled,
@@ -114,6 +114,6 @@ TABLES_CREATED: set[tuple[tuple[str | None, ...], str]] = set()
 def shared_client(key: tuple[str | None, ...]) -> Any:
     """One (thread-safe) boto3 client per configuration: a system of four applications
     opens seven factories, and building a client costs ~0.1-0.2 s (a Lambda cold start)."""
-    return dynamodb_client(
-        {name: value for name, value in zip(CLIENT_SETTINGS, key, strict=True) if value}
+    return client(
+        "dynamodb", {name: value for name, value in zip(CLIENT_SETTINGS, key, strict=True) if value}
     )

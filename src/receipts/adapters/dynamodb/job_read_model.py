@@ -36,7 +36,7 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
-from receipts.adapters.dynamodb.clients import client
+from receipts.adapters.aws_clients import client
 from receipts.adapters.dynamodb.read_model_table import Table, create_table, sortable
 from receipts.application.export_views import ExportRecord
 from receipts.application.job_views import (

@@ -31,7 +31,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from receipts.adapters.dynamodb.clients import client
+from receipts.adapters.aws_clients import client
 from receipts.adapters.dynamodb.read_model_table import MAX_ITEM_BYTES, Table, item_size
 from receipts.adapters.dynamodb.read_model_table import create_table as create_single_table
 from receipts.domain.boxes import BoundingBox
