@@ -8,12 +8,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
 from pydantic import ValidationError
-
-try:
-    import fcntl
-except ImportError:  # Windows: one writer at a time is the caller's business there
-    fcntl = None  # type: ignore[assignment]
 
 from receipts.domain.boxes import BoundingBox
 from receipts.domain.config import describe
@@ -32,9 +28,10 @@ class JSONLLabelStore:
     Receipts with no words are skipped and counted (`skipped_empty`).
 
     Writes (`put`, `set_validation_status`) hold an exclusive lock on a sibling
-    `.<name>.lock` file (POSIX `flock`), re-read the file and replace it whole, so several
-    processes (two OCR workers, a reviewer) never lose each other's records; reads see
-    another process's writes because the cache is keyed by the file's modification stamp.
+    `.<name>.lock` file (`filelock`: flock on POSIX, msvcrt on Windows), re-read the file
+    and replace it whole, so several processes (two OCR workers, a reviewer) never lose
+    each other's records; reads see another process's writes because the cache is keyed by
+    the file's modification stamp.
     """
 
     def __init__(self, path: Path, *, allow_unknown_labels: bool = False) -> None:
@@ -90,15 +87,9 @@ class JSONLLabelStore:
     @contextmanager
     def _locked(self) -> Iterator[None]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock = self.path.with_name(f".{self.path.name}.lock")
-        with lock.open("a") as handle:
-            if fcntl is not None:
-                fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                if fcntl is not None:
-                    fcntl.flock(handle, fcntl.LOCK_UN)
+        # thread_local=False: the lock guards the file, whichever thread of a worker holds it
+        with FileLock(self.path.with_name(f".{self.path.name}.lock"), thread_local=False):
+            yield
 
     def _file_stamp(self) -> tuple[int, int] | None:
         try:
