@@ -10,7 +10,7 @@ from eventsourcing.persistence import IntegrityError
 from pydantic import ValidationError
 
 from receipts.application.persistence import PydanticApplication
-from receipts.domain.config import describe
+from receipts.domain.config import validation_problems
 from receipts.domain.errors import DuplicateJobName, InvalidInput, JobNotFound
 from receipts.domain.job import Job, JobDraft, JobResults
 from receipts.domain.job_log import JobLog, LogEntry
@@ -26,7 +26,7 @@ class Jobs(PydanticApplication):
         try:
             draft = JobDraft.model_validate(fields)
         except ValidationError as error:
-            raise InvalidInput("job", describe(error)) from None
+            raise InvalidInput("job", validation_problems(error)) from None
         job = Job(draft=draft)
         index = JobName(name=draft.name, job_id=job.id)
         try:

@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from receipts.domain.artifacts import URIText
-from receipts.domain.config import describe
+from receipts.domain.config import validation_problems
 from receipts.domain.errors import InvalidInput
 from receipts.domain.quantization import Quantization
 
@@ -29,7 +29,7 @@ class Message(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as error:
-            raise InvalidInput(f"{cls.__name__} body", describe(error)) from None
+            raise InvalidInput(f"{cls.__name__} body", validation_problems(error)) from None
 
     def body(self) -> str:
         return self.model_dump_json(by_alias=True, exclude_none=True)

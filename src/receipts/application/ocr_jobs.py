@@ -8,7 +8,7 @@ from eventsourcing.application import AggregateNotFoundError
 from pydantic import ValidationError
 
 from receipts.application.persistence import PydanticApplication
-from receipts.domain.config import describe
+from receipts.domain.config import validation_problems
 from receipts.domain.errors import InvalidInput, OCRJobNotFound
 from receipts.domain.ocr_job import OCRJob, OCROutcome, OCRRequest
 
@@ -22,7 +22,7 @@ class OCRJobs(PydanticApplication):
         try:
             request = OCRRequest.model_validate({"image_uri": image_uri, **fields})
         except ValidationError as error:
-            raise InvalidInput("OCR job", describe(error)) from None
+            raise InvalidInput("OCR job", validation_problems(error)) from None
         if ocr_job_id is not None and self.get_if_exists(ocr_job_id) is not None:
             return ocr_job_id
         job = OCRJob(request=request, ocr_job_id=ocr_job_id)

@@ -161,7 +161,7 @@ class JobConfig(ValueObject):
         try:
             return cls.model_validate(data)
         except ValidationError as error:
-            raise InvalidInput("job config", describe(error)) from None
+            raise InvalidInput("job config", validation_problems(error)) from None
 
     def hyperparameter_map(self) -> dict[str, str]:
         """The seeds' string map (SageMaker hyperparameters), lossless: every set field as a
@@ -225,7 +225,8 @@ def _hyperparameter_text(value: object) -> str | None:
     return str(value)
 
 
-def describe(error: ValidationError) -> list[str]:
+def validation_problems(error: ValidationError) -> list[str]:
+    """A pydantic error as one line per problem: where, what, and the value given."""
     problems = []
     for item in error.errors():
         where = ".".join(str(part) for part in item["loc"]) or "config"

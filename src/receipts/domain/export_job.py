@@ -22,15 +22,16 @@ class ExportStatus(StrEnum):
     FAILED = "failed"
 
 
-E = ExportStatus
 EXPORT_STATUS = StatusMachine[ExportStatus](
     "export job",
     {
         # running → running: a redelivery after a worker died mid-export starts a new attempt
-        E.QUEUED: frozenset({E.RUNNING, E.FAILED}),
-        E.RUNNING: frozenset({E.RUNNING, E.SUCCEEDED, E.FAILED}),
-        E.SUCCEEDED: frozenset(),
-        E.FAILED: frozenset(),
+        ExportStatus.QUEUED: frozenset({ExportStatus.RUNNING, ExportStatus.FAILED}),
+        ExportStatus.RUNNING: frozenset(
+            {ExportStatus.RUNNING, ExportStatus.SUCCEEDED, ExportStatus.FAILED}
+        ),
+        ExportStatus.SUCCEEDED: frozenset(),
+        ExportStatus.FAILED: frozenset(),
     },
 )
 
@@ -91,7 +92,7 @@ class ExportJob(Aggregate):
 
         def apply(self, aggregate: Any) -> None:
             export: ExportJob = aggregate
-            export.status = E.RUNNING
+            export.status = ExportStatus.RUNNING
             export.worker = self.worker
             export.attempts += 1
 
@@ -100,7 +101,7 @@ class ExportJob(Aggregate):
 
         def apply(self, aggregate: Any) -> None:
             export: ExportJob = aggregate
-            export.status = E.SUCCEEDED
+            export.status = ExportStatus.SUCCEEDED
             export.outcome = self.outcome
 
     class Failed(Event):
@@ -108,7 +109,7 @@ class ExportJob(Aggregate):
 
         def apply(self, aggregate: Any) -> None:
             export: ExportJob = aggregate
-            export.status = E.FAILED
+            export.status = ExportStatus.FAILED
             export.error = self.reason
 
     @staticmethod
@@ -127,7 +128,7 @@ class ExportJob(Aggregate):
     @event(Requested)
     def __init__(self, request: ExportRequest, export_id: UUID | None = None) -> None:
         self.request = request
-        self.status = E.QUEUED
+        self.status = ExportStatus.QUEUED
         self.attempts = 0
         self.worker: str | None = None
         self.outcome: ExportOutcome | None = None
@@ -138,13 +139,13 @@ class ExportJob(Aggregate):
         return self.status in EXPORT_STATUS.terminal
 
     def start(self, worker: str) -> None:
-        EXPORT_STATUS.check(self.id, self.status, E.RUNNING, "start")
+        EXPORT_STATUS.check(self.id, self.status, ExportStatus.RUNNING, "start")
         self.trigger_event(self.Started, worker=worker)
 
     def succeed(self, outcome: ExportOutcome) -> None:
-        EXPORT_STATUS.check(self.id, self.status, E.SUCCEEDED, "succeed")
+        EXPORT_STATUS.check(self.id, self.status, ExportStatus.SUCCEEDED, "succeed")
         self.trigger_event(self.Succeeded, outcome=outcome)
 
     def fail(self, reason: str) -> None:
-        EXPORT_STATUS.check(self.id, self.status, E.FAILED, "fail")
+        EXPORT_STATUS.check(self.id, self.status, ExportStatus.FAILED, "fail")
         self.trigger_event(self.Failed, reason=reason)

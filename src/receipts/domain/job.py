@@ -32,16 +32,19 @@ class JobStatus(StrEnum):
     INTERRUPTED = "interrupted"
 
 
-S = JobStatus
 JOB_STATUS = StatusMachine[JobStatus](
     "job",
     {
-        S.PENDING: frozenset({S.RUNNING, S.FAILED, S.CANCELLED}),
-        S.RUNNING: frozenset({S.SUCCEEDED, S.FAILED, S.CANCELLED, S.INTERRUPTED}),
-        S.INTERRUPTED: frozenset({S.RUNNING, S.FAILED, S.CANCELLED}),
-        S.SUCCEEDED: frozenset(),
-        S.FAILED: frozenset(),
-        S.CANCELLED: frozenset(),
+        JobStatus.PENDING: frozenset({JobStatus.RUNNING, JobStatus.FAILED, JobStatus.CANCELLED}),
+        JobStatus.RUNNING: frozenset(
+            {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.INTERRUPTED}
+        ),
+        JobStatus.INTERRUPTED: frozenset(
+            {JobStatus.RUNNING, JobStatus.FAILED, JobStatus.CANCELLED}
+        ),
+        JobStatus.SUCCEEDED: frozenset(),
+        JobStatus.FAILED: frozenset(),
+        JobStatus.CANCELLED: frozenset(),
     },
 )
 
@@ -118,7 +121,7 @@ class Job(Aggregate):
     class Started(Event):
         def apply(self, aggregate: Any) -> None:
             job: Job = aggregate
-            job.status = S.RUNNING
+            job.status = JobStatus.RUNNING
             job.started_at = self.timestamp
             job.attempts += 1
 
@@ -127,7 +130,7 @@ class Job(Aggregate):
 
         def apply(self, aggregate: Any) -> None:
             job: Job = aggregate
-            job.status = S.RUNNING
+            job.status = JobStatus.RUNNING
             job.status_reason = None
             job.attempts += 1
 
@@ -139,7 +142,7 @@ class Job(Aggregate):
 
         def apply(self, aggregate: Any) -> None:
             job: Job = aggregate
-            job.status = S.SUCCEEDED
+            job.status = JobStatus.SUCCEEDED
             job.results = self.results
             job.ended_at = self.timestamp
 
@@ -148,7 +151,7 @@ class Job(Aggregate):
 
         def apply(self, aggregate: Any) -> None:
             job: Job = aggregate
-            job.status = S.FAILED
+            job.status = JobStatus.FAILED
             job.status_reason = self.reason
             job.ended_at = self.timestamp
 
@@ -157,7 +160,7 @@ class Job(Aggregate):
 
         def apply(self, aggregate: Any) -> None:
             job: Job = aggregate
-            job.status = S.CANCELLED
+            job.status = JobStatus.CANCELLED
             job.status_reason = self.reason
             job.ended_at = self.timestamp
 
@@ -167,7 +170,7 @@ class Job(Aggregate):
 
         def apply(self, aggregate: Any) -> None:
             job: Job = aggregate
-            job.status = S.INTERRUPTED
+            job.status = JobStatus.INTERRUPTED
             job.status_reason = self.reason
             job.resume_checkpoint_uri = self.checkpoint_uri
 
@@ -203,26 +206,26 @@ class Job(Aggregate):
         return self.tags.get(SKIP_EXPORT_TAG, "").strip().lower() in TRUTHY
 
     def start(self) -> None:
-        JOB_STATUS.check(self.id, self.status, S.RUNNING, "start")
-        if self.status is S.INTERRUPTED:
+        JOB_STATUS.check(self.id, self.status, JobStatus.RUNNING, "start")
+        if self.status is JobStatus.INTERRUPTED:
             self.trigger_event(self.Resumed, from_checkpoint_uri=self.resume_checkpoint_uri)
         else:
             self.trigger_event(self.Started)
 
     def succeed(self, results: JobResults) -> None:
-        JOB_STATUS.check(self.id, self.status, S.SUCCEEDED, "succeed")
+        JOB_STATUS.check(self.id, self.status, JobStatus.SUCCEEDED, "succeed")
         self.trigger_event(
             self.Succeeded, results=results, job_name=self.name, tags=dict(self.tags)
         )
 
     def fail(self, reason: str) -> None:
-        JOB_STATUS.check(self.id, self.status, S.FAILED, "fail")
+        JOB_STATUS.check(self.id, self.status, JobStatus.FAILED, "fail")
         self.trigger_event(self.Failed, reason=reason)
 
     def cancel(self, reason: str = "cancelled by user") -> None:
-        JOB_STATUS.check(self.id, self.status, S.CANCELLED, "be cancelled")
+        JOB_STATUS.check(self.id, self.status, JobStatus.CANCELLED, "be cancelled")
         self.trigger_event(self.Cancelled, reason=reason)
 
     def interrupt(self, checkpoint_uri: str | None, reason: str = "interrupted") -> None:
-        JOB_STATUS.check(self.id, self.status, S.INTERRUPTED, "be interrupted")
+        JOB_STATUS.check(self.id, self.status, JobStatus.INTERRUPTED, "be interrupted")
         self.trigger_event(self.Interrupted, checkpoint_uri=checkpoint_uri, reason=reason)

@@ -28,14 +28,15 @@ class RoutingDecision(StrEnum):
     NEEDS_REVIEW = "needs_review"
 
 
-P = OCRStatus
 OCR_STATUS = StatusMachine[OCRStatus](
     "OCR job",
     {
-        P.PENDING: frozenset({P.PROCESSING, P.FAILED}),
-        P.PROCESSING: frozenset({P.PROCESSING, P.COMPLETED, P.FAILED}),
-        P.COMPLETED: frozenset(),
-        P.FAILED: frozenset(),
+        OCRStatus.PENDING: frozenset({OCRStatus.PROCESSING, OCRStatus.FAILED}),
+        OCRStatus.PROCESSING: frozenset(
+            {OCRStatus.PROCESSING, OCRStatus.COMPLETED, OCRStatus.FAILED}
+        ),
+        OCRStatus.COMPLETED: frozenset(),
+        OCRStatus.FAILED: frozenset(),
     },
 )
 
@@ -79,7 +80,7 @@ class OCRJob(Aggregate):
 
         def apply(self, aggregate: Any) -> None:
             job: OCRJob = aggregate
-            job.status = P.PROCESSING
+            job.status = OCRStatus.PROCESSING
             job.worker = self.worker
             job.attempts += 1
 
@@ -88,7 +89,7 @@ class OCRJob(Aggregate):
 
         def apply(self, aggregate: Any) -> None:
             job: OCRJob = aggregate
-            job.status = P.COMPLETED
+            job.status = OCRStatus.COMPLETED
             job.outcome = self.outcome
 
     class Failed(Event):
@@ -96,7 +97,7 @@ class OCRJob(Aggregate):
 
         def apply(self, aggregate: Any) -> None:
             job: OCRJob = aggregate
-            job.status = P.FAILED
+            job.status = OCRStatus.FAILED
             job.error = self.reason
 
     @staticmethod
@@ -109,7 +110,7 @@ class OCRJob(Aggregate):
     @event(Submitted)
     def __init__(self, request: OCRRequest, ocr_job_id: UUID | None = None) -> None:
         self.request = request
-        self.status = P.PENDING
+        self.status = OCRStatus.PENDING
         self.attempts = 0
         self.worker: str | None = None
         self.outcome: OCROutcome | None = None
@@ -120,13 +121,13 @@ class OCRJob(Aggregate):
         return self.status in OCR_STATUS.terminal
 
     def start(self, worker: str) -> None:
-        OCR_STATUS.check(self.id, self.status, P.PROCESSING, "start processing")
+        OCR_STATUS.check(self.id, self.status, OCRStatus.PROCESSING, "start processing")
         self.trigger_event(self.ProcessingStarted, worker=worker)
 
     def complete(self, outcome: OCROutcome) -> None:
-        OCR_STATUS.check(self.id, self.status, P.COMPLETED, "complete")
+        OCR_STATUS.check(self.id, self.status, OCRStatus.COMPLETED, "complete")
         self.trigger_event(self.Completed, outcome=outcome)
 
     def fail(self, reason: str) -> None:
-        OCR_STATUS.check(self.id, self.status, P.FAILED, "fail")
+        OCR_STATUS.check(self.id, self.status, OCRStatus.FAILED, "fail")
         self.trigger_event(self.Failed, reason=reason)

@@ -9,21 +9,21 @@ from uuid import UUID
 
 from receipts.domain.errors import IllegalTransition
 
-S = TypeVar("S", bound=StrEnum)
+Status = TypeVar("Status", bound=StrEnum)
 
 
-class StatusMachine(Generic[S]):
-    def __init__(self, entity: str, allowed: Mapping[S, frozenset[S]]) -> None:
+class StatusMachine(Generic[Status]):
+    def __init__(self, entity: str, allowed: Mapping[Status, frozenset[Status]]) -> None:
         self.entity = entity
         self.allowed = dict(allowed)
 
     @property
-    def terminal(self) -> frozenset[S]:
+    def terminal(self) -> frozenset[Status]:
         return frozenset(status for status, nexts in self.allowed.items() if not nexts)
 
-    def can(self, current: S, target: S) -> bool:
+    def can(self, current: Status, target: Status) -> bool:
         return target in self.allowed.get(current, frozenset())
 
-    def check(self, entity_id: UUID, current: S, target: S, action: str) -> None:
+    def check(self, entity_id: UUID, current: Status, target: Status, action: str) -> None:
         if not self.can(current, target):
             raise IllegalTransition(self.entity, entity_id, action, current.value)

@@ -35,7 +35,7 @@ from receipts.adapters.aws_clients import client
 from receipts.adapters.dynamodb.read_model_table import MAX_ITEM_BYTES, Table, item_size
 from receipts.adapters.dynamodb.read_model_table import create_table as create_single_table
 from receipts.domain.boxes import BoundingBox
-from receipts.domain.config import describe
+from receipts.domain.config import validation_problems
 from receipts.domain.errors import InvalidInput
 from receipts.domain.labels import KNOWN_LABELS, OUTSIDE, ValidationStatus, unknown_labels
 from receipts.domain.receipt import Receipt, Word
@@ -362,7 +362,7 @@ def _word_item(receipt_id: str, position: int, word: Word) -> dict[str, Any]:
 
 def _reason(error: Exception) -> str:
     if isinstance(error, ValidationError):
-        return "; ".join(describe(error))
+        return "; ".join(validation_problems(error))
     if isinstance(error, KeyError):
         return f"missing attribute {error}"
     return str(error)

@@ -12,7 +12,7 @@ from filelock import FileLock
 from pydantic import ValidationError
 
 from receipts.domain.boxes import BoundingBox
-from receipts.domain.config import describe
+from receipts.domain.config import validation_problems
 from receipts.domain.errors import InvalidInput
 from receipts.domain.labels import OUTSIDE, ValidationStatus, unknown_labels
 from receipts.domain.receipt import Receipt, Word, count_labels
@@ -178,7 +178,9 @@ class JSONLLabelStore:
                 fields={k: str(v) for k, v in (record.get("fields") or {}).items()},
             )
         except ValidationError as error:
-            raise ValueError(f"receipt {receipt_id}: " + "; ".join(describe(error))) from None
+            raise ValueError(
+                f"receipt {receipt_id}: " + "; ".join(validation_problems(error))
+            ) from None
 
     def _word(self, receipt_id: str, index: int, raw: Any) -> Word:
         if not isinstance(raw, dict):
@@ -205,7 +207,7 @@ class JSONLLabelStore:
             )
         except ValidationError as error:
             raise ValueError(
-                f"receipt {receipt_id}: word {index}: " + "; ".join(describe(error))
+                f"receipt {receipt_id}: word {index}: " + "; ".join(validation_problems(error))
             ) from None
 
 

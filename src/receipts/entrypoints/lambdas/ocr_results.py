@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from receipts.application.messages import OCRResultMessage
 from receipts.application.ocr_jobs import OCRJobs
 from receipts.bootstrap import Runtime
-from receipts.domain.config import describe
+from receipts.domain.config import validation_problems
 from receipts.domain.errors import InvalidInput
 from receipts.domain.ocr_job import OCROutcome, OCRStatus
 from receipts.entrypoints.lambdas.runtime import current_runtime
@@ -60,7 +60,7 @@ def _outcome(message: OCRResultMessage) -> OCROutcome:
             }
         )
     except ValidationError as error:
-        raise InvalidInput("OCRResultMessage body", describe(error)) from None
+        raise InvalidInput("OCRResultMessage body", validation_problems(error)) from None
 
 
 def _record(ocr_jobs: OCRJobs, message: OCRResultMessage, outcome: OCROutcome | None) -> Recorded:

@@ -32,7 +32,7 @@ from receipts.application.jobs import Jobs
 from receipts.application.ports.artifact_store import ArtifactNotFound
 from receipts.bootstrap import Runtime
 from receipts.domain.artifacts import ArtifactURI, URIText
-from receipts.domain.config import describe
+from receipts.domain.config import validation_problems
 from receipts.domain.errors import InvalidInput, JobNotFound
 from receipts.domain.job import Job, JobResults, JobStatus
 from receipts.entrypoints.lambdas.runtime import current_runtime
@@ -90,7 +90,7 @@ def parse_event(event: object) -> TrainingJobStateChange:
     try:
         return TrainingJobStateChange.model_validate(event)
     except ValidationError as error:
-        raise InvalidInput("EventBridge event", describe(error)) from None
+        raise InvalidInput("EventBridge event", validation_problems(error)) from None
 
 
 ResultsReader = Callable[[Runtime, Job], JobResults | None]
@@ -109,7 +109,7 @@ def run_results(runtime: Runtime, job: Job) -> JobResults | None:
     try:
         return JobResults.model_validate_json(data)
     except ValidationError as error:
-        raise InvalidInput(f"run results {uri}", describe(error)) from None
+        raise InvalidInput(f"run results {uri}", validation_problems(error)) from None
 
 
 def queue_export(

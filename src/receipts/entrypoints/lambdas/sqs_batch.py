@@ -17,7 +17,7 @@ from typing import Any, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from receipts.domain.config import describe
+from receipts.domain.config import validation_problems
 from receipts.domain.errors import InvalidInput
 
 log = logging.getLogger("receipts.lambdas")
@@ -64,7 +64,7 @@ def sqs_records(event: object) -> list[SQSRecord]:
             records.append(SQSRecord.model_validate(raw))
         except ValidationError as error:
             # without a messageId no single record can be reported: refuse the batch
-            problems = [f"Records.{index}.{problem}" for problem in describe(error)]
+            problems = [f"Records.{index}.{problem}" for problem in validation_problems(error)]
             raise InvalidInput("SQS event", problems) from None
     return records
 

@@ -31,7 +31,7 @@ from receipts.adapters.simulated.training_backend import SimulatedTrainingBacken
 from receipts.application.ports.training_backend import TrainingBackend, TrainingSpec
 from receipts.application.training import run_training
 from receipts.bootstrap import Runtime
-from receipts.domain.config import describe, split_hyperparameter_map
+from receipts.domain.config import split_hyperparameter_map, validation_problems
 from receipts.domain.errors import DuplicateJobName, InvalidInput
 from receipts.domain.job import JobDraft, Priority
 from receipts.entrypoints.lambdas.runtime import current_runtime
@@ -84,7 +84,7 @@ class StartTrainingRequest(BaseModel):
         try:
             JobDraft.model_validate(fields)
         except ValidationError as error:
-            problems += [_payload_path(problem) for problem in describe(error)]
+            problems += [_payload_path(problem) for problem in validation_problems(error)]
         if problems:
             raise InvalidInput("start-training payload", problems)
         return fields
@@ -109,7 +109,7 @@ def parse_request(event: object) -> StartTrainingRequest:
     try:
         return StartTrainingRequest.model_validate(event)
     except ValidationError as error:
-        raise InvalidInput("start-training payload", describe(error)) from None
+        raise InvalidInput("start-training payload", validation_problems(error)) from None
 
 
 def start_training(
