@@ -21,16 +21,11 @@ import pytest
 from tests.contracts.blocking import Blocking, event_loop_thread
 
 from receipts.adapters.aws_clients import async_client
-from receipts.adapters.memory.queue import (
-    InMemoryQueue,
-    ReceiptHandleInvalid,
-    memory_queue,
-    reset_memory_queues,
-)
+from receipts.adapters.memory.queue import InMemoryQueue, memory_queue, reset_memory_queues
 from receipts.adapters.sqlite.queue import SQLiteQueue
 from receipts.adapters.sqs.async_queue import AsyncSQSQueue
 from receipts.adapters.sqs.queue import SQSQueue
-from receipts.application.ports.queue import MessageQueue
+from receipts.application.ports.queue import MessageQueue, ReceiptHandleInvalid
 
 VISIBILITY = 30.0
 

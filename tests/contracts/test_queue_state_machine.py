@@ -9,7 +9,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from receipts.adapters.memory.queue import InMemoryQueue, ReceiptHandleInvalid
+from receipts.adapters.memory.queue import InMemoryQueue
+from receipts.application.ports.queue import ReceiptHandleInvalid
 
 MAX_RECEIVE_COUNT = 3
 DEFAULT_VISIBILITY = 4.0

@@ -11,14 +11,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from receipts.adapters.memory.queue import (
+from receipts.application.ports.queue import (
+    MessageQueue,
+    QueueMessage,
     ReceiptHandleInvalid,
     check_delay,
     check_receive_args,
     check_redrive,
     check_visibility_timeout,
 )
-from receipts.application.ports.queue import MessageQueue, QueueMessage
 
 __all__ = ["ReceiptHandleInvalid", "SQLiteQueue"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from receipts.adapters.memory.queue import ReceiptHandleInvalid
+from receipts.application.ports.queue import ReceiptHandleInvalid
 from receipts.application.ports.resources import ResourceMissing
 
 __all__ = [

@@ -10,19 +10,19 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from receipts.adapters.memory.queue import (
-    MAX_BATCH,
-    check_delay,
-    check_receive_args,
-    check_visibility_timeout,
-)
 from receipts.adapters.sqs.errors import (
     InvalidMessageBody,
     MessageTooLarge,
     QueueMissing,
     ReceiptHandleInvalid,
 )
-from receipts.application.ports.queue import QueueMessage
+from receipts.application.ports.queue import (
+    MAX_BATCH,
+    QueueMessage,
+    check_delay,
+    check_receive_args,
+    check_visibility_timeout,
+)
 
 MAX_MESSAGE_BYTES = 256 * 1024
 """SQS's limit for one message, and for the sum of a batch's messages."""

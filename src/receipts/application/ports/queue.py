@@ -8,6 +8,50 @@ from typing import Protocol, runtime_checkable
 MAX_VISIBILITY_TIMEOUT = 43_200.0
 """SQS's longest visibility timeout (12 h); every queue refuses a longer one."""
 
+# SQS's other limits, which every adapter enforces alike (the contract suite checks them)
+MAX_BATCH = 10
+MAX_DELAY_SECONDS = 900
+MAX_WAIT_SECONDS = 20.0
+
+
+class ReceiptHandleInvalid(ValueError):
+    """The receipt handle is unknown, or belongs to an earlier delivery of the message."""
+
+    def __init__(self, queue: str, receipt_handle: str) -> None:
+        super().__init__(f"queue {queue!r}: receipt handle {receipt_handle!r} is not valid")
+        self.queue = queue
+        self.receipt_handle = receipt_handle
+
+
+def check_delay(delay_seconds: int) -> None:
+    if not 0 <= delay_seconds <= MAX_DELAY_SECONDS:
+        raise ValueError(f"delay_seconds must be in 0..{MAX_DELAY_SECONDS}, got {delay_seconds}")
+
+
+def check_visibility_timeout(timeout: float) -> None:
+    if not 0 <= timeout <= MAX_VISIBILITY_TIMEOUT:
+        raise ValueError(
+            f"visibility timeout must be in 0..{MAX_VISIBILITY_TIMEOUT:g} seconds, got {timeout}"
+        )
+
+
+def check_receive_args(
+    max_messages: int, wait_seconds: float, visibility_timeout: float | None
+) -> None:
+    if not 1 <= max_messages <= MAX_BATCH:
+        raise ValueError(f"max_messages must be in 1..{MAX_BATCH}, got {max_messages}")
+    if not 0 <= wait_seconds <= MAX_WAIT_SECONDS:
+        raise ValueError(f"wait_seconds must be in 0..{MAX_WAIT_SECONDS:g}, got {wait_seconds}")
+    if visibility_timeout is not None:
+        check_visibility_timeout(visibility_timeout)
+
+
+def check_redrive(max_receive_count: int | None, dead_letter_queue: MessageQueue | None) -> None:
+    if (max_receive_count is None) != (dead_letter_queue is None):
+        raise ValueError("max_receive_count and dead_letter_queue must be given together")
+    if max_receive_count is not None and max_receive_count < 1:
+        raise ValueError(f"max_receive_count must be at least 1, got {max_receive_count}")
+
 
 @dataclass(frozen=True)
 class QueueMessage:
