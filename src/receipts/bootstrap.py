@@ -14,6 +14,7 @@ from receipts.adapters.local.artifact_store import LocalArtifactStore
 from receipts.adapters.memory.artifact_store import InMemoryArtifactStore
 from receipts.adapters.memory.label_store import InMemoryLabelStore
 from receipts.adapters.memory.queue import InMemoryQueue
+from receipts.adapters.memory.read_model import InMemoryJobReadModel
 from receipts.adapters.sqlite.queue import SQLiteQueue
 from receipts.application.dispatch import QueueDispatcher
 from receipts.application.exports import Exports
@@ -24,6 +25,7 @@ from receipts.application.ocr_jobs import OCRJobs
 from receipts.application.ports.artifact_store import ArtifactStore
 from receipts.application.ports.label_store import LabelStore
 from receipts.application.ports.queue import MessageQueue
+from receipts.application.ports.read_model import JobReadModel
 from receipts.application.system import APPLICATIONS, receipts_system
 from receipts.settings import Settings
 
@@ -76,7 +78,7 @@ class Runtime:
         return self._catalog
 
     def _build_catalog(self) -> JobCatalog:
-        read_model = None
+        read_model: JobReadModel = InMemoryJobReadModel()
         if self.settings.mode == "aws":
             from receipts.adapters.dynamodb.job_read_model import DynamoDBJobReadModel
 

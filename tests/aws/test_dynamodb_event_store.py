@@ -35,6 +35,7 @@ from tests.aws.dynamodb_event_store_support import (
 
 from receipts.adapters.dynamodb.event_store import DynamoDBFactory
 from receipts.adapters.memory.queue import InMemoryQueue
+from receipts.adapters.memory.read_model import InMemoryJobReadModel
 from receipts.application.dispatch import QueueDispatcher
 from receipts.application.exports import Exports
 from receipts.application.following import FollowingRunner
@@ -370,7 +371,7 @@ def test_a_succeeded_job_becomes_an_export_job_through_the_dynamodb_store(table:
         dispatcher = again.get(QueueDispatcher)
         assert dispatcher.recorder.max_tracking_id("Exports") == exported[-1].id  # type: ignore[attr-defined]
         # a projection reads both notification logs, filtered by topic, from the start
-        catalog = JobCatalog(again.get(Jobs), exports=exports)
+        catalog = JobCatalog(again.get(Jobs), InMemoryJobReadModel(), exports=exports)
         assert [job.job_id for job in catalog.by_status(JobStatus.SUCCEEDED)] == [job_id]
         assert catalog.by_name("receipts-v1").job_id == job_id
         assert [e.export_id for e in catalog.exports_of(job_id)] == [export_id]

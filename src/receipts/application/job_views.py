@@ -1,7 +1,8 @@
 """Read models: the seeds' queries on jobs, their metrics and logs, exports and OCR jobs.
 
 `JobCatalog` projects the notification logs of Jobs (and, when given, Exports and OCRJobs)
-into a `JobReadModel`: in memory here, DynamoDB's single table in aws mode. It catches up
+into a `JobReadModel` (`ports/read_model.py`): in memory (`adapters/memory/read_model.py`),
+DynamoDB's single table in aws mode. It catches up
 before each query, so it is current also when another process (a trainer, a worker) wrote
 the events. Each stream's position is kept in the read model, and every mutable record
 carries the notification id of the last event applied to it, so replaying a notification
@@ -12,22 +13,25 @@ nothing, and a slower projector never rewinds a record.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.utils import get_topic
-from pydantic import BaseModel, ConfigDict
 
 from receipts.application.export_views import EXPORT_EVENTS, ExportRecord, evolve_export
 from receipts.application.exports import Exports
 from receipts.application.jobs import Jobs
 from receipts.application.ocr_jobs import OCRJobs
 from receipts.application.ocr_views import OCR_EVENTS, OCRRecord, evolve_ocr
-from receipts.domain.aggregate import Timestamp
-from receipts.domain.config import JobConfig
+from receipts.application.ports.read_model import (
+    JobReadModel,
+    JobSummary,
+    LogRecord,
+    MetricRecord,
+    ReadModelChanges,
+)
 from receipts.domain.errors import JobNotFound
 from receipts.domain.job import Job, JobStatus
 from receipts.domain.job_log import JobLog, LogEntry
@@ -47,167 +51,6 @@ _JOB_EVENTS = (
     JobLog.Created,
     JobLog.Logged,
 )
-
-
-class JobSummary(BaseModel):
-    # built on first use (queries), not when the module is imported
-    model_config = ConfigDict(frozen=True, defer_build=True)
-
-    job_id: UUID
-    name: str
-    description: str = ""
-    status: JobStatus
-    status_reason: str | None = None
-    priority: str
-    created_by: str
-    tags: dict[str, str]
-    config: JobConfig | None = None
-    created_at: Timestamp
-    updated_at: Timestamp
-    best_f1: float | None = None
-    best_checkpoint_uri: str | None = None
-    position: int = 0
-    """The notification id of the last event applied (replays of older ones are ignored)."""
-
-
-class MetricRecord(BaseModel):
-    """One evaluation of a job (the seeds' JobMetric); `sequence` is its event's version."""
-
-    model_config = ConfigDict(frozen=True, defer_build=True)
-
-    job_id: UUID
-    sequence: int
-    evaluation: Evaluation
-
-
-class LogRecord(BaseModel):
-    """One entry of a job's log (the seeds' JobLog); `sequence` is its event's version."""
-
-    model_config = ConfigDict(frozen=True, defer_build=True)
-
-    job_id: UUID
-    sequence: int
-    entry: LogEntry
-
-
-@dataclass
-class ReadModelChanges:
-    """What one batch of notifications changed: records to put, newest state per id."""
-
-    jobs: dict[UUID, JobSummary] = field(default_factory=dict)
-    metrics: list[MetricRecord] = field(default_factory=list)
-    logs: list[LogRecord] = field(default_factory=list)
-    exports: dict[UUID, ExportRecord] = field(default_factory=dict)
-    ocr_jobs: dict[UUID, OCRRecord] = field(default_factory=dict)
-
-
-class JobReadModel(Protocol):
-    """Where the projected records are kept for queries (in memory, DynamoDB, ...).
-
-    Orders: jobs, jobs by status and exports of a job oldest first (created_at, then name or
-    id); metrics and logs by time (then event version); OCR jobs by status oldest first.
-    A record is replaced only by one with a higher `position`.
-    """
-
-    def position(self, stream: str) -> int: ...
-
-    def apply(self, changes: ReadModelChanges, stream: str, position: int) -> None: ...
-
-    def get(self, job_id: UUID) -> JobSummary | None: ...
-
-    def by_name(self, name: str) -> JobSummary | None: ...
-
-    def by_status(self, status: JobStatus) -> list[JobSummary]: ...
-
-    def latest_by_status(self, status: JobStatus) -> JobSummary | None:
-        """The job that most recently reached (or changed within) this status."""
-        ...
-
-    def all(self) -> list[JobSummary]: ...
-
-    def metrics(self, job_id: UUID) -> list[Evaluation]: ...
-
-    def logs(self, job_id: UUID) -> list[LogEntry]: ...
-
-    def export(self, export_id: UUID) -> ExportRecord | None: ...
-
-    def exports_of(self, job_id: UUID) -> list[ExportRecord]: ...
-
-    def ocr_job(self, ocr_job_id: UUID) -> OCRRecord | None: ...
-
-    def ocr_jobs_by_status(self, status: OCRStatus) -> list[OCRRecord]: ...
-
-
-def _newest(held: dict[UUID, Any], records: dict[UUID, Any], key: Callable[[Any], UUID]) -> None:
-    for record in records.values():
-        before = held.get(key(record))
-        if before is None or record.position > before.position:
-            held[key(record)] = record
-
-
-class InMemoryJobReadModel:
-    def __init__(self) -> None:
-        self._positions: dict[str, int] = {}
-        self._summaries: dict[UUID, JobSummary] = {}
-        self._names: dict[str, UUID] = {}
-        self._metrics: dict[UUID, dict[int, MetricRecord]] = {}
-        self._logs: dict[UUID, dict[int, LogRecord]] = {}
-        self._exports: dict[UUID, ExportRecord] = {}
-        self._ocr_jobs: dict[UUID, OCRRecord] = {}
-
-    def position(self, stream: str) -> int:
-        return self._positions.get(stream, 0)
-
-    def apply(self, changes: ReadModelChanges, stream: str, position: int) -> None:
-        _newest(self._summaries, changes.jobs, lambda s: s.job_id)
-        self._names.update({s.name: s.job_id for s in changes.jobs.values()})
-        _newest(self._exports, changes.exports, lambda e: e.export_id)
-        _newest(self._ocr_jobs, changes.ocr_jobs, lambda o: o.ocr_job_id)
-        for metric in changes.metrics:
-            self._metrics.setdefault(metric.job_id, {})[metric.sequence] = metric
-        for log in changes.logs:
-            self._logs.setdefault(log.job_id, {})[log.sequence] = log
-        self._positions[stream] = max(self.position(stream), position)
-
-    def get(self, job_id: UUID) -> JobSummary | None:
-        return self._summaries.get(job_id)
-
-    def by_name(self, name: str) -> JobSummary | None:
-        job_id = self._names.get(name)
-        return self._summaries[job_id] if job_id else None
-
-    def by_status(self, status: JobStatus) -> list[JobSummary]:
-        return [s for s in self.all() if s.status is status]
-
-    def latest_by_status(self, status: JobStatus) -> JobSummary | None:
-        jobs = self.by_status(status)
-        return max(jobs, key=lambda s: (s.updated_at, str(s.job_id))) if jobs else None
-
-    def all(self) -> list[JobSummary]:
-        return sorted(self._summaries.values(), key=lambda s: (s.created_at, s.name))
-
-    def metrics(self, job_id: UUID) -> list[Evaluation]:
-        records = self._metrics.get(job_id, {}).values()
-        ordered = sorted(records, key=lambda m: (m.evaluation.timestamp, m.sequence))
-        return [m.evaluation for m in ordered]
-
-    def logs(self, job_id: UUID) -> list[LogEntry]:
-        records = self._logs.get(job_id, {}).values()
-        return [r.entry for r in sorted(records, key=lambda r: (r.entry.timestamp, r.sequence))]
-
-    def export(self, export_id: UUID) -> ExportRecord | None:
-        return self._exports.get(export_id)
-
-    def exports_of(self, job_id: UUID) -> list[ExportRecord]:
-        found = [e for e in self._exports.values() if e.source_job_id == job_id]
-        return sorted(found, key=lambda e: (e.created_at, str(e.export_id)))
-
-    def ocr_job(self, ocr_job_id: UUID) -> OCRRecord | None:
-        return self._ocr_jobs.get(ocr_job_id)
-
-    def ocr_jobs_by_status(self, status: OCRStatus) -> list[OCRRecord]:
-        found = [o for o in self._ocr_jobs.values() if o.status is status]
-        return sorted(found, key=lambda o: (o.created_at, str(o.ocr_job_id)))
 
 
 def evolve(summary: JobSummary | None, event: Any, position: int = 0) -> JobSummary | None:
@@ -257,7 +100,7 @@ class JobCatalog:
     def __init__(
         self,
         jobs: Jobs,
-        read_model: JobReadModel | None = None,
+        read_model: JobReadModel,
         *,
         exports: Exports | None = None,
         ocr_jobs: OCRJobs | None = None,
@@ -265,7 +108,7 @@ class JobCatalog:
         self.jobs = jobs
         self.exports = exports
         self.ocr_jobs = ocr_jobs
-        self.read_model: JobReadModel = read_model or InMemoryJobReadModel()
+        self.read_model = read_model
         self._owners: dict[UUID, UUID] = {}
         self._streams: list[tuple[Application[UUID], list[str], Project]] = [
             (jobs, [get_topic(cls) for cls in _JOB_EVENTS], self._project_jobs)

@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from receipts.application.job_views import JobSummary
+from receipts.application.ports.read_model import JobSummary
 from receipts.domain.aggregate import iso
 from receipts.domain.export_job import ExportJob
 from receipts.domain.job import Job, JobStatus

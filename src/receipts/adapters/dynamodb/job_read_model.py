@@ -39,13 +39,13 @@ from pydantic import BaseModel
 from receipts.adapters.aws_clients import client
 from receipts.adapters.dynamodb.read_model_table import Table, create_table, sortable
 from receipts.application.export_views import ExportRecord
-from receipts.application.job_views import (
+from receipts.application.ocr_views import OCRRecord
+from receipts.application.ports.read_model import (
     JobSummary,
     LogRecord,
     MetricRecord,
     ReadModelChanges,
 )
-from receipts.application.ocr_views import OCRRecord
 from receipts.domain.aggregate import iso
 from receipts.domain.job import JobStatus
 from receipts.domain.job_log import LogEntry
