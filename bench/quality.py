@@ -43,14 +43,16 @@ from machine import cpu_pressure
 from receipts.adapters.jsonl.label_store import JSONLLabelStore
 from receipts.adapters.torch.trainer import LayoutLMTrainer
 from receipts.application.datasets import (
-    DatasetStats,
-    LabelledReceipt,
-    PreparedDataset,
     content_hash,
     label_receipt,
     prepare_dataset,
 )
 from receipts.application.ports.training_backend import TrainingReporter, TrainingSpec
+from receipts.application.ports.training_data import (
+    DatasetStats,
+    LabelledReceipt,
+    PreparedDataset,
+)
 from receipts.application.training import run_training
 from receipts.bootstrap import Runtime, bootstrap
 from receipts.domain.config import JobConfig

@@ -208,8 +208,9 @@ def test_a_tiny_layoutlm_trained_to_s3_is_what_the_export_message_points_at(
     torch = pytest.importorskip("torch")
     from receipts.adapters.synthetic.generator import generate_receipts
     from receipts.adapters.torch.trainer import LayoutLMTrainer
-    from receipts.application.datasets import PreparedDataset, prepare_dataset
+    from receipts.application.datasets import prepare_dataset
     from receipts.application.ports.training_backend import TrainingReporter
+    from receipts.application.ports.training_data import PreparedDataset
 
     receipts = generate_receipts(12, seed=3)
 

@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 from receipts.adapters.torch.models import build_model  # noqa: E402
 from receipts.adapters.torch.prediction import predict  # noqa: E402
 from receipts.adapters.torch.tokenization import train_tokenizer  # noqa: E402
-from receipts.application.datasets import LabelledReceipt  # noqa: E402
+from receipts.application.ports.training_data import LabelledReceipt  # noqa: E402
 from receipts.domain.labels import bio_tags  # noqa: E402
 
 TAGS = bio_tags(["DATE", "AMOUNT", "MERCHANT_NAME"])

@@ -33,13 +33,13 @@ from receipts.adapters.sagemaker.hyperparameters import from_hyperparameters
 from receipts.adapters.sagemaker.results import write_results
 from receipts.adapters.torch.distributed import Distributed
 from receipts.adapters.torch.trainer import LayoutLMTrainer, SilentReporter
-from receipts.application.datasets import PreparedDataset
 from receipts.application.ports.training_backend import (
     TrainingCancelled,
     TrainingInterrupted,
     TrainingReporter,
     TrainingSpec,
 )
+from receipts.application.ports.training_data import PreparedDataset
 from receipts.application.training import JobReporter, run_training
 from receipts.bootstrap import Runtime, bootstrap
 from receipts.domain.errors import JobNotFound

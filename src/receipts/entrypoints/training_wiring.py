@@ -6,13 +6,14 @@ from pathlib import Path
 
 from receipts.adapters.jsonl.label_store import JSONLLabelStore
 from receipts.adapters.jsonl.snapshot import load_snapshot, save_snapshot
-from receipts.application.datasets import PreparedDataset, prepare_dataset
+from receipts.application.datasets import prepare_dataset
 from receipts.application.ports.label_store import LabelStore
 from receipts.application.ports.training_backend import (
     TrainingFailed,
     TrainingReporter,
     TrainingSpec,
 )
+from receipts.application.ports.training_data import PreparedDataset
 from receipts.domain.config import DataConfig
 from receipts.domain.errors import InvalidInput
 from receipts.settings import Settings

@@ -8,7 +8,7 @@ from typing import TypeVar
 
 from transformers import PreTrainedTokenizerFast
 
-from receipts.application.datasets import LabelledReceipt
+from receipts.application.ports.training_data import LabelledReceipt
 from receipts.domain.windows import Window, owner_windows, plan_windows
 
 IGNORE = -100

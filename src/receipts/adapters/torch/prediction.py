@@ -14,7 +14,7 @@ from transformers import LayoutLMForTokenClassification, PreTrainedTokenizerFast
 from receipts.adapters.torch.batching import collate
 from receipts.adapters.torch.encoding import Encoded, encode_receipt, merge_windows
 from receipts.adapters.torch.models import model_line_labels, model_tags
-from receipts.application.datasets import LabelledReceipt
+from receipts.application.ports.training_data import LabelledReceipt
 from receipts.domain.decoding import bio_by_lines, decode_receipt
 from receipts.domain.fields import LabelledWord, words_with_labels
 

@@ -41,7 +41,6 @@ from receipts.adapters.torch.models import (
 )
 from receipts.adapters.torch.prediction import WordPrediction, predict, predicted_words
 from receipts.adapters.torch.tokenization import load_tokenizer, train_tokenizer
-from receipts.application.datasets import LabelledReceipt, PreparedDataset
 from receipts.application.ports.artifact_store import ArtifactStore
 from receipts.application.ports.training_backend import (
     TrainingCancelled,
@@ -50,6 +49,7 @@ from receipts.application.ports.training_backend import (
     TrainingReporter,
     TrainingSpec,
 )
+from receipts.application.ports.training_data import LabelledReceipt, PreparedDataset
 from receipts.domain.artifacts import ArtifactURI
 from receipts.domain.decoding import line_level_labels
 from receipts.domain.fields import extract_fields, score_fields
