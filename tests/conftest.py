@@ -149,14 +149,18 @@ def code_hash() -> str:
 
 
 @pytest.fixture(scope="session")
-def tiny_model(request: pytest.FixtureRequest) -> Path:
+def tiny_model(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny LayoutLM trained on synthetic receipts (tests/trained_model.py): its `best/`
     checkpoint directory. Built once and kept in pytest's cache folder, keyed by the hash of
     the code that builds it, so xdist workers and later runs share it; tests only read it."""
     pytest.importorskip("torch")
     from tests.trained_model import train_tiny_model
 
-    cache = request.config.cache.mkdir("tiny-model")
+    cache_provider = getattr(request.config, "cache", None)  # absent with -p no:cacheprovider
+    if cache_provider is None:
+        cache = tmp_path_factory.mktemp("tiny-model")
+    else:
+        cache = cache_provider.mkdir("tiny-model")
     built = cache / code_hash()
     with FileLock(cache / "build.lock"):
         if not built.is_dir():

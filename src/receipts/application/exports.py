@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Literal
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
@@ -10,6 +11,7 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
+from receipts.application.conflicts import retry_on_conflict
 from receipts.application.following import TopicFollower
 from receipts.application.persistence import PydanticApplication
 from receipts.domain.errors import ExportJobNotFound
@@ -17,10 +19,13 @@ from receipts.domain.export_job import (
     ExportJob,
     ExportOutcome,
     ExportRequest,
+    ExportStatus,
     default_output_prefix,
 )
 from receipts.domain.job import EXPORT_QUANTIZATION_TAG, SKIP_EXPORT_TAG, TRUTHY, Job
 from receipts.domain.quantization import Quantization
+
+ResultRecorded = Literal["succeeded", "failed", "unchanged"]
 
 
 def auto_export_request(succeeded: Job.Succeeded) -> ExportRequest | None:
@@ -73,6 +78,29 @@ class Exports(PydanticApplication, TopicFollower):
         except AggregateNotFoundError:
             raise ExportJobNotFound(export_id) from None
         return export
+
+    def record_result(
+        self, export_id: UUID, outcome: ExportOutcome | None, error: str, *, worker: str
+    ) -> ResultRecorded:
+        """Records what a worker reported: succeeded with `outcome`, else failed with
+        `error`. An export already ended is left as it is ("unchanged"); one still queued
+        is started by `worker` first. A concurrent save is decided again on its state."""
+
+        def record() -> ResultRecorded:
+            export = self.get_export(export_id)
+            if export.is_terminal:
+                return "unchanged"
+            if outcome is None:
+                export.fail(error)
+                self.save(export)
+                return "failed"
+            if export.status is ExportStatus.QUEUED:
+                export.start(worker)
+            export.succeed(outcome)
+            self.save(export)
+            return "succeeded"
+
+        return retry_on_conflict(record)
 
     def auto_export_of(self, job_id: UUID) -> ExportJob | None:
         export: ExportJob | None = self.get_if_exists(ExportJob.auto_id_for(job_id))

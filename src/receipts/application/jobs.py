@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 from pydantic import ValidationError
 
+from receipts.application.conflicts import retry_on_conflict
 from receipts.application.persistence import PydanticApplication
 from receipts.domain.config import validation_problems
 from receipts.domain.errors import DuplicateJobName, InvalidInput, JobNotFound
-from receipts.domain.job import Job, JobDraft, JobResults
+from receipts.domain.job import Job, JobDraft, JobResults, JobStatus
 from receipts.domain.job_log import JobLog, LogEntry
 from receipts.domain.job_metric import Evaluation, JobMetric
 from receipts.domain.job_name import JobName
+
+TrainingStatus = Literal["InProgress", "Completed", "Failed", "Stopping", "Stopped"]
+"""A training backend's status of a job, in SageMaker's words."""
+StatusApplied = Literal["succeeded", "failed", "cancelled", "started", "unchanged", "ignored"]
 
 
 class Jobs(PydanticApplication):
@@ -77,6 +82,47 @@ class Jobs(PydanticApplication):
         job = self.get_job(job_id)
         job.cancel(reason)
         self.save(job)
+
+    def apply_training_status(
+        self,
+        job_id: UUID,
+        status: TrainingStatus,
+        *,
+        reason: str | None = None,
+        results: JobResults | None = None,
+    ) -> StatusApplied:
+        """Applies what the training backend says of a job (a SageMaker state change):
+        Completed succeeds it with `results` (starting it first if it was pending or
+        interrupted), Failed fails it, Stopped cancels it, InProgress starts a pending one.
+        A job already ended is left as it is; a concurrent save is decided again on its state.
+        """
+
+        def apply() -> StatusApplied:
+            job = self.get_job(job_id)
+            if job.is_terminal:
+                return "unchanged"
+            if status == "Completed":
+                if results is None:
+                    raise ValueError(f"a Completed status of job {job.name} needs its results")
+                if job.status is not JobStatus.RUNNING:
+                    job.start()
+                job.succeed(results)
+                applied: StatusApplied = "succeeded"
+            elif status == "Failed":
+                job.fail(reason or f"SageMaker training job {job.name} failed")
+                applied = "failed"
+            elif status == "Stopped":
+                job.cancel(reason or f"SageMaker training job {job.name} was stopped")
+                applied = "cancelled"
+            elif status == "InProgress" and job.status is JobStatus.PENDING:
+                job.start()
+                applied = "started"
+            else:
+                return "ignored"
+            self.save(job)
+            return applied
+
+        return retry_on_conflict(apply)
 
     def interrupt_job(self, job_id: UUID, checkpoint_uri: str | None, reason: str) -> None:
         job = self.get_job(job_id)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Literal
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 from pydantic import ValidationError
 
+from receipts.application.conflicts import retry_on_conflict
 from receipts.application.persistence import PydanticApplication
 from receipts.domain.config import validation_problems
 from receipts.domain.errors import InvalidInput, OCRJobNotFound
-from receipts.domain.ocr_job import OCRJob, OCROutcome, OCRRequest
+from receipts.domain.ocr_job import OCRJob, OCROutcome, OCRRequest, OCRStatus
+
+ResultRecorded = Literal["completed", "failed", "unchanged"]
 
 
 class OCRJobs(PydanticApplication):
@@ -51,3 +55,26 @@ class OCRJobs(PydanticApplication):
         job = self.get_ocr_job(job_id)
         job.fail(reason)
         self.save(job)
+
+    def record_result(
+        self, job_id: UUID, outcome: OCROutcome | None, error: str, *, worker: str
+    ) -> ResultRecorded:
+        """Records what a worker reported: completed with `outcome`, else failed with
+        `error`. A job already ended is left as it is ("unchanged"); one still pending is
+        started by `worker` first. A concurrent save is decided again on its state."""
+
+        def record() -> ResultRecorded:
+            job = self.get_ocr_job(job_id)
+            if job.is_terminal:
+                return "unchanged"
+            if outcome is None:
+                job.fail(error)
+                self.save(job)
+                return "failed"
+            if job.status is OCRStatus.PENDING:
+                job.start(worker)
+            job.complete(outcome)
+            self.save(job)
+            return "completed"
+
+        return retry_on_conflict(record)

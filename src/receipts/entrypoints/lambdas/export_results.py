@@ -18,8 +18,6 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from eventsourcing.persistence import IntegrityError
-
 from receipts.application.exports import Exports
 from receipts.application.messages import ExportResultMessage
 from receipts.bootstrap import Runtime
@@ -49,16 +47,14 @@ def record_export_result(exports: Exports, body: str) -> Recorded:
         )
     if message.status == "succeeded" and not message.bundle_uri:
         raise InvalidInput("ExportResultMessage body", ["bundle_uri: required when succeeded"])
-    try:
-        return _record(exports, message)
-    except IntegrityError:
-        # a worker recorded this export at the same moment: decide again on its new state
-        return _record(exports, message)
-
-
-def _record(exports: Exports, message: ExportResultMessage) -> Recorded:
-    export = exports.get_export(message.export_id)
-    if export.is_terminal:
+    outcome = None
+    if message.status == "succeeded":
+        assert message.bundle_uri is not None
+        outcome = ExportOutcome(bundle_uri=message.bundle_uri, total_bytes=message.total_bytes or 0)
+    error = message.error or "the export worker reported a failure without a reason"
+    recorded = exports.record_result(message.export_id, outcome, error, worker=WORKER)
+    if recorded == "unchanged":
+        export = exports.get_export(message.export_id)
         if export.status is not FINAL[message.status]:
             log.warning(
                 "export %s is already %s; a result saying %s is ignored",
@@ -66,18 +62,7 @@ def _record(exports: Exports, message: ExportResultMessage) -> Recorded:
                 export.status.value,
                 message.status,
             )
-        return "unchanged"
-    if message.status == "succeeded":
-        assert message.bundle_uri is not None  # checked by record_export_result
-        outcome = ExportOutcome(bundle_uri=message.bundle_uri, total_bytes=message.total_bytes or 0)
-        if export.status is ExportStatus.QUEUED:
-            export.start(WORKER)
-        export.succeed(outcome)
-        exports.save(export)
-        return "succeeded"
-    export.fail(message.error or "the export worker reported a failure without a reason")
-    exports.save(export)
-    return "failed"
+    return recorded
 
 
 def make_handler(

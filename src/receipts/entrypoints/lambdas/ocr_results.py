@@ -12,7 +12,6 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from eventsourcing.persistence import IntegrityError
 from pydantic import ValidationError
 
 from receipts.application.messages import OCRResultMessage
@@ -44,10 +43,18 @@ def record_ocr_result(ocr_jobs: OCRJobs, body: str) -> Recorded:
             [f"status: expected one of {expected} (got {message.status!r})"],
         )
     outcome = _outcome(message) if message.status == "completed" else None
-    try:
-        return _record(ocr_jobs, message, outcome)
-    except IntegrityError:
-        return _record(ocr_jobs, message, outcome)
+    error = message.error or "the OCR worker reported a failure without a reason"
+    recorded = ocr_jobs.record_result(message.job_id, outcome, error, worker=WORKER)
+    if recorded == "unchanged":
+        job = ocr_jobs.get_ocr_job(message.job_id)
+        if job.status is not FINAL[message.status]:
+            log.warning(
+                "OCR job %s is already %s; a result saying %s is ignored",
+                job.id,
+                job.status.value,
+                message.status,
+            )
+    return recorded
 
 
 def _outcome(message: OCRResultMessage) -> OCROutcome:
@@ -61,28 +68,6 @@ def _outcome(message: OCRResultMessage) -> OCROutcome:
         )
     except ValidationError as error:
         raise InvalidInput("OCRResultMessage body", validation_problems(error)) from None
-
-
-def _record(ocr_jobs: OCRJobs, message: OCRResultMessage, outcome: OCROutcome | None) -> Recorded:
-    job = ocr_jobs.get_ocr_job(message.job_id)
-    if job.is_terminal:
-        if job.status is not FINAL[message.status]:
-            log.warning(
-                "OCR job %s is already %s; a result saying %s is ignored",
-                job.id,
-                job.status.value,
-                message.status,
-            )
-        return "unchanged"
-    if outcome is not None:
-        if job.status is OCRStatus.PENDING:
-            job.start(WORKER)
-        job.complete(outcome)
-        ocr_jobs.save(job)
-        return "completed"
-    job.fail(message.error or "the OCR worker reported a failure without a reason")
-    ocr_jobs.save(job)
-    return "failed"
 
 
 def make_handler(

@@ -25,10 +25,9 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from eventsourcing.persistence import IntegrityError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from receipts.application.jobs import Jobs
+from receipts.application.jobs import Jobs, TrainingStatus
 from receipts.application.ports.artifact_store import ArtifactNotFound
 from receipts.bootstrap import Runtime
 from receipts.domain.artifacts import ArtifactURI, URIText
@@ -40,7 +39,6 @@ from receipts.entrypoints.lambdas.runtime import current_runtime
 log = logging.getLogger("receipts.lambdas")
 
 RESULTS_FILE = "results.json"
-TrainingJobStatus = Literal["InProgress", "Completed", "Failed", "Stopping", "Stopped"]
 Outcome = Literal[
     "succeeded", "failed", "cancelled", "started", "unchanged", "ignored", "unknown_job"
 ]
@@ -63,7 +61,7 @@ class TrainingJobDetail(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     training_job_name: str = Field(alias="TrainingJobName", min_length=1)
-    training_job_status: TrainingJobStatus = Field(alias="TrainingJobStatus")
+    training_job_status: TrainingStatus = Field(alias="TrainingJobStatus")
     failure_reason: str | None = Field(None, alias="FailureReason")
     model_artifacts: ModelArtifacts | None = Field(None, alias="ModelArtifacts")
     final_metrics: list[MetricDatum] = Field(default_factory=list, alias="FinalMetricDataList")
@@ -131,11 +129,9 @@ def queue_export(
     results = None
     if change.training_job_status == "Completed" and not job.is_terminal:
         results = results_reader(runtime, job) or _results_from_event(jobs, job, change)
-    try:
-        outcome = _apply(jobs, job, change, results)
-    except IntegrityError:
-        # another invocation recorded this job's change first: decide again on the new state
-        outcome = _apply(jobs, jobs.get_job(job.id), change, results)
+    outcome: Outcome = jobs.apply_training_status(
+        job.id, change.training_job_status, reason=change.failure_reason, results=results
+    )
     job = jobs.get_job(job.id)
     result: dict[str, Any] = {
         "outcome": outcome,
@@ -150,32 +146,6 @@ def queue_export(
             result["export_skipped"] = "tagged skip-coreml-export"
     log.info("queue_export: %s", result)
     return result
-
-
-def _apply(jobs: Jobs, job: Job, change: TrainingJobDetail, results: JobResults | None) -> Outcome:
-    status = change.training_job_status
-    if job.is_terminal:
-        return "unchanged"
-    if status == "Completed":
-        assert results is not None  # read before, for a job not yet ended
-        if job.status is not JobStatus.RUNNING:
-            job.start()  # pending (launched elsewhere) or interrupted (resumed) → running
-        job.succeed(results)
-        jobs.save(job)
-        return "succeeded"
-    if status == "Failed":
-        job.fail(change.failure_reason or f"SageMaker training job {job.name} failed")
-        jobs.save(job)
-        return "failed"
-    if status == "Stopped":
-        job.cancel(change.failure_reason or f"SageMaker training job {job.name} was stopped")
-        jobs.save(job)
-        return "cancelled"
-    if status == "InProgress" and job.status is JobStatus.PENDING:
-        job.start()
-        jobs.save(job)
-        return "started"
-    return "ignored"
 
 
 def _results_from_event(jobs: Jobs, job: Job, change: TrainingJobDetail) -> JobResults:
