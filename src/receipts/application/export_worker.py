@@ -3,8 +3,8 @@
 Idempotent by export_id: a duplicate delivery of a running or finished export never
 exports twice, and a redelivery of a finished export re-sends its result message.
 
-While an export runs (in a thread of its own, which the worker's next export reuses) a
-heartbeat extends the message's visibility through the MessageQueue port.
+While an export runs (in a thread of its own, in a temporary scratch tree) a heartbeat
+extends the message's visibility through the MessageQueue port.
 `request_stop()` (the entry point calls it on SIGTERM/SIGINT) lets the current export
 finish; if it has not finished when the grace period ends, the message is made visible
 again at once (another worker takes it: a new attempt of the same ExportJob) and the
@@ -14,20 +14,17 @@ the queue's redrive to the dead-letter queue.
 
 from __future__ import annotations
 
-import os
-import shutil
 import tempfile
 import threading
 import time
-import weakref
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable
+from concurrent.futures import Future, wait
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, NamedTuple, cast
+from typing import Literal, cast
 from uuid import UUID
 
-from receipts.application.call_thread import CallThread
 from receipts.application.checkpoint_source import fetch_checkpoint
 from receipts.application.deliveries import delete_quietly, handle_delivery, release_quietly
 from receipts.application.exports import Exports
@@ -47,76 +44,9 @@ Handled = Literal["exported", "failed", "duplicate", "resent", "poison", "releas
 unexpected failure (logged; the message comes back after its visibility timeout)."""
 
 _POLL_SECONDS = 0.05
+DIRS = ("bundle", "checkpoint", "downloads")
+"""An export's scratch tree, a temporary directory removed when the export ends."""
 _MAX_BACKOFF_SECONDS = 30.0
-
-
-class ScratchDirs(NamedTuple):
-    checkpoint: Path
-    bundle: Path
-    downloads: Path
-
-
-class Scratch:
-    """A worker's scratch tree (`checkpoint/`, `bundle/`, `downloads/`), emptied before and
-    after each export.
-
-    Making and removing a temporary tree for every export costs more than the export's
-    own files on many disks. A worker handles one message at a time, so it reuses one tree;
-    an export that runs while another holds it (the same worker used from two threads)
-    gets a fresh temporary tree as before. The tree is removed when the worker is
-    collected or the process exits.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._root: Path | None = None
-        self._dirty = True  # whether the tree may hold anything (from an earlier export)
-
-    @contextmanager
-    def dirs(self) -> Iterator[ScratchDirs]:
-        """The checkpoint, bundle and downloads directories: all exist and are empty."""
-        if not self._lock.acquire(blocking=False):
-            with tempfile.TemporaryDirectory(prefix="receipts-export-") as work:
-                fresh = _dirs(Path(work))
-                for directory in fresh:
-                    directory.mkdir()
-                yield fresh
-            return
-        try:
-            if self._root is None:
-                self._root = Path(tempfile.mkdtemp(prefix="receipts-export-"))
-                weakref.finalize(self, shutil.rmtree, self._root, ignore_errors=True)
-            dirs = _dirs(self._root)
-            if self._dirty:  # an earlier cleanup failed: empty the tree first
-                for directory in dirs:
-                    _empty(directory)
-            self._dirty = True
-            try:
-                yield dirs
-            finally:
-                for directory in dirs:
-                    _empty(directory)
-                self._dirty = False
-        finally:
-            self._lock.release()
-
-
-def _dirs(root: Path) -> ScratchDirs:
-    return ScratchDirs(root / "checkpoint", root / "bundle", root / "downloads")
-
-
-def _empty(directory: Path) -> None:
-    """Makes `directory` (and its parents) exist, with nothing in it."""
-    try:
-        entries = list(os.scandir(directory))
-    except FileNotFoundError:
-        directory.mkdir(parents=True)
-        return
-    for entry in entries:
-        if entry.is_dir(follow_symlinks=False):
-            shutil.rmtree(entry.path)
-        else:
-            Path(entry.path).unlink()
 
 
 @dataclass
@@ -138,15 +68,10 @@ class ExportWorker:
     grace_seconds: float = 30.0
     extractor: ArchiveExtractor | None = None
     log: WorkerLog = field(default_factory=StdlibWorkerLog, compare=False, repr=False)
-    scratch: Scratch = field(default_factory=Scratch, compare=False, repr=False)
     abandoned: threading.Thread | None = field(default=None, init=False, compare=False)
     """An export thread still running after its message was released at a stop."""
     _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
     _stop_deadline: float | None = field(default=None, init=False, repr=False)
-    _idle_thread: CallThread | None = field(default=None, init=False, repr=False, compare=False)
-    _threads_lock: threading.Lock = field(
-        default_factory=threading.Lock, init=False, repr=False, compare=False
-    )
 
     def __post_init__(self) -> None:
         if self.grace_seconds < 0:
@@ -304,13 +229,24 @@ class ExportWorker:
         self, export: ExportJob, message: QueueMessage
     ) -> ExportOutcome | Exception | None:
         """The export's outcome or error; None when it was released at a stop."""
-        runner = self._take_thread()
-        pending = runner.submit(lambda: self._export(export), name=f"export-{export.id}")
+        outcome: Future[ExportOutcome] = Future()
+
+        def run() -> None:
+            outcome.set_running_or_notify_cancel()
+            try:
+                outcome.set_result(self._export(export))
+            except Exception as error:
+                outcome.set_exception(error)
+
+        # a daemon thread, not an executor's: an export abandoned at a stop must not keep
+        # the process from exiting
+        thread = threading.Thread(target=run, name=f"export-{export.id}", daemon=True)
+        thread.start()
         noticed = False
         with self._heartbeat(message):
-            while not pending.done.is_set() and not self._grace_over():
-                pending.done.wait(_POLL_SECONDS)
-                if self.stopping and not noticed and not pending.done.is_set():
+            while not outcome.done() and not self._grace_over():
+                wait([outcome], timeout=_POLL_SECONDS)
+                if self.stopping and not noticed and not outcome.done():
                     noticed = True
                     deadline = self._stop_deadline or time.monotonic()
                     self.log.info(
@@ -318,30 +254,12 @@ class ExportWorker:
                         export_id=str(export.id),
                         grace_left_seconds=round(max(0.0, deadline - time.monotonic()), 1),
                     )
-        if not pending.done.is_set():
-            runner.close()  # its thread ends when the abandoned export does
-            self.abandoned = runner.thread
+        if not outcome.done():
+            self.abandoned = thread
             self._release(message)
             return None
-        self._give_back_thread(runner)
-        return pending.outcome
-
-    def _take_thread(self) -> CallThread:
-        """The worker's idle export thread, or a new one (also while another export of this
-        worker, from another thread, holds it)."""
-        with self._threads_lock:
-            runner, self._idle_thread = self._idle_thread, None
-        if runner is None or not runner.usable:
-            runner = CallThread(f"{self.worker_name}-exports")
-            weakref.finalize(self, runner.close)
-        return runner
-
-    def _give_back_thread(self, runner: CallThread) -> None:
-        with self._threads_lock:
-            if self._idle_thread is None:
-                self._idle_thread = runner
-                return
-        runner.close()
+        error = outcome.exception()
+        return cast(Exception, error) if error is not None else outcome.result()
 
     def _grace_over(self) -> bool:
         return self._stop_deadline is not None and time.monotonic() >= self._stop_deadline
@@ -390,18 +308,17 @@ class ExportWorker:
         target = str(
             ArtifactURI.parse(request.output_prefix).join(request.quantization.value).as_prefix()
         )
-        with self.scratch.dirs() as dirs:
+        with tempfile.TemporaryDirectory(prefix="receipts-export-") as scratch:
+            bundle, target_dir, downloads = (Path(scratch) / d for d in DIRS)
+            for directory in (bundle, target_dir, downloads):
+                directory.mkdir()
             checkpoint = fetch_checkpoint(
-                self.artifacts,
-                request.checkpoint_uri,
-                dirs.checkpoint,
-                dirs.downloads,
-                self.extractor,
+                self.artifacts, request.checkpoint_uri, target_dir, downloads, self.extractor
             )
-            report = self.exporter.export(checkpoint, dirs.bundle, request.quantization)
-            if not report.file_sizes or not any(dirs.bundle.iterdir()):
+            report = self.exporter.export(checkpoint, bundle, request.quantization)
+            if not report.file_sizes or not any(bundle.iterdir()):
                 raise ExportFailed(f"exporter {self.exporter.name!r} wrote no bundle files")
-            self.artifacts.upload_dir(dirs.bundle, target)
+            self.artifacts.upload_dir(bundle, target)
         return ExportOutcome(
             bundle_uri=target,
             file_sizes=report.file_sizes,
