@@ -92,7 +92,7 @@ def test_many_heartbeats_beat_at_once_and_a_failing_one_disturbs_none() -> None:
             VisibilityHeartbeat(broken, "h-broken", every=0.01, timeout=5, stop_on_failure=True)
         )
         wait_for(lambda: all(heartbeat.beats >= 3 for heartbeat in beating))
-        assert threading.active_count() <= threads_before + 1  # one thread beats them all
+    assert threading.active_count() <= threads_before  # each heartbeat's thread has ended
     calls = [len(queue.calls) for queue in queues]
     time.sleep(0.05)
 

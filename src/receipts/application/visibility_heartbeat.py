@@ -4,8 +4,8 @@ Every `every` seconds the message's visibility timeout is set to `timeout` secon
 now, through the queue's `change_visibility`, so the message stays hidden as long as the
 work runs and comes back at most `timeout` seconds after a crashed worker's last beat.
 `every` must be shorter than `timeout` and than the visibility timeout the message was
-received with. The beats of all heartbeats of a process come from one thread
-(`beat_scheduler`): entering and leaving a heartbeat starts and joins no thread.
+received with. Each heartbeat beats from a daemon thread of its own, started on entering
+and joined on leaving.
 
 A beat that fails (e.g. the receipt handle is no longer valid: the message was deleted, or
 became visible and was received by someone else) is logged and kept in `error`; the next
@@ -16,10 +16,10 @@ useful (workers are idempotent by id).
 
 from __future__ import annotations
 
+import threading
 from types import TracebackType
 from typing import Protocol, Self
 
-from receipts.application.beat_scheduler import beat_scheduler
 from receipts.application.ports.queue import MAX_VISIBILITY_TIMEOUT, QueueMessage
 from receipts.application.worker_log import StdlibWorkerLog, WorkerLog
 
@@ -81,9 +81,14 @@ class VisibilityHeartbeat:
         self.failures = 0
         self.error: Exception | None = None
         """The last failed beat's error."""
+        self._left = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def __enter__(self) -> Self:
-        beat_scheduler.add(self)
+        self._left.clear()
+        name = f"heartbeat-{self.message_id or self.receipt_handle[:16]}"
+        self._thread = threading.Thread(target=self._beat_until_left, name=name, daemon=True)
+        self._thread.start()
         return self
 
     def __exit__(
@@ -92,11 +97,17 @@ class VisibilityHeartbeat:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        beat_scheduler.remove(self)
+        self._left.set()
+        if self._thread is not None:
+            self._thread.join()  # a beat in progress ends before the work is called done
+
+    def _beat_until_left(self) -> None:
+        while not self._left.wait(self.every) and self.beat():
+            pass
 
     def beat(self) -> bool:
-        """One extension of the visibility timeout (the scheduler's call); False once a beat
-        failed with `stop_on_failure`."""
+        """One extension of the visibility timeout; False once a beat failed with
+        `stop_on_failure`."""
         try:
             self.queue.change_visibility(self.receipt_handle, self.timeout)
         except Exception as error:
