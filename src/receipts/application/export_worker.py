@@ -44,8 +44,6 @@ Handled = Literal["exported", "failed", "duplicate", "resent", "poison", "releas
 unexpected failure (logged; the message comes back after its visibility timeout)."""
 
 _POLL_SECONDS = 0.05
-DIRS = ("bundle", "checkpoint", "downloads")
-"""An export's scratch tree, a temporary directory removed when the export ends."""
 _MAX_BACKOFF_SECONDS = 30.0
 
 
@@ -232,7 +230,6 @@ class ExportWorker:
         outcome: Future[ExportOutcome] = Future()
 
         def run() -> None:
-            outcome.set_running_or_notify_cancel()
             try:
                 outcome.set_result(self._export(export))
             except Exception as error:
@@ -309,11 +306,12 @@ class ExportWorker:
             ArtifactURI.parse(request.output_prefix).join(request.quantization.value).as_prefix()
         )
         with tempfile.TemporaryDirectory(prefix="receipts-export-") as scratch:
-            bundle, target_dir, downloads = (Path(scratch) / d for d in DIRS)
-            for directory in (bundle, target_dir, downloads):
+            work = Path(scratch)
+            bundle, unpacked, downloads = work / "bundle", work / "checkpoint", work / "downloads"
+            for directory in (bundle, unpacked, downloads):
                 directory.mkdir()
             checkpoint = fetch_checkpoint(
-                self.artifacts, request.checkpoint_uri, target_dir, downloads, self.extractor
+                self.artifacts, request.checkpoint_uri, unpacked, downloads, self.extractor
             )
             report = self.exporter.export(checkpoint, bundle, request.quantization)
             if not report.file_sizes or not any(bundle.iterdir()):
