@@ -23,7 +23,7 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.domain import Aggregate, event
-from eventsourcing.system import ProcessApplication, SingleThreadedRunner, System
+from eventsourcing.system import NewSingleThreadedRunner, ProcessApplication, System
 
 ENV = {"AGGREGATE_CACHE_MAXSIZE": "10000", "DEEPCOPY_FROM_AGGREGATE_CACHE": "n"}
 """The repository settings the project's applications run with."""
@@ -89,7 +89,7 @@ class Exports(ProcessApplication[UUID]):
 
 
 def lifecycles_per_second(lifecycles: int) -> float:
-    runner = SingleThreadedRunner(System(pipes=[[Jobs, Exports]]), env=ENV)
+    runner = NewSingleThreadedRunner(System(pipes=[[Jobs, Exports]]), env=ENV)
     runner.start()
     jobs, exports = runner.get(Jobs), runner.get(Exports)
     try:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.system import SingleThreadedRunner
+from eventsourcing.system import NewSingleThreadedRunner
 
 from receipts.adapters.jsonl.label_store import JSONLLabelStore
 from receipts.adapters.local.artifact_store import LocalArtifactStore
@@ -18,7 +18,6 @@ from receipts.adapters.memory.read_model import InMemoryJobReadModel
 from receipts.adapters.sqlite.queue import SQLiteQueue
 from receipts.application.dispatch import QueueDispatcher
 from receipts.application.exports import Exports
-from receipts.application.following import FollowingRunner
 from receipts.application.job_views import JobCatalog
 from receipts.application.jobs import Jobs
 from receipts.application.ocr_jobs import OCRJobs
@@ -42,7 +41,7 @@ class Queues:
 @dataclass
 class Runtime:
     settings: Settings
-    runner: SingleThreadedRunner[UUID]
+    runner: NewSingleThreadedRunner[UUID]
     queues: Queues
     artifacts: ArtifactStore
     _catalog: JobCatalog | None = field(default=None, init=False, repr=False, compare=False)
@@ -245,7 +244,7 @@ def build_artifacts(settings: Settings) -> ArtifactStore:
 
 def bootstrap(settings: Settings | None = None) -> Runtime:
     settings = settings or Settings.from_env()
-    runner: SingleThreadedRunner[UUID] = FollowingRunner(
+    runner: NewSingleThreadedRunner[UUID] = NewSingleThreadedRunner(
         receipts_system(), env=event_store_env(settings)
     )
     queues = build_queues(settings)

@@ -24,6 +24,7 @@ from eventsourcing.persistence import (
     IntegrityError,
     Tracking,
 )
+from eventsourcing.system import NewSingleThreadedRunner
 from eventsourcing.utils import Environment
 from tests.aws.dynamodb_event_store_support import (
     SerializedTransactions,
@@ -38,7 +39,6 @@ from receipts.adapters.memory.queue import InMemoryQueue
 from receipts.adapters.memory.read_model import InMemoryJobReadModel
 from receipts.application.dispatch import QueueDispatcher
 from receipts.application.exports import Exports
-from receipts.application.following import FollowingRunner
 from receipts.application.job_views import JobCatalog
 from receipts.application.jobs import Jobs
 from receipts.application.system import receipts_system
@@ -319,8 +319,10 @@ def test_factories_of_one_configuration_share_a_client_and_create_the_table_once
 # --- process applications -------------------------------------------------------------------
 
 
-def _runner(table: str) -> tuple[FollowingRunner, InMemoryQueue]:
-    runner = FollowingRunner(receipts_system(), env=event_store_env(event_store_settings(table)))
+def _runner(table: str) -> tuple[NewSingleThreadedRunner[UUID], InMemoryQueue]:
+    runner = NewSingleThreadedRunner(
+        receipts_system(), env=event_store_env(event_store_settings(table))
+    )
     export_queue = InMemoryQueue("exports")
     runner.get(QueueDispatcher).attach(export_queue, InMemoryQueue("ocr"))
     runner.start()

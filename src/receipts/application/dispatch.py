@@ -12,9 +12,9 @@ from uuid import UUID
 
 from eventsourcing.application import ProcessingEvent
 from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.system import ProcessApplication
 from eventsourcing.utils import get_topic
 
-from receipts.application.following import TopicFollower
 from receipts.application.messages import ExportMessage, OCRMessage
 from receipts.application.persistence import PydanticApplication
 from receipts.application.ports.queue import MessageQueue
@@ -26,7 +26,7 @@ class QueuesNotAttached(RuntimeError):
     pass
 
 
-class QueueDispatcher(PydanticApplication, TopicFollower):
+class QueueDispatcher(PydanticApplication, ProcessApplication[UUID]):
     name = "QueueDispatcher"
     topics = (
         get_topic(ExportJob.Requested),

@@ -9,10 +9,10 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import IntegrityError
+from eventsourcing.system import ProcessApplication
 from eventsourcing.utils import get_topic
 
 from receipts.application.conflicts import retry_on_conflict
-from receipts.application.following import TopicFollower
 from receipts.application.persistence import PydanticApplication
 from receipts.domain.errors import ExportJobNotFound
 from receipts.domain.export_job import (
@@ -45,7 +45,7 @@ def auto_export_request(succeeded: Job.Succeeded) -> ExportRequest | None:
     )
 
 
-class Exports(PydanticApplication, TopicFollower):
+class Exports(PydanticApplication, ProcessApplication[UUID]):
     name = "Exports"
     topics = (get_topic(Job.Succeeded),)
 
