@@ -17,24 +17,20 @@ from __future__ import annotations
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Future, wait
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, cast
 from uuid import UUID
 
 from receipts.application.checkpoint_source import fetch_checkpoint
-from receipts.application.deliveries import delete_quietly, handle_delivery, release_quietly
 from receipts.application.exports import Exports
 from receipts.application.messages import ExportMessage, ExportResultMessage
 from receipts.application.ports.archives import ArchiveExtractor
 from receipts.application.ports.artifact_store import ArtifactStore
 from receipts.application.ports.exporter import Exporter, ExportFailed
-from receipts.application.ports.queue import MessageQueue, QueueMessage
-from receipts.application.visibility_heartbeat import VisibilityHeartbeat
-from receipts.application.worker_log import StdlibWorkerLog, WorkerLog
+from receipts.application.ports.queue import QueueMessage
+from receipts.application.queue_worker import QueueWorker
 from receipts.domain.artifacts import ArtifactURI
 from receipts.domain.errors import ExportJobNotFound
 from receipts.domain.export_job import ExportJob, ExportOutcome, ExportRequest, ExportStatus
@@ -44,135 +40,55 @@ Handled = Literal["exported", "failed", "duplicate", "resent", "poison", "releas
 unexpected failure (logged; the message comes back after its visibility timeout)."""
 
 _POLL_SECONDS = 0.05
-_MAX_BACKOFF_SECONDS = 30.0
 
 
-@dataclass
-class ExportWorker:
-    """One message at a time: `run_once`, `drain` (until empty) or `serve` (the command's loop).
-
-    `heartbeat_every`: seconds between visibility extensions (None: a third of the visibility
-    timeout; 0: none). `grace_seconds`: how long a stop waits for the current export.
+@dataclass(kw_only=True)
+class ExportWorker(QueueWorker[ExportMessage, Handled]):
+    """One message at a time. `heartbeat_every` defaults to a third of the visibility
+    timeout. `grace_seconds`: how long a stop waits for the current export.
     `extractor` unpacks checkpoint archives (`model.tar.gz`); without one they fail."""
 
     exports: Exports
-    jobs_queue: MessageQueue
-    results_queue: MessageQueue | None
     artifacts: ArtifactStore
     exporter: Exporter
     worker_name: str = "export-worker"
     visibility_timeout: float = 900.0
-    heartbeat_every: float | None = None
     grace_seconds: float = 30.0
     extractor: ArchiveExtractor | None = None
-    log: WorkerLog = field(default_factory=StdlibWorkerLog, compare=False, repr=False)
     abandoned: threading.Thread | None = field(default=None, init=False, compare=False)
     """An export thread still running after its message was released at a stop."""
-    _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
     _stop_deadline: float | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.grace_seconds < 0:
             raise ValueError(f"grace_seconds must be 0 or more, got {self.grace_seconds:g}")
-        every = self._heartbeat_interval()
+        every = self.heartbeat_every
+        every = self.default_heartbeat_every() if every is None else every
         if every and not every < self.visibility_timeout:
             raise ValueError(
                 f"heartbeat every {every:g} s must be shorter than the visibility timeout"
                 f" ({self.visibility_timeout:g} s)"
             )
 
-    # -- stopping ---------------------------------------------------------------------------
+    def parse(self, body: str) -> ExportMessage:
+        return ExportMessage.parse(body)
+
+    def describe(self, request: ExportMessage) -> dict[str, str]:
+        return {"export_id": str(request.export_id)}
+
+    def default_heartbeat_every(self) -> float:
+        return self.visibility_timeout / 3
 
     def request_stop(self, *, immediately: bool = False) -> None:
         """Take no new message; let the current export finish within the grace period (a
         second request, or `immediately`, releases it now)."""
         now = time.monotonic()
-        deadline = now if immediately or self._stop.is_set() else now + self.grace_seconds
+        deadline = now if immediately or self.stopping else now + self.grace_seconds
         if self._stop_deadline is None or deadline < self._stop_deadline:
             self._stop_deadline = deadline
-        self._stop.set()  # only flags: this runs in signal handlers (no logging here)
+        super().request_stop()
 
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
-
-    # -- loops ------------------------------------------------------------------------------
-
-    def run_once(self, wait_seconds: float = 0.0) -> list[Handled]:
-        if self.stopping:
-            return []
-        messages = self.jobs_queue.receive(
-            max_messages=1, wait_seconds=wait_seconds, visibility_timeout=self.visibility_timeout
-        )
-        return [self.handle(message) for message in messages]
-
-    def drain(self, max_messages: int = 10_000) -> list[Handled]:
-        """Handles messages until the queue has none visible (or a stop is requested)."""
-        handled: list[Handled] = []
-        while len(handled) < max_messages:
-            batch = self.run_once()
-            if not batch:
-                break
-            handled += batch
-        return handled
-
-    def serve(
-        self,
-        *,
-        continuous: bool,
-        max_messages: int | None = None,
-        wait_seconds: float = 0.0,
-        until_empty: bool = False,
-        on_handled: Callable[[Handled], None] | None = None,
-    ) -> list[Handled]:
-        """The worker's loop. Not continuous: one receive (waiting up to `wait_seconds`).
-        Continuous: until a stop, `max_messages` deliveries, or (`until_empty`) a receive
-        that finds nothing; an unexpected error is logged and the loop goes on after a
-        pause that doubles while errors repeat."""
-        handled: list[Handled] = []
-        errors_in_a_row = 0
-        while not self.stopping and (max_messages is None or len(handled) < max_messages):
-            try:
-                batch = self.run_once(wait_seconds)
-            except Exception as error:
-                if not continuous:
-                    raise
-                errors_in_a_row += 1
-                pause = min(_MAX_BACKOFF_SECONDS, 0.5 * 2**errors_in_a_row)
-                self.log.error(
-                    "receive failed",
-                    queue=self.jobs_queue.name,
-                    error=f"{type(error).__name__}: {error}",
-                    retry_in_seconds=pause,
-                    exc_info=True,
-                )
-                self._stop.wait(pause)
-                continue
-            errors_in_a_row = 0
-            for outcome in batch:
-                handled.append(outcome)
-                if on_handled is not None:
-                    on_handled(outcome)
-            if not continuous or (until_empty and not batch):
-                break
-        if self.stopping:
-            self.log.info("stop requested: no more messages taken", handled=len(handled))
-        return handled
-
-    # -- one delivery -----------------------------------------------------------------------
-
-    def handle(self, message: QueueMessage) -> Handled:
-        outcome = handle_delivery(
-            message,
-            self.jobs_queue,
-            self.log,
-            ExportMessage.parse,
-            self._handle,
-            lambda request: {"export_id": str(request.export_id)},
-        )
-        return cast(Handled, outcome)
-
-    def _handle(self, message: QueueMessage, request: ExportMessage) -> Handled:
+    def work(self, message: QueueMessage, request: ExportMessage) -> Handled:
         fields = {
             "export_id": str(request.export_id),
             "job_id": request.job_id,
@@ -182,7 +98,7 @@ class ExportWorker:
         export = self._export_for(request)
         if export.is_terminal:
             self._send_result(export)
-            self._delete(message, fields)
+            self.delete(message, fields)
             self.log.info("result re-sent for a finished export", status=export.status, **fields)
             return "resent"
         if export.status is ExportStatus.RUNNING and message.receive_count <= export.attempts:
@@ -220,7 +136,7 @@ class ExportWorker:
                 **fields,
             )
         self._send_result(finished)
-        self._delete(message, fields)
+        self.delete(message, fields)
         return "exported" if finished.status is ExportStatus.SUCCEEDED else "failed"
 
     def _run_export(
@@ -240,7 +156,7 @@ class ExportWorker:
         thread = threading.Thread(target=run, name=f"export-{export.id}", daemon=True)
         thread.start()
         noticed = False
-        with self._heartbeat(message):
+        with self.heartbeat(message):
             while not outcome.done() and not self._grace_over():
                 wait([outcome], timeout=_POLL_SECONDS)
                 if self.stopping and not noticed and not outcome.done():
@@ -253,32 +169,13 @@ class ExportWorker:
                     )
         if not outcome.done():
             self.abandoned = thread
-            self._release(message)
+            self.release(message)
             return None
         error = outcome.exception()
         return cast(Exception, error) if error is not None else outcome.result()
 
     def _grace_over(self) -> bool:
         return self._stop_deadline is not None and time.monotonic() >= self._stop_deadline
-
-    def _heartbeat_interval(self) -> float:
-        if self.heartbeat_every is not None:
-            return self.heartbeat_every
-        return self.visibility_timeout / 3
-
-    def _heartbeat(self, message: QueueMessage) -> AbstractContextManager[object]:
-        every = self._heartbeat_interval()
-        if every <= 0 or self.visibility_timeout <= 0:
-            return nullcontext()
-        return VisibilityHeartbeat(
-            self.jobs_queue, message, every=every, timeout=self.visibility_timeout, log=self.log
-        )
-
-    def _release(self, message: QueueMessage) -> None:
-        release_quietly(self.jobs_queue, message, self.log)
-
-    def _delete(self, message: QueueMessage, fields: dict[str, object]) -> None:
-        delete_quietly(self.jobs_queue, message, self.log, fields)
 
     def _export_for(self, request: ExportMessage) -> ExportJob:
         try:

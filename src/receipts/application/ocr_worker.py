@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-import threading
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, cast
+from typing import Literal
 from uuid import UUID
 
-from receipts.application.deliveries import delete_quietly, handle_delivery, release_quietly
 from receipts.application.messages import OCRMessage, OCRResultMessage
 from receipts.application.model_cache import ModelCache
 from receipts.application.ocr_jobs import OCRJobs
@@ -30,10 +27,9 @@ from receipts.application.ports.artifact_store import ArtifactNotFound, Artifact
 from receipts.application.ports.label_store import LabelStore
 from receipts.application.ports.ocr_engine import OCREngine, OCREngineUnavailable, OCRFailed
 from receipts.application.ports.predictor import ModelUnusable
-from receipts.application.ports.queue import MessageQueue, QueueMessage
+from receipts.application.ports.queue import QueueMessage
+from receipts.application.queue_worker import QueueWorker
 from receipts.application.receipt_reading import ReceiptReading, read_receipt
-from receipts.application.visibility_heartbeat import VisibilityHeartbeat
-from receipts.application.worker_log import StdlibWorkerLog, WorkerLog
 from receipts.domain.artifacts import ArtifactURI, InvalidArtifactURI
 from receipts.domain.errors import OCRJobNotFound
 from receipts.domain.ocr_job import OCRJob, OCROutcome, OCRStatus
@@ -46,14 +42,12 @@ JOB_FAILURES = (OCRFailed, OCREngineUnavailable, ModelUnusable, ArtifactNotFound
 SIDECAR_SUFFIX = ".ocr.json"
 
 
-@dataclass
-class OCRWorker:
-    """`run_once`, `drain` or `serve`, like the export worker. `engine_override` (the seeds'
-    `--stub-ocr`) replaces the engine each job asks for."""
+@dataclass(kw_only=True)
+class OCRWorker(QueueWorker[OCRMessage, Handled]):
+    """`engine_override` (the seeds' `--stub-ocr`) replaces the engine each job asks for.
+    A stop lets the current job finish (OCR jobs take seconds)."""
 
     ocr_jobs: OCRJobs
-    jobs_queue: MessageQueue
-    results_queue: MessageQueue | None
     artifacts: ArtifactStore
     labels: LabelStore
     engines: Callable[[str], OCREngine]
@@ -64,85 +58,14 @@ class OCRWorker:
     engine_override: str | None = None
     worker_name: str = "ocr-worker"
     visibility_timeout: float = 300.0
-    heartbeat_every: float | None = None
-    log: WorkerLog = field(default_factory=StdlibWorkerLog, compare=False, repr=False)
-    _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
 
-    # -- loops ------------------------------------------------------------------------------
+    def parse(self, body: str) -> OCRMessage:
+        return OCRMessage.parse(body)
 
-    def request_stop(self) -> None:
-        """Take no new message; the current one finishes (OCR jobs take seconds)."""
-        self._stop.set()
+    def describe(self, request: OCRMessage) -> dict[str, str]:
+        return {"ocr_job_id": str(request.job_id)}
 
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
-
-    def run_once(self, wait_seconds: float = 0.0, max_messages: int = 1) -> list[Handled]:
-        if self.stopping:
-            return []
-        messages = self.jobs_queue.receive(
-            max_messages=max_messages,
-            wait_seconds=wait_seconds,
-            visibility_timeout=self.visibility_timeout,
-        )
-        handled = []
-        for message in messages:
-            if self.stopping:
-                self._release(message)
-                continue
-            handled.append(self.handle(message))
-        return handled
-
-    def serve(
-        self,
-        *,
-        continuous: bool,
-        batch: int = 10,
-        wait_seconds: float = 0.0,
-        until_empty: bool = True,
-        max_messages: int | None = None,
-        on_handled: Callable[[Handled], None] | None = None,
-    ) -> list[Handled]:
-        """Not continuous: one receive of up to `batch` messages (the seeds' default run).
-        Continuous: until the queue is empty (`until_empty`), a stop, or `max_messages`."""
-        handled: list[Handled] = []
-        while not self.stopping and (max_messages is None or len(handled) < max_messages):
-            room = batch if max_messages is None else min(batch, max_messages - len(handled))
-            try:
-                outcomes = self.run_once(wait_seconds, room)
-            except Exception as error:
-                if not continuous:
-                    raise
-                self.log.error(
-                    "receive failed",
-                    queue=self.jobs_queue.name,
-                    error=f"{type(error).__name__}: {error}",
-                )
-                self._stop.wait(1.0)
-                continue
-            for outcome in outcomes:
-                handled.append(outcome)
-                if on_handled is not None:
-                    on_handled(outcome)
-            if not continuous or (until_empty and not outcomes):
-                break
-        return handled
-
-    # -- one delivery -----------------------------------------------------------------------
-
-    def handle(self, message: QueueMessage) -> Handled:
-        outcome = handle_delivery(
-            message,
-            self.jobs_queue,
-            self.log,
-            OCRMessage.parse,
-            self._handle,
-            lambda request: {"ocr_job_id": str(request.job_id)},
-        )
-        return cast(Handled, outcome)
-
-    def _handle(self, message: QueueMessage, request: OCRMessage) -> Handled:
+    def work(self, message: QueueMessage, request: OCRMessage) -> Handled:
         fields: dict[str, object] = {
             "ocr_job_id": str(request.job_id),
             "message_id": message.message_id,
@@ -151,7 +74,7 @@ class OCRWorker:
         job = self._job_for(request)
         if job.is_terminal:
             self._send_result(job)
-            self._delete(message, fields)
+            self.delete(message, fields)
             self.log.info("result re-sent for a finished OCR job", status=job.status, **fields)
             return "resent"
         if job.status is OCRStatus.PROCESSING and message.receive_count <= job.attempts:
@@ -166,7 +89,7 @@ class OCRWorker:
             attempt=job.attempts,
             **fields,
         )
-        with self._heartbeat(message):
+        with self.heartbeat(message):
             result = self._process(job, engine_name)
         if isinstance(result, Exception):
             reason = f"{type(result).__name__}: {result}"
@@ -184,7 +107,7 @@ class OCRWorker:
             )
         finished = self.ocr_jobs.get_ocr_job(job.id)
         self._send_result(finished)
-        self._delete(message, fields)
+        self.delete(message, fields)
         return "completed" if finished.status is OCRStatus.COMPLETED else "failed"
 
     def _process(self, job: OCRJob, engine_name: str) -> OCROutcome | Exception:
@@ -272,20 +195,6 @@ class OCRWorker:
         if self.results_queue is None:
             return
         self.results_queue.send(result_message(job).body())
-
-    def _delete(self, message: QueueMessage, fields: dict[str, object]) -> None:
-        delete_quietly(self.jobs_queue, message, self.log, fields)
-
-    def _release(self, message: QueueMessage) -> None:
-        release_quietly(self.jobs_queue, message, self.log)
-
-    def _heartbeat(self, message: QueueMessage) -> AbstractContextManager[object]:
-        every = self.heartbeat_every if self.heartbeat_every is not None else 0.0
-        if every <= 0 or self.visibility_timeout <= 0:
-            return nullcontext()
-        return VisibilityHeartbeat(
-            self.jobs_queue, message, every=every, timeout=self.visibility_timeout, log=self.log
-        )
 
 
 def outcome_of(reading: ReceiptReading, result_uris: dict[str, str]) -> OCROutcome:
