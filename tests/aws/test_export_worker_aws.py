@@ -156,7 +156,7 @@ def test_sagemaker_model_archives_on_s3_are_unpacked_or_refused(runtime: Runtime
     assert export.outcome.bundle_uri.endswith("/coreml/layoutlm-sagemaker/int8/")
     assert "manifest.json" in keys_under(export.outcome.bundle_uri)
     error = runtime.exports.get_export(refused).error
-    assert error is not None and error.startswith("ArchiveRefused:") and "'..'" in error
+    assert error is not None and error.startswith("ArchiveRefused:") and "outside" in error
     assert sorted(r["status"] for r in results(runtime)) == ["failed", "succeeded"]
 
 

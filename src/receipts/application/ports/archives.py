@@ -14,6 +14,6 @@ class ArchiveRefused(Exception):
 
 class ArchiveExtractor(Protocol):
     def extract(self, archive: Path, target: Path) -> list[Path]:
-        """Unpacks `archive` into the directory `target` (created when missing); returns the
-        files written, all under `target`. Raises ArchiveRefused."""
+        """Unpacks `archive` into the empty directory `target` (created when missing); returns
+        the files written, all under `target`. Raises ArchiveRefused."""
         ...
