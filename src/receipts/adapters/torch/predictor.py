@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from safetensors import SafetensorError
 from transformers import LayoutLMForTokenClassification, PreTrainedTokenizerFast
 from transformers.utils import logging as transformers_logging
 
@@ -69,7 +70,7 @@ class TorchPredictor:
         transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         try:
             model = LayoutLMForTokenClassification.from_pretrained(directory)
-        except (OSError, ValueError, RuntimeError) as error:
+        except (OSError, ValueError, RuntimeError, SafetensorError) as error:
             raise ModelUnusable(directory, f"its weights do not load: {error}") from None
         model.train(False)
         if threads is not None:
