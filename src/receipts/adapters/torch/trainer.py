@@ -136,7 +136,7 @@ class _Training:
     scheduler: torch.optim.lr_scheduler.LambdaLR = field(init=False)
     loss_fn: torch.nn.CrossEntropyLoss = field(init=False)
     autocast: torch.dtype | None = None
-    scaler: torch.amp.GradScaler | None = None
+    scaler: torch.amp.GradScaler = field(init=False)
     run: _RunState = field(default_factory=_RunState)
     started: float = 0.0
     tag_ids: dict[str, int] = field(init=False)
@@ -282,7 +282,8 @@ class LayoutLMTrainer:
             ignore_index=IGNORE, label_smoothing=hp.label_smoothing
         )
         t.autocast = self._autocast_dtype(hp.mixed_precision)
-        t.scaler = torch.amp.GradScaler("cuda") if t.autocast == torch.float16 else None
+        # disabled, a GradScaler passes everything through unchanged
+        t.scaler = torch.amp.GradScaler("cuda", enabled=t.autocast == torch.float16)
         self.progress.start(total_steps, t.run.global_step)
         t.started = time.perf_counter() - t.run.elapsed
         return t
@@ -329,14 +330,13 @@ class LayoutLMTrainer:
         losses: list[float] = []
         t.optimizer.zero_grad(set_to_none=True)
         for batch_index, batch in enumerate(loader, start=first_batch):
-            at_boundary = (
-                batch_index + 1
-            ) % hp.gradient_accumulation_steps == 0 or batch_index + 1 == len(plan)
-            losses.append(self._backward(t, batch, at_boundary))
-            if not at_boundary:
+            done = batch_index + 1
+            boundary = done % hp.gradient_accumulation_steps == 0 or done == len(plan)
+            losses.append(self._backward(t, batch, boundary))
+            if not boundary:
                 continue
             self._optimizer_step(t)
-            run.next_batch = batch_index + 1
+            run.next_batch = done
             self.progress.step(losses[-1], epoch)
             self._stop_if_asked(t, mid_epoch=run.next_batch < len(plan))
         run.next_batch = 0
@@ -360,18 +360,14 @@ class LayoutLMTrainer:
         scaled = loss / t.hp.gradient_accumulation_steps
         # between optimizer steps DDP need not all-reduce the gradients
         with t.ddp.no_sync() if t.ddp is not None and not sync else nullcontext():
-            (t.scaler.scale(scaled) if t.scaler else scaled).backward()
+            t.scaler.scale(scaled).backward()
         return float(loss.detach())
 
     def _optimizer_step(self, t: _Training) -> None:
-        if t.scaler:
-            t.scaler.unscale_(t.optimizer)
+        t.scaler.unscale_(t.optimizer)
         torch.nn.utils.clip_grad_norm_(t.model.parameters(), t.hp.max_grad_norm)
-        if t.scaler:
-            t.scaler.step(t.optimizer)
-            t.scaler.update()
-        else:
-            t.optimizer.step()
+        t.scaler.step(t.optimizer)
+        t.scaler.update()
         t.scheduler.step()
         t.optimizer.zero_grad(set_to_none=True)
         t.run.global_step += 1
