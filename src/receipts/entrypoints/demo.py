@@ -7,6 +7,7 @@ import shutil
 import time
 from collections import Counter
 from pathlib import Path
+from uuid import UUID
 
 import structlog
 from rich.table import Table
@@ -21,6 +22,7 @@ from receipts.application.ocr_worker import SIDECAR_SUFFIX
 from receipts.application.ports.exporter import Exporter
 from receipts.application.training import run_training
 from receipts.bootstrap import Runtime
+from receipts.domain.job import Job
 from receipts.domain.receipt import Receipt
 from receipts.entrypoints import console
 from receipts.entrypoints.export_worker import ExporterUnavailable, build_exporter
@@ -72,6 +74,18 @@ def run_demo(runtime: Runtime, receipts: int = DEMO_RECEIPTS, epochs: int = 12) 
     dataset = synthetic_dataset(home, receipts)
     out.print(f"1. synthetic receipts: {dataset} ({receipts}, seed {DEMO_SEED})")
     name = f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
+    job = train_demo_job(runtime, name, dataset, epochs)
+    export_demo_job(runtime, job.id)
+    if job.results:
+        run_ocr_jobs(runtime, out_dir=home / "demo-ocr")
+        write_inference_report(runtime, dataset, job.results.best_checkpoint_uri, home)
+    out.print(console.jobs_table(runtime.catalog().all()[-5:]))
+    out.rule(f"done in {time.perf_counter() - started:.0f} s: `receipts jobs show {name}`")
+
+
+def train_demo_job(runtime: Runtime, name: str, dataset: Path, epochs: int) -> Job:
+    """Creates the demo's job (a tiny LayoutLM from scratch) and trains it in this process."""
+    out = console.out
     job_id = runtime.jobs.create_job(
         name=name,
         description="end-to-end demo on the embedded default",
@@ -94,7 +108,7 @@ def run_demo(runtime: Runtime, receipts: int = DEMO_RECEIPTS, epochs: int = 12) 
     )
     trainer = LayoutLMTrainer(
         load_dataset,
-        settings.artifacts_dir / "runs",
+        runtime.settings.artifacts_dir / "runs",
         runtime.artifacts,
         runtime.runs_prefix(),
         progress=RichTrainingProgress(out),
@@ -115,6 +129,12 @@ def run_demo(runtime: Runtime, receipts: int = DEMO_RECEIPTS, epochs: int = 12) 
                 f"   data set {d.content_hash[:16]}…: {d.train_receipts} train /"
                 f" {d.validation_receipts} validation receipts"
             )
+    return job
+
+
+def export_demo_job(runtime: Runtime, job_id: UUID) -> None:
+    """Lets an export worker serve the export the auto-export policy requested for the job."""
+    out = console.out
     export = runtime.exports.auto_export_of(job_id)
     depth = runtime.queues.export_jobs.approximate_count()
     out.print(
@@ -149,11 +169,6 @@ def run_demo(runtime: Runtime, receipts: int = DEMO_RECEIPTS, epochs: int = 12) 
     for message in runtime.queues.export_results.receive(max_messages=10):
         out.print(f"6. result message: {message.body}")
         runtime.queues.export_results.delete(message.receipt_handle)
-    if job.results:
-        run_ocr_jobs(runtime, out_dir=home / "demo-ocr")
-        write_inference_report(runtime, dataset, job.results.best_checkpoint_uri, home)
-    out.print(console.jobs_table(runtime.catalog().all()[-5:]))
-    out.rule(f"done in {time.perf_counter() - started:.0f} s: `receipts jobs show {name}`")
 
 
 def run_ocr_jobs(runtime: Runtime, out_dir: Path, count: int = DEMO_OCR_IMAGES) -> None:

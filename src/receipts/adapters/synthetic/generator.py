@@ -120,23 +120,45 @@ def generate_receipt(
     width = rng.randint(520, 760)
     layout = _Layout(rng=rng, width=width, font_size=font_size, margin=rng.randint(24, 48))
     layout.y = rng.uniform(20, 60)
-    centered = "center" if rng.random() < 0.7 else "left"
+    fields = _header(layout, align="center" if rng.random() < 0.7 else "left")
+    fields |= _date_and_time(layout)
+    grand = _totals_and_payment(layout, subtotal=_products(layout))
+    fields["total"] = f"{grand:.2f}"
+    layout.line([(w, OUTSIDE) for w in rng.choice(v.FOOTERS)], "center")
+    height = int(layout.y + rng.uniform(20, 60))
+    receipt = Receipt(
+        receipt_id=f"synthetic-{seed}-{index:05d}",
+        source="synthetic",
+        width=width,
+        height=height,
+        words=tuple(layout.words),
+        fields=fields,
+    )
+    return receipt, layout.placed
 
+
+def _header(layout: _Layout, align: str) -> dict[str, str]:
+    """Merchant, address and phone lines; their fields."""
+    rng = layout.rng
     merchant = f"{rng.choice(v.MERCHANT_FIRST)} {rng.choice(v.MERCHANT_SECOND)}"
     suffix = rng.choice(v.MERCHANT_SUFFIX)
     merchant = f"{merchant} {suffix}".strip()
     if rng.random() < 0.5:
         merchant = merchant.upper()
-    layout.line(_words(merchant, "MERCHANT_NAME"), centered)
+    layout.line(_words(merchant, "MERCHANT_NAME"), align)
     street = f"{rng.randint(1, 9999)} {rng.choice(v.STREETS)}"
     city, state, zip_code = rng.choice(v.CITIES)
-    layout.line(_words(street, "ADDRESS_LINE"), centered)
-    layout.line(_words(f"{city}, {state} {zip_code}", "ADDRESS_LINE"), centered)
+    layout.line(_words(street, "ADDRESS_LINE"), align)
+    layout.line(_words(f"{city}, {state} {zip_code}", "ADDRESS_LINE"), align)
     phone = f"({rng.randint(200, 989)}) {rng.randint(200, 999)}-{rng.randint(0, 9999):04d}"
     phone_prefix = rng.choice((["TEL:"], ["Phone:"], []))
-    layout.line([(p, OUTSIDE) for p in phone_prefix] + _words(phone, "PHONE_NUMBER"), centered)
+    layout.line([(p, OUTSIDE) for p in phone_prefix] + _words(phone, "PHONE_NUMBER"), align)
     layout.gap()
+    return {"company": merchant, "address": f"{street} {city}, {state} {zip_code}", "phone": phone}
 
+
+def _date_and_time(layout: _Layout) -> dict[str, str]:
+    rng = layout.rng
     date, time = _date_text(rng), _time_text(rng)
     if rng.random() < 0.5:
         layout.line(
@@ -147,7 +169,12 @@ def generate_receipt(
             [(date, "DATE"), (time, "TIME")], right=[("#" + str(rng.randint(1000, 99999)), OUTSIDE)]
         )
     layout.gap(0.4)
+    return {"date": date, "time": time}
 
+
+def _products(layout: _Layout) -> float:
+    """Two to nine product lines; their subtotal."""
+    rng = layout.rng
     subtotal = 0.0
     for product in rng.sample(v.PRODUCTS, rng.randint(2, 9)):
         quantity = rng.choice((1, 1, 1, 2, 3))
@@ -159,7 +186,12 @@ def generate_receipt(
             left += [(str(quantity), "QUANTITY"), ("@", OUTSIDE), (f"{unit:.2f}", "UNIT_PRICE")]
         layout.line(left, "left", right=[(f"{total:.2f}", "LINE_TOTAL")])
     layout.gap(0.4)
-    subtotal = round(subtotal, 2)
+    return round(subtotal, 2)
+
+
+def _totals_and_payment(layout: _Layout, subtotal: float) -> float:
+    """Subtotal, tax, total and payment lines; the grand total."""
+    rng = layout.rng
     tax = round(subtotal * rng.choice((0.05, 0.07, 0.0825, 0.1)), 2)
     grand = round(subtotal + tax, 2)
     currency = rng.choice(("", "$"))
@@ -173,25 +205,7 @@ def generate_receipt(
         pay_tokens.append((f"****{rng.randint(0, 9999):04d}", "PAYMENT_METHOD"))
     layout.line(pay_tokens, "left", right=[(f"{grand:.2f}", OUTSIDE)])
     layout.gap()
-    layout.line([(w, OUTSIDE) for w in rng.choice(v.FOOTERS)], "center")
-    height = int(layout.y + rng.uniform(20, 60))
-
-    receipt = Receipt(
-        receipt_id=f"synthetic-{seed}-{index:05d}",
-        source="synthetic",
-        width=width,
-        height=height,
-        words=tuple(layout.words),
-        fields={
-            "company": merchant,
-            "address": f"{street} {city}, {state} {zip_code}",
-            "phone": phone,
-            "date": date,
-            "time": time,
-            "total": f"{grand:.2f}",
-        },
-    )
-    return receipt, layout.placed
+    return grand
 
 
 def generate_receipts(count: int, seed: int = 0) -> list[Receipt]:

@@ -5,6 +5,11 @@ without them is world size 1, where every collective is a no-op. Rank 0 is the o
 that records events and writes files; the others only train and evaluate their shard.
 """
 
+# Not accelerate (1.15, measured on this trainer's loop): ~60 lines fewer net, but its state is
+# per process (a 2nd job with another mixed_precision raises), torchrun on CPU trains unsharded
+# without cpu=True, LR steps world_size times per step, save_state pickles, and our per-epoch
+# batch plan never gets set_epoch under DDP. Epoch time alike (tiny model: 1.02 s vs ours 1.08 s).
+
 from __future__ import annotations
 
 import math

@@ -35,6 +35,7 @@ class PredictionRun:
     words: list[list[WordPrediction]]
     loss: float | None
     """Mean loss over supervised tokens, when tags were given."""
+    supervised_tokens: int = 0
 
 
 def predict(
@@ -92,7 +93,7 @@ def predict(
         decoded(tags, rows, receipt.lines, line_labels)
         for rows, receipt in zip(merged, receipts, strict=True)
     ]
-    return PredictionRun(results, loss_sum / loss_tokens if loss_tokens else None)
+    return PredictionRun(results, loss_sum / loss_tokens if loss_tokens else None, loss_tokens)
 
 
 def decoded(

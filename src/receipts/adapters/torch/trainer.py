@@ -8,7 +8,7 @@ import shutil
 import signal
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -51,6 +51,7 @@ from receipts.application.ports.training_backend import (
 )
 from receipts.application.ports.training_data import LabelledReceipt, PreparedDataset
 from receipts.domain.artifacts import ArtifactURI
+from receipts.domain.config import Hyperparameters
 from receipts.domain.decoding import line_level_labels
 from receipts.domain.fields import extract_fields, score_fields
 from receipts.domain.job import DatasetLineage, JobResults
@@ -118,6 +119,48 @@ class _RunState:
     elapsed: float = 0.0
 
 
+@dataclass
+class _Training:
+    """What one call of `train` works with: built by `_setup`, then trained epoch by epoch."""
+
+    spec: TrainingSpec
+    reporter: TrainingReporter
+    run_dir: Path
+    dataset: PreparedDataset
+    tags: list[str]
+    model: LayoutLMForTokenClassification
+    ddp: DistributedDataParallel | None  # the model wrapped, with several ranks
+    tokenizer: PreTrainedTokenizerFast
+    examples: list[Encoded] = field(default_factory=list)
+    optimizer: torch.optim.AdamW = field(init=False)
+    scheduler: torch.optim.lr_scheduler.LambdaLR = field(init=False)
+    loss_fn: torch.nn.CrossEntropyLoss = field(init=False)
+    autocast: torch.dtype | None = None
+    scaler: torch.amp.GradScaler = field(init=False)
+    run: _RunState = field(default_factory=_RunState)
+    started: float = 0.0
+    tag_ids: dict[str, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tag_ids = {tag: i for i, tag in enumerate(self.tags)}
+
+    @property
+    def hp(self) -> Hyperparameters:
+        return self.spec.config.hyperparameters
+
+    @property
+    def max_length(self) -> int:
+        return self.spec.config.model.max_seq_length
+
+    @property
+    def stride(self) -> int:
+        return self.spec.config.model.stride
+
+    @property
+    def forward(self) -> torch.nn.Module:
+        return self.ddp if self.ddp is not None else self.model
+
+
 class LayoutLMTrainer:
     """Trains LayoutLMForTokenClassification on a prepared data set.
 
@@ -163,8 +206,6 @@ class LayoutLMTrainer:
             self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.stop_after_steps = stop_after_steps
         self._stop_signal: str | None = None
-        self._max_length = 512
-        self._stride = 128
 
     def train(self, spec: TrainingSpec, reporter: TrainingReporter) -> JobResults:
         if not self.dist.is_main:
@@ -180,17 +221,24 @@ class LayoutLMTrainer:
         self._stop_signal = reason
 
     def _train(self, spec: TrainingSpec, reporter: TrainingReporter) -> JobResults:
-        config = spec.config
-        hp = config.hyperparameters
+        t = self._setup(spec, reporter)
+        for epoch in range(t.run.epoch, t.hp.epochs + 1):
+            losses = self._run_epoch(t, epoch)
+            if self._end_epoch(t, epoch, losses):
+                return self._finish(t, stopped_early=True)
+        return self._finish(t, stopped_early=False)
+
+    def _setup(self, spec: TrainingSpec, reporter: TrainingReporter) -> _Training:
+        """Data, model (wrapped in DDP on several ranks), examples, optimizer and schedule,
+        restored from the resume checkpoint when there is one."""
+        hp = spec.config.hyperparameters
         run_dir = self.output_dir / spec.job_name
         main = self.dist.is_main
         if main:
             run_dir.mkdir(parents=True, exist_ok=True)
         dataset = self.load_dataset(spec if main else _without_side_effects(spec), reporter)
         tags = list(dataset.tags)
-        tag_ids = {tag: i for i, tag in enumerate(tags)}
         torch.manual_seed(hp.seed)
-
         resume_dir = self._resume_dir(spec)
         model, tokenizer = self._model_and_tokenizer(spec, dataset, tags, resume_dir)
         # decoded line by line wherever the training data label whole lines (domain.decoding)
@@ -206,187 +254,193 @@ class LayoutLMTrainer:
             if self.dist.enabled
             else None
         )
-        forward: torch.nn.Module = ddp if ddp is not None else model
-        reporter.run_config(
-            {
-                "config": config.model_dump(mode="json"),
-                "backend": self.name,
-                "device": str(self.device),
-                "world_size": self.dist.world_size,
-                "parameters": sum(p.numel() for p in model.parameters()),
-                "vocab_size": tokenizer.vocab_size,
-                "tags": tags,
-                "dataset": {
-                    "source": dataset.source,
-                    "content_hash": dataset.content_hash,
-                    **dataset.stats.model_dump(),
-                    "outside_to_entity": dataset.stats.outside_to_entity,
-                },
-                "train": dataset.train_stats.model_dump(),
-                "validation_receipts": len(dataset.validation),
-                "resumed_from": str(resume_dir) if resume_dir else None,
-            }
-        )
-        max_length = self._max_length = config.model.max_seq_length
-        stride = self._stride = config.model.stride
-        examples: list[Encoded] = []
-        for index, receipt in enumerate(dataset.train):
-            examples += encode_receipt(index, receipt, tokenizer, tag_ids, max_length, stride)
-        if not examples:
+        t = _Training(spec, reporter, run_dir, dataset, tags, model, ddp, tokenizer)
+        reporter.run_config(self._run_config(t, resume_dir))
+        t.examples = [
+            example
+            for index, receipt in enumerate(dataset.train)
+            for example in encode_receipt(
+                index, receipt, tokenizer, t.tag_ids, t.max_length, t.stride
+            )
+        ]
+        if not t.examples:
             raise TrainingFailed("empty training set: no receipt produced a window")
-        lengths = [len(e) for e in examples]
-
-        optimizer = _adamw(model, hp.learning_rate, hp.weight_decay)
-        batches_per_epoch = self.dist.shard_count(math.ceil(len(examples) / hp.batch_size))
-        steps_per_epoch = math.ceil(batches_per_epoch / hp.gradient_accumulation_steps)
-        total_steps = steps_per_epoch * hp.epochs
-        warmup = int(total_steps * hp.warmup_ratio)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, _linear_schedule(warmup, total_steps)
+        t.optimizer = _adamw(model, hp.learning_rate, hp.weight_decay)
+        batches_per_epoch = self.dist.shard_count(math.ceil(len(t.examples) / hp.batch_size))
+        total_steps = math.ceil(batches_per_epoch / hp.gradient_accumulation_steps) * hp.epochs
+        t.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            t.optimizer, _linear_schedule(int(total_steps * hp.warmup_ratio), total_steps)
         )
-        run = _RunState()
         if resume_dir is not None:
-            restore_training_state(resume_dir, optimizer, scheduler)
-            run = _RunState(**read_state(resume_dir)["run"])
+            restore_training_state(resume_dir, t.optimizer, t.scheduler)
+            t.run = _RunState(**read_state(resume_dir)["run"])
             reporter.log(
-                f"resumed at epoch {run.epoch}, step {run.global_step}",
+                f"resumed at epoch {t.run.epoch}, step {t.run.global_step}",
                 resumed_from=str(resume_dir),
             )
+        t.loss_fn = torch.nn.CrossEntropyLoss(
+            ignore_index=IGNORE, label_smoothing=hp.label_smoothing
+        )
+        t.autocast = self._autocast_dtype(hp.mixed_precision)
+        # disabled, a GradScaler passes everything through unchanged
+        t.scaler = torch.amp.GradScaler("cuda", enabled=t.autocast == torch.float16)
+        self.progress.start(total_steps, t.run.global_step)
+        t.started = time.perf_counter() - t.run.elapsed
+        return t
 
-        loss_fn = torch.nn.CrossEntropyLoss(ignore_index=-100, label_smoothing=hp.label_smoothing)
-        autocast_dtype = self._autocast_dtype(hp.mixed_precision)
-        scaler = torch.amp.GradScaler("cuda") if autocast_dtype == torch.float16 else None
-        self.progress.start(total_steps, run.global_step)
-        started = time.perf_counter() - run.elapsed
-        stopped_early = False
-        for epoch in range(run.epoch, hp.epochs + 1):
-            run.epoch = epoch
-            plan = self.dist.shard(plan_batches(lengths, hp.batch_size, hp.seed, epoch))
-            first_batch = run.next_batch
-            loader: DataLoader[Encoded] = DataLoader(
-                examples,  # type: ignore[arg-type]
-                batch_sampler=plan[first_batch:],
-                collate_fn=partial(collate, pad_id=tokenizer.pad_token_id),
-                num_workers=hp.num_workers,
-                pin_memory=self.device.type == "cuda",
-                # its own generator: drawing its seed from the global RNG would shift the
-                # dropout masks of a resumed epoch
-                generator=torch.Generator().manual_seed(hp.seed + epoch),
+    def _run_config(self, t: _Training, resume_dir: Path | None) -> dict[str, Any]:
+        dataset = t.dataset
+        return {
+            "config": t.spec.config.model_dump(mode="json"),
+            "backend": self.name,
+            "device": str(self.device),
+            "world_size": self.dist.world_size,
+            "parameters": sum(p.numel() for p in t.model.parameters()),
+            "vocab_size": t.tokenizer.vocab_size,
+            "tags": t.tags,
+            "dataset": {
+                **_dataset_record(dataset),
+                "outside_to_entity": dataset.stats.outside_to_entity,
+            },
+            "train": dataset.train_stats.model_dump(),
+            "validation_receipts": len(dataset.validation),
+            "resumed_from": str(resume_dir) if resume_dir else None,
+        }
+
+    def _run_epoch(self, t: _Training, epoch: int) -> list[float]:
+        """Trains this rank's share of the epoch's batch plan, from where a resumed run left
+        off; the loss of each batch."""
+        hp, run = t.hp, t.run
+        run.epoch = epoch
+        plan = self.dist.shard(
+            plan_batches([len(e) for e in t.examples], hp.batch_size, hp.seed, epoch)
+        )
+        first_batch = run.next_batch
+        loader: DataLoader[Encoded] = DataLoader(
+            t.examples,  # type: ignore[arg-type]
+            batch_sampler=plan[first_batch:],
+            collate_fn=partial(collate, pad_id=t.tokenizer.pad_token_id),
+            num_workers=hp.num_workers,
+            pin_memory=self.device.type == "cuda",
+            # its own generator: drawing its seed from the global RNG would shift the
+            # dropout masks of a resumed epoch
+            generator=torch.Generator().manual_seed(hp.seed + epoch),
+        )
+        t.forward.train()
+        losses: list[float] = []
+        t.optimizer.zero_grad(set_to_none=True)
+        for batch_index, batch in enumerate(loader, start=first_batch):
+            done = batch_index + 1
+            boundary = done % hp.gradient_accumulation_steps == 0 or done == len(plan)
+            losses.append(self._backward(t, batch, boundary))
+            if not boundary:
+                continue
+            self._optimizer_step(t)
+            run.next_batch = done
+            self.progress.step(losses[-1], epoch)
+            self._stop_if_asked(t, mid_epoch=run.next_batch < len(plan))
+        run.next_batch = 0
+        return losses
+
+    def _backward(self, t: _Training, cpu_batch: dict[str, torch.Tensor], sync: bool) -> float:
+        """Adds one batch's gradients (all-reduced under DDP only when `sync`); its loss."""
+        batch = {k: v.to(self.device, non_blocking=True) for k, v in cpu_batch.items()}
+        with torch.autocast(self.device.type, dtype=t.autocast, enabled=t.autocast is not None):
+            logits = t.forward(
+                input_ids=batch["input_ids"],
+                bbox=batch["bbox"],
+                attention_mask=batch["attention_mask"],
+            ).logits
+            loss = t.loss_fn(logits.float().view(-1, len(t.tags)), batch["labels"].view(-1))
+        if not torch.isfinite(loss):
+            raise TrainingFailed(
+                f"loss became {float(loss.detach())} at epoch {t.run.epoch},"
+                f" step {t.run.global_step}: lower the learning rate or check the data"
             )
-            forward.train()
-            losses: list[float] = []
-            optimizer.zero_grad(set_to_none=True)
-            for offset, cpu_batch in enumerate(loader):
-                batch_index = first_batch + offset
-                batch = {k: v.to(self.device, non_blocking=True) for k, v in cpu_batch.items()}
-                with torch.autocast(
-                    self.device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None
-                ):
-                    logits = forward(
-                        input_ids=batch["input_ids"],
-                        bbox=batch["bbox"],
-                        attention_mask=batch["attention_mask"],
-                    ).logits
-                    loss = loss_fn(logits.float().view(-1, len(tags)), batch["labels"].view(-1))
-                if not torch.isfinite(loss):
-                    raise TrainingFailed(
-                        f"loss became {float(loss.detach())} at epoch {epoch},"
-                        f" step {run.global_step}:"
-                        " lower the learning rate or check the data"
-                    )
-                scaled = loss / hp.gradient_accumulation_steps
-                at_boundary = (
-                    batch_index + 1
-                ) % hp.gradient_accumulation_steps == 0 or batch_index + 1 == len(plan)
-                # between optimizer steps DDP need not all-reduce the gradients
-                with ddp.no_sync() if ddp is not None and not at_boundary else _nothing():
-                    (scaler.scale(scaled) if scaler else scaled).backward()
-                losses.append(float(loss.detach()))
-                if not at_boundary:
-                    continue
-                if scaler:
-                    scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), hp.max_grad_norm)
-                if scaler:
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                run.global_step += 1
-                run.next_batch = batch_index + 1
-                self.progress.step(losses[-1], epoch)
-                cancelled = run.global_step % 20 == 0 and reporter.cancelled()
-                if self.stop_after_steps is not None and run.global_step >= self.stop_after_steps:
-                    self._stop_signal = f"stopped after {run.global_step} steps"
-                cancelled, stop = self._agree(cancelled)
-                if cancelled:
-                    raise TrainingCancelled
-                if stop and run.next_batch < len(plan):
-                    run.elapsed = time.perf_counter() - started
-                    path = run_dir / f"checkpoint-{run.global_step}"
-                    if main:
-                        save_checkpoint(
-                            path, model, tokenizer, self._state(spec, run), optimizer, scheduler
-                        )
-                    self.dist.barrier()
-                    raise TrainingInterrupted(
-                        self._uri(path), f"interrupted by {self._stop_signal}"
-                    )
-            run.next_batch = 0
-            evaluation, field_f1 = self._evaluate(
-                model, tokenizer, dataset, tag_ids, epoch, run, losses, scheduler, started
-            )
-            reporter.evaluation(evaluation)
-            improved = (
-                run.best_epoch == 0 or evaluation.f1 > run.best_f1 + hp.early_stopping_threshold
-            )
+        scaled = loss / t.hp.gradient_accumulation_steps
+        # between optimizer steps DDP need not all-reduce the gradients
+        with t.ddp.no_sync() if t.ddp is not None and not sync else nullcontext():
+            t.scaler.scale(scaled).backward()
+        return float(loss.detach())
+
+    def _optimizer_step(self, t: _Training) -> None:
+        t.scaler.unscale_(t.optimizer)
+        torch.nn.utils.clip_grad_norm_(t.model.parameters(), t.hp.max_grad_norm)
+        t.scaler.step(t.optimizer)
+        t.scaler.update()
+        t.scheduler.step()
+        t.optimizer.zero_grad(set_to_none=True)
+        t.run.global_step += 1
+
+    def _stop_if_asked(self, t: _Training, mid_epoch: bool) -> None:
+        """After an optimizer step: raises when any rank was cancelled or (mid-epoch; at
+        its end the epoch is evaluated first) asked to stop, after a resumable checkpoint."""
+        step = t.run.global_step
+        cancelled = step % 20 == 0 and t.reporter.cancelled()
+        if self.stop_after_steps is not None and step >= self.stop_after_steps:
+            self._stop_signal = f"stopped after {step} steps"
+        cancelled, stop = self._agree(cancelled)
+        if cancelled:
+            raise TrainingCancelled
+        if stop and mid_epoch:
+            path = self._checkpoint(t)
+            self.dist.barrier()
+            raise self._interrupted(path)
+
+    def _end_epoch(self, t: _Training, epoch: int, losses: list[float]) -> bool:
+        """Evaluates, keeps the best, checkpoints; whether to stop early."""
+        hp, run = t.hp, t.run
+        evaluation, field_f1 = self._evaluate(t, epoch, losses)
+        t.reporter.evaluation(evaluation)
+        improved = run.best_epoch == 0 or evaluation.f1 > run.best_f1 + hp.early_stopping_threshold
+        if improved:
+            run.best_f1, run.best_epoch, run.best_step = evaluation.f1, epoch, run.global_step
+            run.since_best = 0
+        else:
+            run.since_best += 1
+        run.history.append({**evaluation.model_dump(mode="json"), "field_f1": field_f1})
+        run.epoch = epoch + 1
+        checkpoint = self._checkpoint(t)
+        if self.dist.is_main:
             if improved:
-                run.best_f1, run.best_epoch, run.best_step, run.since_best = (
-                    evaluation.f1,
-                    epoch,
-                    run.global_step,
-                    0,
-                )
-            else:
-                run.since_best += 1
-            run.history.append({**evaluation.model_dump(mode="json"), "field_f1": field_f1})
-            run.epoch = epoch + 1
-            run.elapsed = time.perf_counter() - started
-            checkpoint = run_dir / f"checkpoint-{run.global_step}"
-            if main:
-                save_checkpoint(
-                    checkpoint, model, tokenizer, self._state(spec, run), optimizer, scheduler
-                )
-                if improved:
-                    copy_checkpoint(checkpoint, run_dir / "best")
-                self._prune(run_dir, keep=checkpoint)
-                self._write_run_json(run_dir, spec, dataset, run, tags)
-            self.progress.epoch(evaluation, field_f1, improved)
-            if (
-                hp.early_stopping_patience
-                and run.since_best >= hp.early_stopping_patience
-                and epoch < hp.epochs
-            ):
-                stopped_early = True
-                reporter.log(
-                    f"early stop after epoch {epoch}: no F1 gain above"
-                    f" {hp.early_stopping_threshold} for {run.since_best} epoch(s)",
-                )
-                break
-            if self._agree()[1]:
-                raise TrainingInterrupted(
-                    self._uri(checkpoint), f"interrupted by {self._stop_signal}"
-                )
-        best_dir = run_dir / "best"
+                copy_checkpoint(checkpoint, t.run_dir / "best")
+            self._prune(t.run_dir, keep=checkpoint)
+            self._write_run_json(t)
+        self.progress.epoch(evaluation, field_f1, improved)
+        patience = hp.early_stopping_patience
+        if patience and run.since_best >= patience and epoch < hp.epochs:
+            t.reporter.log(
+                f"early stop after epoch {epoch}: no F1 gain above"
+                f" {hp.early_stopping_threshold} for {run.since_best} epoch(s)",
+            )
+            return True
+        if self._agree()[1]:
+            raise self._interrupted(checkpoint)
+        return False
+
+    def _checkpoint(self, t: _Training) -> Path:
+        """Rank 0 writes a resumable checkpoint of the run as it stands; its path."""
+        t.run.elapsed = time.perf_counter() - t.started
+        path = t.run_dir / f"checkpoint-{t.run.global_step}"
+        if self.dist.is_main:
+            state = self._state(t.spec, t.run)
+            save_checkpoint(path, t.model, t.tokenizer, state, t.optimizer, t.scheduler)
+        return path
+
+    def _interrupted(self, checkpoint: Path) -> TrainingInterrupted:
+        return TrainingInterrupted(self._uri(checkpoint), f"interrupted by {self._stop_signal}")
+
+    def _finish(self, t: _Training, stopped_early: bool) -> JobResults:
+        """Rank 0 publishes best/; every rank returns the results."""
+        run, dataset = t.run, t.dataset
+        best_dir = t.run_dir / "best"
         best_uri = self._uri(best_dir)
-        if main:
+        if self.dist.is_main:
             if not best_dir.is_dir():
                 raise TrainingFailed(
                     "no checkpoint was saved: training ended before its first evaluation"
                 )
-            best_uri = self._publish(best_dir, spec)
+            best_uri = self._publish(best_dir, t.spec)
         self.dist.barrier()  # no rank leaves before rank 0 has written and published
         return JobResults(
             best_checkpoint_uri=best_uri,
@@ -404,7 +458,7 @@ class LayoutLMTrainer:
                 label_counts=dataset.stats.training_label_counts,
             ),
             extra={
-                "run_dir": str(run_dir),
+                "run_dir": str(t.run_dir),
                 "best_field_f1": next(
                     (h["field_f1"] for h in run.history if h["epoch"] == run.best_epoch), None
                 ),
@@ -425,87 +479,53 @@ class LayoutLMTrainer:
         return cancelled, stop
 
     def _evaluate(
-        self,
-        model: LayoutLMForTokenClassification,
-        tokenizer: PreTrainedTokenizerFast,
-        dataset: PreparedDataset,
-        tag_ids: dict[str, int],
-        epoch: int,
-        run: _RunState,
-        losses: list[float],
-        scheduler: torch.optim.lr_scheduler.LambdaLR,
-        started: float,
+        self, t: _Training, epoch: int, losses: list[float]
     ) -> tuple[Evaluation, float | None]:
         """Scores on the validation split. With several ranks each predicts a shard, rank 0
         scores the gathered predictions once, and every rank gets rank 0's result."""
-        if self.dist.enabled:
-            predicted, loss = self._predict_sharded(model, tokenizer, dataset, tag_ids)
-            losses = [x for per_rank in self.dist.gather(losses) for x in per_rank]
-        else:
-            result = predict(
-                model,
-                tokenizer,
-                dataset.validation,
-                max_length=self._max_length,
-                stride=self._stride,
-                tag_ids=tag_ids,
-            )
-            predicted, loss = result.words, result.loss
-        scored: tuple[str, float | None] | None = None
+        predicted, loss = self._predict(t)
+        losses = [x for per_rank in self.dist.gather(losses) for x in per_rank]
+        scored: tuple[Evaluation, float | None] | None = None
         if self.dist.is_main:
-            truth = [list(r.tags) for r in dataset.validation]
+            truth = [list(r.tags) for r in t.dataset.validation]
             guessed = [[w.tag for w in words] for words in predicted]
             precision, recall, f1, per_label = entity_scores(truth, guessed)
-            field_f1 = _field_f1(dataset.validation, predicted)
             evaluation = Evaluation(
                 epoch=epoch,
-                global_step=run.global_step,
+                global_step=t.run.global_step,
                 f1=f1,
                 precision=precision,
                 recall=recall,
                 loss=loss,
                 train_loss=sum(losses) / len(losses) if losses else None,
-                learning_rate=scheduler.get_last_lr()[0],
+                learning_rate=t.scheduler.get_last_lr()[0],
                 per_label=per_label,
-                elapsed_seconds=time.perf_counter() - started,
+                elapsed_seconds=time.perf_counter() - t.started,
                 confusion=word_confusion(truth, guessed),
             )
-            if not self.dist.enabled:
-                return evaluation, field_f1
-            scored = (evaluation.model_dump_json(), field_f1)
+            scored = (evaluation, _field_f1(t.dataset.validation, predicted))
         scored = self.dist.broadcast(scored)
         assert scored is not None
-        return Evaluation.model_validate_json(scored[0]), scored[1]
+        return scored
 
-    def _predict_sharded(
-        self,
-        model: LayoutLMForTokenClassification,
-        tokenizer: PreTrainedTokenizerFast,
-        dataset: PreparedDataset,
-        tag_ids: dict[str, int],
-    ) -> tuple[list[list[WordPrediction]], float | None]:
+    def _predict(self, t: _Training) -> tuple[list[list[WordPrediction]], float | None]:
         """Every validation receipt's predicted words (in order) and the mean loss over all
         supervised tokens, each rank predicting every world_size-th receipt."""
         world, rank = self.dist.world_size, self.dist.rank
-        mine = list(range(rank, len(dataset.validation), world))
-        receipts = [dataset.validation[i] for i in mine]
+        mine = list(range(rank, len(t.dataset.validation), world))
+        receipts = [t.dataset.validation[i] for i in mine]
         result = predict(
-            model,
-            tokenizer,
+            t.model,
+            t.tokenizer,
             receipts,
-            max_length=self._max_length,
-            stride=self._stride,
-            tag_ids=tag_ids,
+            max_length=t.max_length,
+            stride=t.stride,
+            tag_ids=t.tag_ids,
         )
-        tokens = sum(
-            sum(1 for label in window.labels if label != IGNORE)
-            for index, receipt in enumerate(receipts)
-            for window in encode_receipt(
-                index, receipt, tokenizer, tag_ids, self._max_length, self._stride
-            )
-        )
-        shard = (mine, result.words, result.loss, tokens)
-        guessed: list[list[WordPrediction]] = [[] for _ in dataset.validation]
+        if not self.dist.enabled:
+            return result.words, result.loss
+        shard = (mine, result.words, result.loss, result.supervised_tokens)
+        guessed: list[list[WordPrediction]] = [[] for _ in t.dataset.validation]
         loss_sum, loss_tokens = 0.0, 0
         for indices, tags, loss, count in self.dist.gather(shard):
             for index, receipt_tags in zip(indices, tags, strict=True):
@@ -592,31 +612,21 @@ class LayoutLMTrainer:
             if old != keep:
                 shutil.rmtree(old, ignore_errors=True)
 
-    def _write_run_json(
-        self,
-        run_dir: Path,
-        spec: TrainingSpec,
-        dataset: PreparedDataset,
-        run: _RunState,
-        tags: list[str],
-    ) -> None:
+    def _write_run_json(self, t: _Training) -> None:
+        run = t.run
         payload = {
-            "job_id": str(spec.job_id),
-            "job_name": spec.job_name,
-            "config": spec.config.model_dump(mode="json"),
-            "tags": tags,
-            "dataset": {
-                "source": dataset.source,
-                "content_hash": dataset.content_hash,
-                **dataset.stats.model_dump(),
-            },
+            "job_id": str(t.spec.job_id),
+            "job_name": t.spec.job_name,
+            "config": t.spec.config.model_dump(mode="json"),
+            "tags": t.tags,
+            "dataset": _dataset_record(t.dataset),
             "best": {"f1": run.best_f1, "epoch": run.best_epoch, "step": run.best_step},
             "history": run.history,
             "elapsed_seconds": round(run.elapsed, 2),
         }
-        partial = run_dir / "run.json.partial"
+        partial = t.run_dir / "run.json.partial"
         partial.write_text(json.dumps(payload, indent=2))
-        partial.replace(run_dir / "run.json")
+        partial.replace(t.run_dir / "run.json")
 
     def _autocast_dtype(self, mode: str) -> torch.dtype | None:
         """On a GPU, `auto` is bf16 where supported, else fp16. On a CPU only an explicit
@@ -660,9 +670,12 @@ class LayoutLMTrainer:
                 signal.signal(sig, handler)
 
 
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield
+def _dataset_record(dataset: PreparedDataset) -> dict[str, Any]:
+    return {
+        "source": dataset.source,
+        "content_hash": dataset.content_hash,
+        **dataset.stats.model_dump(),
+    }
 
 
 def _without_side_effects(spec: TrainingSpec) -> TrainingSpec:
