@@ -8,8 +8,10 @@ import json
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from http.client import HTTPConnection
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
@@ -45,6 +47,17 @@ class SerializedTransactions:
         self._count("transact_write_items")
         with _TRANSACTIONS:
             return self._client.transact_write_items(**kwargs)
+
+    def get_paginator(self, operation: str) -> Any:
+        """The client's paginator; each page it fetches counts as one `operation` call."""
+        paginator = self._client.get_paginator(operation)
+
+        def paginate(**kwargs: Any) -> Iterator[Any]:
+            for page in paginator.paginate(**kwargs):
+                self._count(operation)
+                yield page
+
+        return SimpleNamespace(paginate=paginate)
 
     def _count(self, operation: str) -> None:
         with self._count_lock:

@@ -5,21 +5,25 @@ operations each call uses, and `train --dynamo-table` reading from it in aws mod
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
+from uuid import uuid4
 
 import pytest
 
 from receipts.adapters.aws_clients import client
 from receipts.adapters.dynamodb.label_store import DynamoDBLabelStore
-from receipts.adapters.dynamodb.read_model_table import TableMissing
+from receipts.adapters.dynamodb.table import TableMissing
 from receipts.adapters.memory.label_store import InMemoryLabelStore
 from receipts.adapters.synthetic.generator import generate_receipts
 from receipts.application.datasets import prepare_dataset
-from receipts.domain.config import DataConfig
+from receipts.application.ports.training_backend import TrainingFailed, TrainingSpec
+from receipts.domain.config import DataConfig, JobConfig
 from receipts.domain.errors import InvalidInput
 from receipts.domain.labels import ValidationStatus
 from receipts.domain.receipt import Receipt
-from receipts.entrypoints.training_wiring import label_store_for
+from receipts.entrypoints.training_wiring import label_store_for, load_dataset
 from receipts.settings import Settings
 
 
@@ -43,6 +47,17 @@ class RecordingClient:
             return operation(**kwargs)
 
         return call
+
+    def get_paginator(self, operation: str) -> Any:
+        """The client's paginator; each page it fetches is recorded as one `operation`."""
+        paginator = self.real.get_paginator(operation)
+
+        def paginate(**kwargs: Any) -> Iterator[Any]:
+            for page in paginator.paginate(**kwargs):
+                self.operations.append(operation)
+                yield page
+
+        return SimpleNamespace(paginate=paginate)
 
     def _throttled(self, request_items: dict[str, list[Any]]) -> dict[str, Any]:
         self.unprocessed_calls -= 1
@@ -277,8 +292,19 @@ def test_a_missing_table_is_named(aws_env: dict[str, str]) -> None:
 
     with pytest.raises(TableMissing, match="'no-such-labels'"):
         list(store.receipts())
-    with pytest.raises(InvalidInput, match="does not exist"):
+    with pytest.raises(TableMissing, match="does not exist"):
         store.put(receipts(1))
+
+
+def test_a_job_reading_a_missing_table_fails_naming_it(
+    aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RECEIPTS_MODE", "aws")
+    data = DataConfig(dynamo_table="no-such-labels")
+    spec = TrainingSpec(job_id=uuid4(), job_name="nowhere", config=JobConfig(data=data))
+
+    with pytest.raises(TrainingFailed, match=r"'no-such-labels' \(label store\) does not exist"):
+        load_dataset(spec, reporter=None)  # type: ignore[arg-type]  # it fails before reporting
 
 
 # -- train --dynamo-table ----------------------------------------------------------------------

@@ -12,7 +12,8 @@ import pytest
 
 from receipts.adapters.aws_clients import client
 from receipts.adapters.dynamodb.job_read_model import DynamoDBJobReadModel
-from receipts.adapters.dynamodb.read_model_table import ItemTooLarge, TableMissing, sortable
+from receipts.adapters.dynamodb.keys import sortable
+from receipts.adapters.dynamodb.table import ItemTooLarge, TableMissing
 from receipts.application.job_views import JobCatalog
 from receipts.bootstrap import Runtime, bootstrap
 from receipts.domain.job import JobResults

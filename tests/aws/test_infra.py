@@ -15,6 +15,7 @@ from cfnlint.decode.cfn_yaml import load  # type: ignore[import-untyped]
 
 from receipts.adapters.aws_clients import client
 from receipts.adapters.dynamodb.event_store import DynamoDBDatastore
+from receipts.adapters.dynamodb.label_store import DynamoDBLabelStore
 from receipts.entrypoints.lambdas.inference_wiring import VARIABLES as INFERENCE_VARIABLES
 from receipts.entrypoints.lambdas.start_training import BACKEND_VARIABLE
 from receipts.settings import SEED_VARIABLES, Settings
@@ -217,10 +218,6 @@ def test_the_tables_are_shaped_as_the_adapters_create_them(
             "PointInTimeRecoveryEnabled": True
         }
         assert declared[table]["SSESpecification"] == {"SSEEnabled": True}
-    try:
-        from receipts.adapters.dynamodb.read_model_table import create_table
-    except ImportError:
-        pytest.skip("the single-table adapter is not available")
-    create_table(db, f"{unique_name}-single")
+    DynamoDBLabelStore(f"{unique_name}-single", db).create_table()
     live_single = db.describe_table(TableName=f"{unique_name}-single")["Table"]
     assert _shape(declared["ReceiptsTable"]) == _shape(live_single)

@@ -8,6 +8,7 @@ from receipts.adapters.jsonl.label_store import JSONLLabelStore
 from receipts.adapters.jsonl.snapshot import load_snapshot, save_snapshot
 from receipts.application.datasets import prepare_dataset
 from receipts.application.ports.label_store import LabelStore
+from receipts.application.ports.resources import ResourceMissing
 from receipts.application.ports.training_backend import (
     TrainingFailed,
     TrainingReporter,
@@ -74,6 +75,6 @@ def load_dataset(spec: TrainingSpec, reporter: TrainingReporter) -> PreparedData
             reporter.log(
                 "dataset snapshot saved", path=str(path), content_hash=dataset.content_hash
             )
-    except InvalidInput as error:
+    except (InvalidInput, ResourceMissing) as error:
         raise TrainingFailed(str(error)) from None
     return dataset

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from botocore.exceptions import ClientError
@@ -22,23 +22,16 @@ from eventsourcing.persistence import (
     TrackingRecorder,
 )
 
+from receipts.adapters.dynamodb import keys
 from receipts.adapters.dynamodb.event_store_errors import (
     EventStoreLimitExceeded,
     MalformedStoredEvent,
 )
-from receipts.adapters.dynamodb.event_table import (
-    DynamoDBDatastore,
-    Item,
-    Write,
-    item_bytes,
-    read_attribute,
-)
+from receipts.adapters.dynamodb.event_table import DynamoDBDatastore, read_attribute
 from receipts.adapters.dynamodb.polling_subscription import PollingSubscription
+from receipts.adapters.dynamodb.table import MAX_ITEM_BYTES, Item, item_size, to_item
 
-BUCKET = 10_000
-"""Notifications per partition (`<app>#N#<nid // BUCKET>`)."""
 MAX_TRANSACT_ITEMS = 100
-MAX_ITEM_BYTES = 400 * 1024
 MAX_TRANSACT_BYTES = 4 * 1024 * 1024
 MAX_HEAD_RETRIES = 50
 RETRYABLE_CANCELLATIONS = frozenset(
@@ -49,14 +42,29 @@ RETRYABLE_CANCELLATIONS = frozenset(
 the counter (or a notification id) moved on, or the items were busy."""
 
 
+class Write(NamedTuple):
+    """One Put of a TransactWriteItems, with the event it writes (to name it in errors)."""
+
+    kind: str
+    """event, notification, head or tracking"""
+    put: dict[str, Any]
+    event: StoredEvent | None = None
+    nid: int | None = None
+
+
+def _put(table: str, item: Mapping[str, Any], condition: str, **values: Any) -> dict[str, Any]:
+    """A conditional Put of Python values; `values` fill the condition's `:placeholders`."""
+    put = {"TableName": table, "Item": to_item(item), "ConditionExpression": condition}
+    if values:
+        put["ExpressionAttributeValues"] = to_item({f":{k}": v for k, v in values.items()})
+    return put
+
+
 class DynamoDBAggregateRecorder(AggregateRecorder):
     def __init__(self, datastore: DynamoDBDatastore, purpose: str = "events") -> None:
         self.datastore = datastore
         self.app = datastore.app
-        self.prefix = f"{datastore.app}#{'E' if purpose == 'events' else purpose}#"
-
-    def _event_pk(self, originator_id: UUID | str) -> str:
-        return f"{self.prefix}{originator_id}"
+        self.purpose = purpose
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -77,20 +85,10 @@ class DynamoDBAggregateRecorder(AggregateRecorder):
             seen.add(key)
 
     def _put_event(self, event: StoredEvent, nid: int | None) -> Write:
-        item: Item = {
-            "PK": {"S": self._event_pk(event.originator_id)},
-            "SK": {"N": str(event.originator_version)},
-            "topic": {"S": event.topic},
-            "state": {"B": bytes(event.state)},
-        }
-        if nid is not None:
-            item["nid"] = {"N": str(nid)}
-        put = {
-            "TableName": self.datastore.table,
-            "Item": item,
-            "ConditionExpression": "attribute_not_exists(PK)",
-        }
-        return "event", {"Put": put}
+        key = keys.event_key(self.app, self.purpose, event.originator_id, event.originator_version)
+        item = {**key, "topic": event.topic, "state": bytes(event.state), "nid": nid}
+        put = _put(self.datastore.name, item, "attribute_not_exists(PK)")
+        return Write("event", put, event, nid)
 
     def _write(self, build: Callable[[], list[Write]]) -> list[Write]:
         """Writes the items `build` returns in one transaction; on a lost race for the
@@ -99,7 +97,7 @@ class DynamoDBAggregateRecorder(AggregateRecorder):
             writes = build()
             self._check_limits(writes)
             try:
-                self._transact([entry for _, entry in writes])
+                self._transact([{"Put": write.put} for write in writes])
             except _Cancelled as cancelled:
                 self._raise_unless_retryable(cancelled, writes)
                 self._lost_race()
@@ -108,57 +106,53 @@ class DynamoDBAggregateRecorder(AggregateRecorder):
             return writes
         raise PersistenceError(
             f"{self.app}: gave up after {MAX_HEAD_RETRIES} saves lost the race for the"
-            f" notification counter in table {self.datastore.table!r}"
+            f" notification counter in table {self.datastore.name!r}"
         )
 
     def _lost_race(self) -> None:
         """Forgets what this recorder believed about the counter."""
 
     def _raise_unless_retryable(self, cancelled: _Cancelled, writes: list[Write]) -> None:
-        failed = {
-            writes[i][0]
-            for i, code in enumerate(cancelled.codes)
-            if code == "ConditionalCheckFailed" and i < len(writes)
-        }
-        if "event" in failed:
+        failed = [
+            write
+            for write, code in zip(writes, cancelled.codes, strict=False)
+            if code == "ConditionalCheckFailed"
+        ]
+        if any(write.kind == "event" for write in failed):
             versions = [
-                f"{w[1]['Put']['Item']['PK']['S'].removeprefix(self.prefix)}"
-                f" v{w[1]['Put']['Item']['SK']['N']}"
-                for w, code in zip(writes, cancelled.codes, strict=False)
-                if w[0] == "event" and code == "ConditionalCheckFailed"
+                f"{write.event.originator_id} v{write.event.originator_version}"
+                for write in failed
+                if write.kind == "event" and write.event
             ]
             raise IntegrityError(
                 f"{self.app}: already recorded (a concurrent save?): {', '.join(versions)}"
             )
-        if "tracking" in failed:
+        if any(write.kind == "tracking" for write in failed):
             raise IntegrityError(
                 f"{self.app}: the tracking position is not ahead of the one recorded"
             )
         unexpected = set(cancelled.codes) - RETRYABLE_CANCELLATIONS
         if unexpected or not cancelled.codes:
             raise PersistenceError(
-                f"{self.app}: DynamoDB cancelled the save in table {self.datastore.table!r}:"
+                f"{self.app}: DynamoDB cancelled the save in table {self.datastore.name!r}:"
                 f" {cancelled.codes or cancelled.message}"
             )
 
     def _check_limits(self, writes: list[Write]) -> None:
         if len(writes) > MAX_TRANSACT_ITEMS:
-            events = sum(1 for kind, _ in writes if kind == "event")
+            events = sum(1 for write in writes if write.kind == "event")
             raise EventStoreLimitExceeded(
                 f"{self.app}: a save of {events} events needs {len(writes)} items in one"
                 f" DynamoDB transaction, which holds at most {MAX_TRANSACT_ITEMS} (each event"
                 " is written with its notification): save fewer aggregates or events at once"
             )
         total = 0
-        for kind, entry in writes:
-            item = (entry.get("Put") or {}).get("Item")
-            if item is None:
-                continue
-            size = item_bytes(item)
+        for write in writes:
+            size = item_size(write.put["Item"])
             total += size
             if size > MAX_ITEM_BYTES:
                 raise EventStoreLimitExceeded(
-                    f"{self.app}: {self._describe(kind, item)} is {size:,} bytes as a DynamoDB"
+                    f"{self.app}: {_describe(write)} is {size:,} bytes as a DynamoDB"
                     f" item, over the {MAX_ITEM_BYTES:,}-byte limit (400 KB): keep large"
                     " payloads in the artifact store and record their URI"
                 )
@@ -167,12 +161,6 @@ class DynamoDBAggregateRecorder(AggregateRecorder):
                 f"{self.app}: a save of {total:,} bytes is over the {MAX_TRANSACT_BYTES:,}-byte"
                 " limit of one DynamoDB transaction (4 MB): save fewer or smaller events at once"
             )
-
-    def _describe(self, kind: str, item: Item) -> str:
-        if kind == "event":
-            oid = item["PK"]["S"].removeprefix(self.prefix)
-            return f"event v{item['SK']['N']} of {oid}"
-        return f"the notification of event v{item['ver']['N']} of {item['oid']['S']}"
 
     def _transact(self, items: list[Item]) -> None:
         try:
@@ -199,19 +187,20 @@ class DynamoDBAggregateRecorder(AggregateRecorder):
         limit: int | None = None,
     ) -> Sequence[StoredEvent]:
         condition = "PK = :pk"
-        values: dict[str, Any] = {":pk": {"S": self._event_pk(originator_id)}}
+        values: dict[str, Any] = {
+            ":pk": keys.event_partition(self.app, self.purpose, originator_id)
+        }
         if gt is not None and lte is not None:
             if lte <= gt:
                 return []
             condition += " AND SK BETWEEN :lo AND :hi"
-            values[":lo"] = {"N": str(gt + 1)}
-            values[":hi"] = {"N": str(lte)}
+            values |= {":lo": gt + 1, ":hi": lte}
         elif gt is not None:
             condition += " AND SK > :lo"
-            values[":lo"] = {"N": str(gt)}
+            values[":lo"] = gt
         elif lte is not None:
             condition += " AND SK <= :hi"
-            values[":hi"] = {"N": str(lte)}
+            values[":hi"] = lte
         return [
             self._stored_event(item, originator_id)
             for item in self._query(condition, values, desc=desc, limit=limit)
@@ -229,43 +218,26 @@ class DynamoDBAggregateRecorder(AggregateRecorder):
         except (KeyError, TypeError, ValueError) as error:
             raise MalformedStoredEvent(
                 f"{self.app}: stored event v{version} of {originator_id} in table"
-                f" {self.datastore.table!r} is malformed: {error}"
+                f" {self.datastore.name!r} is malformed: {error}"
             ) from None
 
     def _query(
         self,
         condition: str,
-        values: dict[str, Any],
+        values: Mapping[str, Any],
         *,
         desc: bool = False,
         limit: int | None = None,
         filter_expression: str | None = None,
     ) -> Iterator[Item]:
-        kwargs: dict[str, Any] = {
-            "TableName": self.datastore.table,
-            "KeyConditionExpression": condition,
-            "ExpressionAttributeValues": values,
-            "ScanIndexForward": not desc,
-            "ConsistentRead": True,
-        }
-        if filter_expression:
-            kwargs["FilterExpression"] = filter_expression
-        if limit is not None and limit <= 0:
-            return
-        returned = 0
-        while True:
-            if limit is not None and not filter_expression:
-                kwargs["Limit"] = limit - returned
-            page = self.datastore.call("query", **kwargs)
-            for item in page.get("Items", []):
-                yield item
-                returned += 1
-                if limit is not None and returned >= limit:
-                    return
-            last = page.get("LastEvaluatedKey")
-            if not last:
-                return
-            kwargs["ExclusiveStartKey"] = last
+        return self.datastore.items(
+            "query",
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=to_item(values),
+            ScanIndexForward=not desc,
+            limit=limit,
+            **({"FilterExpression": filter_expression} if filter_expression else {}),
+        )
 
 
 class _Cancelled(Exception):
@@ -278,7 +250,6 @@ class _Cancelled(Exception):
 class DynamoDBApplicationRecorder(DynamoDBAggregateRecorder, ApplicationRecorder):
     def __init__(self, datastore: DynamoDBDatastore) -> None:
         super().__init__(datastore)
-        self.head_key = {"PK": {"S": f"{self.app}#N#HEAD"}, "SK": {"N": "0"}}
         # the counter as this recorder last wrote or read it: a save starts from it and
         # rereads the counter only when another writer moved it on (one request per save)
         self._known_head: int | None = None
@@ -306,7 +277,7 @@ class DynamoDBApplicationRecorder(DynamoDBAggregateRecorder, ApplicationRecorder
             return writes
 
         writes = self._write(build)
-        ids = [int(entry["Put"]["Item"]["nid"]["N"]) for kind, entry in writes if kind == "event"]
+        ids = [write.nid for write in writes if write.kind == "event" and write.nid is not None]
         if ids:
             self._known_head = ids[-1]
         return ids
@@ -315,43 +286,32 @@ class DynamoDBApplicationRecorder(DynamoDBAggregateRecorder, ApplicationRecorder
         self._known_head = None
 
     def _put_notification(self, event: StoredEvent, nid: int) -> Write:
-        put = {
-            "TableName": self.datastore.table,
-            "Item": {
-                "PK": {"S": f"{self.app}#N#{nid // BUCKET}"},
-                "SK": {"N": str(nid)},
-                "oid": {"S": str(event.originator_id)},
-                "ver": {"N": str(event.originator_version)},
-                "topic": {"S": event.topic},
-                "state": {"B": bytes(event.state)},
-            },
-            "ConditionExpression": "attribute_not_exists(PK)",
+        item = {
+            **keys.notification_key(self.app, nid),
+            "oid": str(event.originator_id),
+            "ver": event.originator_version,
+            "topic": event.topic,
+            "state": bytes(event.state),
         }
-        return "notification", {"Put": put}
+        return Write(
+            "notification", _put(self.datastore.name, item, "attribute_not_exists(PK)"), event
+        )
 
     def _advance_head(self, head: int, last: int) -> Write:
         # A whole-item Put, not an Update: both are atomic on DynamoDB, but moto applies an
         # Update that creates an item as a key-only put followed by the SET, and a reader in
         # between saw a counter without `last` (issue 20). The counter item holds nothing else.
-        put = {
-            "TableName": self.datastore.table,
-            "Item": {**self.head_key, "last": {"N": str(last)}},
-            "ConditionExpression": "#last = :head",
-            "ExpressionAttributeNames": {"#last": "last"},
-            "ExpressionAttributeValues": {":head": {"N": str(head)}},
-        }
+        item = {**keys.counter_key(self.app), "last": last}
         if head == 0:
-            put["ConditionExpression"] = "attribute_not_exists(PK)"
-            del put["ExpressionAttributeNames"], put["ExpressionAttributeValues"]
-        return "head", {"Put": put}
+            return Write("head", _put(self.datastore.name, item, "attribute_not_exists(PK)"))
+        put = _put(self.datastore.name, item, "#last = :head", head=head)
+        return Write("head", put | {"ExpressionAttributeNames": {"#last": "last"}})
 
     def _advance_tracking(self, tracking: Tracking) -> Write:
-        return "tracking", {"Put": _tracking_put(self.datastore, tracking)}
+        return Write("tracking", _tracking_put(self.datastore, tracking))
 
     def max_notification_id(self) -> int | None:
-        item = self.datastore.call(
-            "get_item", TableName=self.datastore.table, Key=self.head_key, ConsistentRead=True
-        ).get("Item")
+        item = self.datastore.get(keys.counter_key(self.app))
         if item is None:
             return None
         head = int(read_attribute(item, "last", "N"))
@@ -375,30 +335,28 @@ class DynamoDBApplicationRecorder(DynamoDBAggregateRecorder, ApplicationRecorder
         last = head if stop is None else min(stop, head)
         notifications: list[Notification] = []
         filter_expression = None
-        topic_values: dict[str, Any] = {}
+        topic_values: dict[str, str] = {}
         if topics:
             names = [f":t{i}" for i in range(len(topics))]
             filter_expression = f"topic IN ({', '.join(names)})"
-            topic_values = {name: {"S": topic} for name, topic in zip(names, topics, strict=True)}
+            topic_values = dict(zip(names, topics, strict=True))
+        bucket_size = keys.NOTIFICATION_BUCKET
         while first <= last and len(notifications) < limit:
-            bucket = first // BUCKET
-            hi = min(last, (bucket + 1) * BUCKET - 1)
+            bucket = first // bucket_size
             values = {
-                ":pk": {"S": f"{self.app}#N#{bucket}"},
-                ":lo": {"N": str(first)},
-                ":hi": {"N": str(hi)},
+                ":pk": keys.notification_partition(self.app, first),
+                ":lo": first,
+                ":hi": min(last, (bucket + 1) * bucket_size - 1),
                 **topic_values,
             }
-            for item in self._query(
+            items = self._query(
                 "PK = :pk AND SK BETWEEN :lo AND :hi",
                 values,
                 limit=limit - len(notifications),
                 filter_expression=filter_expression,
-            ):
-                notifications.append(self._notification(item))
-                if len(notifications) >= limit:
-                    break
-            first = (bucket + 1) * BUCKET
+            )
+            notifications += [self._notification(item) for item in items]
+            first = (bucket + 1) * bucket_size
         return notifications
 
     def _notification(self, item: Item) -> Notification:
@@ -414,7 +372,7 @@ class DynamoDBApplicationRecorder(DynamoDBAggregateRecorder, ApplicationRecorder
             )
         except (KeyError, TypeError, ValueError) as error:
             raise MalformedStoredEvent(
-                f"{self.app}: notification {nid} in table {self.datastore.table!r} is"
+                f"{self.app}: notification {nid} in table {self.datastore.name!r} is"
                 f" malformed: {error}"
             ) from None
 
@@ -433,16 +391,9 @@ def _originator_id(value: str) -> UUID | str:
 
 def _tracking_put(datastore: DynamoDBDatastore, tracking: Tracking) -> dict[str, Any]:
     """The tracking position as a whole item (a Put, for the reason `_advance_head` gives)."""
-    return {
-        "TableName": datastore.table,
-        "Item": {
-            "PK": {"S": f"{datastore.app}#T#{tracking.application_name}"},
-            "SK": {"N": "0"},
-            "nid": {"N": str(tracking.notification_id)},
-        },
-        "ConditionExpression": "attribute_not_exists(PK) OR nid < :nid",
-        "ExpressionAttributeValues": {":nid": {"N": str(tracking.notification_id)}},
-    }
+    nid = tracking.notification_id
+    item = {**keys.tracking_key(datastore.app, tracking.application_name), "nid": nid}
+    return _put(datastore.name, item, "attribute_not_exists(PK) OR nid < :nid", nid=nid)
 
 
 class DynamoDBTrackingRecorder(TrackingRecorder):
@@ -462,12 +413,7 @@ class DynamoDBTrackingRecorder(TrackingRecorder):
             raise
 
     def max_tracking_id(self, application_name: str) -> int | None:
-        item = self.datastore.call(
-            "get_item",
-            TableName=self.datastore.table,
-            Key={"PK": {"S": f"{self.app}#T#{application_name}"}, "SK": {"N": "0"}},
-            ConsistentRead=True,
-        ).get("Item")
+        item = self.datastore.get(keys.tracking_key(self.app, application_name))
         return int(read_attribute(item, "nid", "N")) if item else None
 
 
@@ -476,3 +422,10 @@ class DynamoDBProcessRecorder(
 ):
     def __init__(self, datastore: DynamoDBDatastore) -> None:
         DynamoDBApplicationRecorder.__init__(self, datastore)
+
+
+def _describe(write: Write) -> str:
+    if write.event is None:
+        return f"the {write.kind} item"
+    described = f"event v{write.event.originator_version} of {write.event.originator_id}"
+    return described if write.kind == "event" else f"the notification of {described}"

@@ -3,14 +3,8 @@
 Set `PERSISTENCE_MODULE=receipts.adapters.dynamodb.event_store` and `DYNAMODB_TABLE`
 (prefixable with the application name, e.g. `JOBS_DYNAMODB_TABLE`); `CREATE_TABLE=y`
 creates the table when missing. One table (PK string, SK number) holds every
-application's items, each key prefixed with the application name:
-
-| item | PK | SK | attributes |
-|---|---|---|---|
-| event | `<app>#E#<originator id>` | version | topic, state, nid |
-| notification | `<app>#N#<nid // 10000>` | nid | oid, ver, topic, state |
-| counter | `<app>#N#HEAD` | 0 | last |
-| tracking | `<app>#T#<upstream app>` | 0 | nid |
+application's items (events, notifications, a counter, tracking), each key prefixed with the
+application name: the layout is in `keys`.
 
 A save is one TransactWriteItems: every event (conditional: that version is new), its
 notification, the counter (conditional: it still holds the value the save started from,
@@ -27,7 +21,7 @@ Limits are checked before anything is sent (EventStoreLimitExceeded, nothing wri
 100 items per transaction (49 events per save, 48 with tracking), 400 KB per item,
 4 MB per transaction. Reads are strongly consistent Queries, never scans: events by
 aggregate and version range, notifications by bucket and id range. Throttling is retried
-by botocore with backoff (`clients.py`); what is still throttled after that raises
+by botocore with backoff (`aws_clients.py`); what is still throttled after that raises
 EventStoreThrottled. A stored item with a missing or mistyped attribute raises
 MalformedStoredEvent naming the aggregate and version (or the notification id).
 """
@@ -45,7 +39,6 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import Environment, EnvType, resolve_topic, strtobool
 
 from receipts.adapters.dynamodb.event_recorders import (
-    MAX_ITEM_BYTES,
     MAX_TRANSACT_BYTES,
     MAX_TRANSACT_ITEMS,
     DynamoDBAggregateRecorder,
@@ -57,7 +50,6 @@ from receipts.adapters.dynamodb.event_store_errors import (
     EventStoreLimitExceeded,
     EventStoreThrottled,
     MalformedStoredEvent,
-    TableMissing,
 )
 from receipts.adapters.dynamodb.event_table import (
     CLIENT_SETTINGS,
@@ -67,6 +59,7 @@ from receipts.adapters.dynamodb.event_table import (
     shared_client,
 )
 from receipts.adapters.dynamodb.polling_subscription import PollingSubscription
+from receipts.adapters.dynamodb.table import MAX_ITEM_BYTES, TableMissing
 
 __all__ = [
     "MAX_ITEM_BYTES",

@@ -1,25 +1,8 @@
-"""The read models in the seeds' single-table layout, kept current by the JobCatalog projection.
+"""The read models in the seeds' single table (item keys: `keys`), kept current by the
+JobCatalog projection.
 
-| item | PK | SK |
-|---|---|---|
-| job | `JOB#<job id>` | `JOB` |
-| metric | `JOB#<job id>` | `METRIC#<timestamp>#<version>` |
-| log entry | `JOB#<job id>` | `LOG#<timestamp>#<version>` |
-| export job | `EXPORT#<export id>` | `EXPORT` |
-| OCR job | `OCR#<ocr job id>` | `OCR` |
-| projection position | `PROJECTION#<application>` | `POSITION` |
-
-| item | GSI1PK | GSI1SK | GSI2PK | GSI2SK |
-|---|---|---|---|---|
-| job | `STATUS#<status>` | `<updated_at>#<job id>` | `JOB_NAME#<name>` | `JOB` |
-| export | `EXPORT_STATUS#<status>` | `<created_at>#<id>` | `JOB#<job id>` | `EXPORT#<created_at>` |
-| OCR job | `OCR_STATUS#<status>` | `<created_at>#<id>` | | |
-
-Timestamps are ISO 8601 UTC with `+00:00` and six fractional digits (string order is time
-order); `<version>` is the event's aggregate version (8 digits), which keeps two entries with
-one timestamp apart; `EXPORT#<created_at>` ends with `#<export id>`. Every item has `TYPE`
-and readable attributes (status, name, f1, message, ...) beside `data`, the record as JSON,
-which is what queries read back.
+Every item has `TYPE` and readable attributes (status, name, f1, message, ...) beside
+`data`, the record as JSON, which is what queries read back.
 
 Queries: jobs by status and latest job by status are Queries on GSI1 (`Limit=1`, newest
 first, for the latest); job by name a Query on GSI2; metrics and logs of a job a Query on
@@ -37,7 +20,8 @@ from uuid import UUID
 from pydantic import BaseModel
 
 from receipts.adapters.aws_clients import client
-from receipts.adapters.dynamodb.read_model_table import Table, create_table, sortable
+from receipts.adapters.dynamodb import keys
+from receipts.adapters.dynamodb.table import DESERIALIZER, Item, Table, to_item
 from receipts.application.export_views import ExportRecord
 from receipts.application.ocr_views import OCRRecord
 from receipts.application.ports.read_model import (
@@ -64,50 +48,45 @@ class DynamoDBJobReadModel:
         self.table = Table(dynamodb or client("dynamodb"), table, PURPOSE)
 
     def create_table(self) -> None:
-        create_table(self.table.db, self.table.name)
+        self.table.create(indexes=keys.INDEXES)
 
     # -- the projection's side -----------------------------------------------------------
 
     def position(self, stream: str) -> int:
-        item = self.table.get(f"PROJECTION#{stream}", "POSITION")
-        return int(item["position"]["N"]) if item else 0
+        item = self.table.get(keys.position_key(stream))
+        return int(DESERIALIZER.deserialize(item["position"])) if item else 0
 
     def apply(self, changes: ReadModelChanges, stream: str, position: int) -> None:
-        records = [_job_item(s) for s in changes.jobs.values()]
-        records += [_export_item(e) for e in changes.exports.values()]
-        records += [_ocr_item(o) for o in changes.ocr_jobs.values()]
-        for item in records:
-            self.table.put(item, **_moves_forward(int(item["position"]["N"])))
+        records = [(_job_item(s), s.position) for s in changes.jobs.values()]
+        records += [(_export_item(e), e.position) for e in changes.exports.values()]
+        records += [(_ocr_item(o), o.position) for o in changes.ocr_jobs.values()]
+        for item, moved_to in records:
+            self.table.put(item, **_moves_forward(moved_to))
         appended = [_metric_item(m) for m in changes.metrics]
         appended += [_log_item(entry) for entry in changes.logs]
         self.table.write_batch(appended)
         # written last: after a crash in between, the batch is replayed (and changes nothing)
         self.table.put(
-            {
-                "PK": _s(f"PROJECTION#{stream}"),
-                "SK": _s("POSITION"),
-                "TYPE": _s("PROJECTION"),
-                "position": _n(position),
-            },
+            to_item({**keys.position_key(stream), "TYPE": "PROJECTION", "position": position}),
             **_moves_forward(position),
         )
 
     # -- jobs ----------------------------------------------------------------------------
 
     def get(self, job_id: UUID) -> JobSummary | None:
-        item = self.table.get(f"JOB#{job_id}", "JOB")
+        item = self.table.get(keys.job_key(job_id))
         return _record(JobSummary, item) if item else None
 
     def by_name(self, name: str) -> JobSummary | None:
-        items = self._index("GSI2", f"JOB_NAME#{name}", limit=1)
+        items = self._index("GSI2", keys.job_named(name), limit=1)
         return _record(JobSummary, items[0]) if items else None
 
     def by_status(self, status: JobStatus) -> list[JobSummary]:
-        jobs = [_record(JobSummary, item) for item in self._index("GSI1", f"STATUS#{status}")]
-        return sorted(jobs, key=lambda s: (s.created_at, s.name))
+        items = self._index("GSI1", keys.jobs_with_status(status))
+        return sorted((_record(JobSummary, i) for i in items), key=lambda s: (s.created_at, s.name))
 
     def latest_by_status(self, status: JobStatus) -> JobSummary | None:
-        items = self._index("GSI1", f"STATUS#{status}", newest_first=True, limit=1)
+        items = self._index("GSI1", keys.jobs_with_status(status), newest_first=True, limit=1)
         return _record(JobSummary, items[0]) if items else None
 
     def all(self) -> list[JobSummary]:
@@ -115,34 +94,38 @@ class DynamoDBJobReadModel:
         return sorted(jobs, key=lambda s: (s.created_at, s.name))
 
     def metrics(self, job_id: UUID) -> list[Evaluation]:
-        return [r.evaluation for r in self._series(MetricRecord, job_id, "METRIC#")]
+        return [r.evaluation for r in self._series(MetricRecord, job_id, keys.METRIC)]
 
     def logs(self, job_id: UUID) -> list[LogEntry]:
-        return [r.entry for r in self._series(LogRecord, job_id, "LOG#")]
+        return [r.entry for r in self._series(LogRecord, job_id, keys.LOG)]
 
     # -- exports and OCR jobs ------------------------------------------------------------
 
     def export(self, export_id: UUID) -> ExportRecord | None:
-        item = self.table.get(f"EXPORT#{export_id}", "EXPORT")
+        item = self.table.get(keys.export_key(export_id))
         return _record(ExportRecord, item) if item else None
 
     def exports_of(self, job_id: UUID) -> list[ExportRecord]:
-        items = self._index("GSI2", f"JOB#{job_id}", sk_prefix="EXPORT#")
+        items = self._index("GSI2", keys.job_partition(job_id), sk_prefix=keys.EXPORT)
         return [_record(ExportRecord, item) for item in items]
 
     def ocr_job(self, ocr_job_id: UUID) -> OCRRecord | None:
-        item = self.table.get(f"OCR#{ocr_job_id}", "OCR")
+        item = self.table.get(keys.ocr_key(ocr_job_id))
         return _record(OCRRecord, item) if item else None
 
     def ocr_jobs_by_status(self, status: OCRStatus) -> list[OCRRecord]:
-        return [_record(OCRRecord, i) for i in self._index("GSI1", f"OCR_STATUS#{status}")]
+        items = self._index("GSI1", keys.ocr_jobs_with_status(status))
+        return [_record(OCRRecord, item) for item in items]
 
     # -- queries -------------------------------------------------------------------------
 
     def _series(self, kind: type[R], job_id: UUID, prefix: str) -> list[R]:
-        items = self.table.query(
+        items = self.table.items(
+            "query",
             KeyConditionExpression="PK = :pk AND begins_with(SK, :prefix)",
-            ExpressionAttributeValues={":pk": _s(f"JOB#{job_id}"), ":prefix": _s(prefix)},
+            ExpressionAttributeValues=to_item(
+                {":pk": keys.job_partition(job_id), ":prefix": prefix}
+            ),
         )
         return [_record(kind, item) for item in items]
 
@@ -154,129 +137,111 @@ class DynamoDBJobReadModel:
         sk_prefix: str | None = None,
         newest_first: bool = False,
         limit: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[Item]:
         condition = f"{index}PK = :key"
-        values = {":key": _s(key)}
+        values = {":key": key}
         if sk_prefix is not None:
             condition += f" AND begins_with({index}SK, :prefix)"
-            values[":prefix"] = _s(sk_prefix)
-        return list(
-            self.table.query(
-                IndexName=index,
-                KeyConditionExpression=condition,
-                ExpressionAttributeValues=values,
-                ScanIndexForward=not newest_first,
-                limit=limit,
-            )
+            values[":prefix"] = sk_prefix
+        items = self.table.items(
+            "query",
+            IndexName=index,
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=to_item(values),
+            ScanIndexForward=not newest_first,
+            limit=limit,
         )
-
-
-def _s(value: str) -> dict[str, str]:
-    return {"S": value}
-
-
-def _n(value: float | int) -> dict[str, str]:
-    return {"N": repr(value)}
+        return list(items)
 
 
 def _moves_forward(position: int) -> dict[str, Any]:
     return {
         "ConditionExpression": "attribute_not_exists(PK) OR #position < :position",
         "ExpressionAttributeNames": {"#position": "position"},
-        "ExpressionAttributeValues": {":position": _n(position)},
+        "ExpressionAttributeValues": to_item({":position": position}),
     }
 
 
-def _record(kind: type[R], item: dict[str, Any]) -> R:
-    return kind.model_validate_json(item["data"]["S"])
+def _record(kind: type[R], item: Item) -> R:
+    return kind.model_validate_json(DESERIALIZER.deserialize(item["data"]))
 
 
-def _job_item(summary: JobSummary) -> dict[str, Any]:
-    item = {
-        "PK": _s(f"JOB#{summary.job_id}"),
-        "SK": _s("JOB"),
-        "GSI1PK": _s(f"STATUS#{summary.status}"),
-        "GSI1SK": _s(f"{sortable(summary.updated_at)}#{summary.job_id}"),
-        "GSI2PK": _s(f"JOB_NAME#{summary.name}"),
-        "GSI2SK": _s("JOB"),
-        "TYPE": _s("JOB"),
-        "job_id": _s(str(summary.job_id)),
-        "name": _s(summary.name),
-        "status": _s(summary.status),
-        "created_at": _s(iso(summary.created_at)),
-        "updated_at": _s(iso(summary.updated_at)),
-        "position": _n(summary.position),
-        "data": _s(summary.model_dump_json()),
-    }
-    if summary.best_f1 is not None:
-        item["best_f1"] = _n(summary.best_f1)
-    return item
+def _job_item(summary: JobSummary) -> Item:
+    return to_item(
+        {
+            **keys.job_keys(summary),
+            "TYPE": "JOB",
+            "job_id": str(summary.job_id),
+            "name": summary.name,
+            "status": summary.status,
+            "created_at": iso(summary.created_at),
+            "updated_at": iso(summary.updated_at),
+            "position": summary.position,
+            "best_f1": summary.best_f1,
+            "data": summary.model_dump_json(),
+        }
+    )
 
 
-def _metric_item(metric: MetricRecord) -> dict[str, Any]:
+def _metric_item(metric: MetricRecord) -> Item:
     evaluation = metric.evaluation
-    return {
-        "PK": _s(f"JOB#{metric.job_id}"),
-        "SK": _s(f"METRIC#{sortable(evaluation.timestamp)}#{metric.sequence:08d}"),
-        "TYPE": _s("METRIC"),
-        "job_id": _s(str(metric.job_id)),
-        "epoch": _n(evaluation.epoch),
-        "global_step": _n(evaluation.global_step),
-        "f1": _n(evaluation.f1),
-        "precision": _n(evaluation.precision),
-        "recall": _n(evaluation.recall),
-        "timestamp": _s(iso(evaluation.timestamp)),
-        "data": _s(metric.model_dump_json()),
-    }
+    return to_item(
+        {
+            **keys.metric_key(metric),
+            "TYPE": "METRIC",
+            "job_id": str(metric.job_id),
+            "epoch": evaluation.epoch,
+            "global_step": evaluation.global_step,
+            "f1": evaluation.f1,
+            "precision": evaluation.precision,
+            "recall": evaluation.recall,
+            "timestamp": iso(evaluation.timestamp),
+            "data": metric.model_dump_json(),
+        }
+    )
 
 
-def _log_item(log: LogRecord) -> dict[str, Any]:
+def _log_item(log: LogRecord) -> Item:
     entry = log.entry
-    return {
-        "PK": _s(f"JOB#{log.job_id}"),
-        "SK": _s(f"LOG#{sortable(entry.timestamp)}#{log.sequence:08d}"),
-        "TYPE": _s("LOG"),
-        "job_id": _s(str(log.job_id)),
-        "kind": _s(entry.kind),
-        "level": _s(entry.level),
-        "message": _s(entry.message[:MESSAGE_CHARS]),
-        "timestamp": _s(iso(entry.timestamp)),
-        "data": _s(log.model_dump_json()),
-    }
+    return to_item(
+        {
+            **keys.log_key(log),
+            "TYPE": "LOG",
+            "job_id": str(log.job_id),
+            "kind": entry.kind,
+            "level": entry.level,
+            "message": entry.message[:MESSAGE_CHARS],
+            "timestamp": iso(entry.timestamp),
+            "data": log.model_dump_json(),
+        }
+    )
 
 
-def _export_item(export: ExportRecord) -> dict[str, Any]:
-    created = f"{sortable(export.created_at)}#{export.export_id}"
-    item = {
-        "PK": _s(f"EXPORT#{export.export_id}"),
-        "SK": _s("EXPORT"),
-        "GSI1PK": _s(f"EXPORT_STATUS#{export.status}"),
-        "GSI1SK": _s(created),
-        "TYPE": _s("EXPORT"),
-        "export_id": _s(str(export.export_id)),
-        "status": _s(export.status),
-        "quantization": _s(export.quantization),
-        "updated_at": _s(iso(export.updated_at)),
-        "position": _n(export.position),
-        "data": _s(export.model_dump_json()),
-    }
-    if export.source_job_id is not None:
-        item["GSI2PK"] = _s(f"JOB#{export.source_job_id}")
-        item["GSI2SK"] = _s(f"EXPORT#{created}")
-    return item
+def _export_item(export: ExportRecord) -> Item:
+    return to_item(
+        {
+            **keys.export_keys(export),
+            "TYPE": "EXPORT",
+            "export_id": str(export.export_id),
+            "status": export.status,
+            "quantization": export.quantization,
+            "updated_at": iso(export.updated_at),
+            "position": export.position,
+            "data": export.model_dump_json(),
+        }
+    )
 
 
-def _ocr_item(ocr: OCRRecord) -> dict[str, Any]:
-    return {
-        "PK": _s(f"OCR#{ocr.ocr_job_id}"),
-        "SK": _s("OCR"),
-        "GSI1PK": _s(f"OCR_STATUS#{ocr.status}"),
-        "GSI1SK": _s(f"{sortable(ocr.created_at)}#{ocr.ocr_job_id}"),
-        "TYPE": _s("OCR"),
-        "ocr_job_id": _s(str(ocr.ocr_job_id)),
-        "status": _s(ocr.status),
-        "image_uri": _s(ocr.image_uri),
-        "updated_at": _s(iso(ocr.updated_at)),
-        "position": _n(ocr.position),
-        "data": _s(ocr.model_dump_json()),
-    }
+def _ocr_item(ocr: OCRRecord) -> Item:
+    return to_item(
+        {
+            **keys.ocr_keys(ocr),
+            "TYPE": "OCR",
+            "ocr_job_id": str(ocr.ocr_job_id),
+            "status": ocr.status,
+            "image_uri": ocr.image_uri,
+            "updated_at": iso(ocr.updated_at),
+            "position": ocr.position,
+            "data": ocr.model_dump_json(),
+        }
+    )

@@ -1,19 +1,12 @@
-"""Labelled receipts in the seeds' single table: a receipt item and one item per word.
+"""Labelled receipts in the seeds' single table: a receipt item and one item per word (item
+keys: `keys`).
 
-| item | PK | SK | GSI2PK (labelled words only) |
-|---|---|---|---|
-| receipt | `RECEIPT#<receipt id>` | `RECEIPT` | |
-| word (and its label) | `RECEIPT#<receipt id>` | `WORD#<word id>` | `LABEL#<label>` |
-| receipt sequence | `RECEIPTS` | `SEQUENCE` | |
-
-A word's GSI2SK is `STATUS#<status>#RECEIPT#<receipt id>#WORD#<word id>`.
 A receipt item holds `receipt_id`, `source`, `width`, `height`, `image`, `fields` (a map of
 strings), `word_count` and `seq` (the order receipts were first put in, kept when a receipt
 is replaced). A word item holds `word_id`, `line_id`, `position` (its index in the
 receipt), `text`, `box` (a list of 4 numbers), `label` and `validation_status`
-(VALID | INVALID | NEEDS_REVIEW). Word ids are 6 digits in keys. Only labelled words (not
-`O`) have `GSI2PK`, so GSI2 holds one entry per word label: counting labels by label and
-validation status is a Query per label on GSI2 that reads keys only.
+(VALID | INVALID | NEEDS_REVIEW). Counting labels by label and validation status is a Query
+per label on GSI2 that reads keys only.
 
 Reads: `get` is one Query on the receipt's partition; `receipts()` is a Scan of the
 `RECEIPT#` items (no key is known), ordered by `seq`; `set_validation_status` one
@@ -32,8 +25,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from receipts.adapters.aws_clients import client
-from receipts.adapters.dynamodb.read_model_table import MAX_ITEM_BYTES, Table, item_size
-from receipts.adapters.dynamodb.read_model_table import create_table as create_single_table
+from receipts.adapters.dynamodb import keys
+from receipts.adapters.dynamodb.table import (
+    MAX_ITEM_BYTES,
+    Item,
+    Table,
+    from_item,
+    item_size,
+    to_item,
+)
 from receipts.domain.boxes import BoundingBox
 from receipts.domain.config import validation_problems
 from receipts.domain.errors import InvalidInput
@@ -67,18 +67,19 @@ class DynamoDBLabelStore:
         return f"dynamodb://{self.table.name}"
 
     def create_table(self) -> None:
-        create_single_table(self.table.db, self.table.name)
+        self.table.create(indexes=keys.INDEXES)
 
     # -- reading -------------------------------------------------------------------------
 
     def receipts(self) -> Iterator[Receipt]:
-        items = self.table.scan(
+        items = self.table.items(
+            "scan",
             FilterExpression="begins_with(PK, :receipt)",
-            ExpressionAttributeValues={":receipt": {"S": "RECEIPT#"}},
+            ExpressionAttributeValues=to_item({":receipt": keys.RECEIPT}),
         )
         grouped: dict[str, list[dict[str, Any]]] = {}
-        for item in items:
-            grouped.setdefault(item["PK"]["S"], []).append(item)
+        for item in map(from_item, items):
+            grouped.setdefault(item["PK"], []).append(item)
         problems: list[str] = []
         loaded: list[tuple[int, Receipt]] = []
         self.skipped_empty = 0
@@ -104,14 +105,13 @@ class DynamoDBLabelStore:
         return iter([receipt for _, receipt in loaded])
 
     def get(self, receipt_id: str) -> Receipt:
-        items = list(
-            self.table.query(
-                KeyConditionExpression="PK = :pk",
-                ExpressionAttributeValues={":pk": {"S": _pk(receipt_id)}},
-            )
+        items = self.table.items(
+            "query",
+            KeyConditionExpression="PK = :pk",
+            ExpressionAttributeValues=to_item({":pk": keys.receipt_partition(receipt_id)}),
         )
         problems: list[str] = []
-        parsed = self._parse(items, problems)
+        parsed = self._parse([from_item(item) for item in items], problems)
         if problems:
             raise InvalidInput(f"DynamoDB table {self.table.name!r}", problems)
         if parsed is None:
@@ -123,13 +123,14 @@ class DynamoDBLabelStore:
         counts: dict[str, dict[str, int]] = {}
         for label in sorted(KNOWN_LABELS):
             by_status: dict[str, int] = {}
-            for item in self.table.query(
+            for item in self.table.items(
+                "query",
                 IndexName="GSI2",
                 KeyConditionExpression="GSI2PK = :label",
-                ExpressionAttributeValues={":label": {"S": f"LABEL#{label}"}},
+                ExpressionAttributeValues=to_item({":label": keys.labelled(label)}),
                 ProjectionExpression="GSI2SK",
             ):
-                status = item["GSI2SK"]["S"].split("#", 2)[1]
+                status = keys.status_of(from_item(item)["GSI2SK"])
                 by_status[status] = by_status.get(status, 0) + 1
             if by_status:
                 counts[label] = by_status
@@ -138,19 +139,20 @@ class DynamoDBLabelStore:
     def _parse(
         self, items: list[dict[str, Any]], problems: list[str]
     ) -> tuple[int, Receipt] | None:
-        """A receipt from its partition's items; None when it has no receipt item."""
-        header = next((item for item in items if item["SK"]["S"] == "RECEIPT"), None)
+        """A receipt from its partition's items (Python values); None when it has no receipt
+        item."""
+        header = next((item for item in items if item["SK"] == "RECEIPT"), None)
         if header is None:
             return None  # words of a new receipt whose put has not finished
-        receipt_id = header["PK"]["S"].removeprefix("RECEIPT#")
+        receipt_id = keys.receipt_id_of(header["PK"])
         words: list[tuple[int, Word]] = []
         for item in items:
-            if item["SK"]["S"].startswith("WORD#"):
+            if item["SK"].startswith(keys.WORD):
                 try:
                     words.append(self._word(item))
                 except (KeyError, TypeError, ValueError) as error:
-                    problems.append(f"receipt {receipt_id}: {item['SK']['S']}: {_reason(error)}")
-        expected = int(header.get("word_count", {}).get("N", len(words)))
+                    problems.append(f"receipt {receipt_id}: {item['SK']}: {_reason(error)}")
+        expected = int(header.get("word_count", len(words)))
         if len(words) != expected:
             problems.append(
                 f"receipt {receipt_id}: has {len(words)} word items, its receipt item says"
@@ -161,38 +163,38 @@ class DynamoDBLabelStore:
         try:
             receipt = Receipt(
                 receipt_id=receipt_id,
-                source=header.get("source", {}).get("S", "dynamodb"),
-                width=int(header["width"]["N"]),
-                height=int(header["height"]["N"]),
+                source=header.get("source", "dynamodb"),
+                width=header["width"],
+                height=header["height"],
                 words=tuple(word for _, word in words),
-                image=header.get("image", {}).get("S"),
-                fields={k: v["S"] for k, v in header.get("fields", {}).get("M", {}).items()},
+                image=header.get("image"),
+                fields=header.get("fields", {}),
             )
         except (KeyError, ValidationError) as error:
             problems.append(f"receipt {receipt_id}: {_reason(error)}")
             return None
-        return int(header.get("seq", {}).get("N", "0")), receipt
+        return int(header.get("seq", 0)), receipt
 
     def _word(self, item: dict[str, Any]) -> tuple[int, Word]:
-        box = [float(value["N"]) for value in item["box"]["L"]]
+        box = [float(value) for value in item["box"]]
         if len(box) != 4:
             raise ValueError(f"box has {len(box)} numbers, not 4")
         bounding, repaired = BoundingBox.repaired(box)
         self.repaired_boxes += repaired
-        label = item.get("label", {}).get("S", OUTSIDE)
+        label = item.get("label", OUTSIDE)
         if unknown_labels([label]):
             if not self.allow_unknown_labels:
                 raise ValueError(f"unknown label {label}")
             label = OUTSIDE
         word = Word(
-            word_id=int(item["word_id"]["N"]),
-            line_id=int(item["line_id"]["N"]),
-            text=item["text"]["S"],
+            word_id=item["word_id"],
+            line_id=item["line_id"],
+            text=item["text"],
             box=bounding,
             label=label,
-            validation_status=item["validation_status"]["S"],
+            validation_status=item["validation_status"],
         )
-        return int(item["position"]["N"]), word
+        return int(item["position"]), word
 
     # -- writing -------------------------------------------------------------------------
 
@@ -207,7 +209,7 @@ class DynamoDBLabelStore:
         new_ids = [rid for rid in incoming if rid not in existing]
         first = self._allocate(len(new_ids))
         seqs = {**existing, **{rid: first + n for n, rid in enumerate(new_ids)}}
-        stale: list[dict[str, Any]] = []
+        stale: list[Item] = []
         for rid in existing:
             keep = {item["SK"]["S"] for item in words[rid]}
             stale += [key for key in self._word_keys(rid) if key["SK"]["S"] not in keep]
@@ -223,23 +225,25 @@ class DynamoDBLabelStore:
             self.table.call(
                 "update_item",
                 TableName=self.table.name,
-                Key={"PK": {"S": _pk(receipt_id)}, "SK": {"S": _word_sk(word_id)}},
+                Key=to_item(keys.word_key(receipt_id, word_id)),
                 UpdateExpression="SET validation_status = :status, GSI2SK = :gsi2sk",
                 ConditionExpression="attribute_exists(PK)",
-                ExpressionAttributeValues={
-                    ":status": {"S": status.value},
-                    ":gsi2sk": {"S": _label_sk(receipt_id, word_id, status)},
-                },
+                ExpressionAttributeValues=to_item(
+                    {
+                        ":status": status.value,
+                        ":gsi2sk": keys.label_sort_key(receipt_id, word_id, status),
+                    }
+                ),
             )
         except self.table.db.exceptions.ConditionalCheckFailedException:
-            if self.table.get(_pk(receipt_id), "RECEIPT") is None:
+            if self.table.get(keys.receipt_key(receipt_id)) is None:
                 raise KeyError(
                     f"unknown receipt {receipt_id!r} in DynamoDB table {self.table.name!r}"
                 ) from None
             raise KeyError(f"receipt {receipt_id!r} has no word {word_id}") from None
         self.table.writes += 1
 
-    def _check(self, incoming: dict[str, Receipt], words: dict[str, list[dict[str, Any]]]) -> None:
+    def _check(self, incoming: dict[str, Receipt], words: dict[str, list[Item]]) -> None:
         problems: list[str] = []
         for rid, receipt in incoming.items():
             unknown = unknown_labels(word.label for word in receipt.words)
@@ -262,13 +266,12 @@ class DynamoDBLabelStore:
         """The sequence numbers of the receipts that are already stored."""
         found: dict[str, int] = {}
         for start in range(0, len(receipt_ids), BATCH_GET):
-            keys = [
-                {"PK": {"S": _pk(rid)}, "SK": {"S": "RECEIPT"}}
-                for rid in receipt_ids[start : start + BATCH_GET]
-            ]
             request: dict[str, Any] = {
                 self.table.name: {
-                    "Keys": keys,
+                    "Keys": [
+                        to_item(keys.receipt_key(rid))
+                        for rid in receipt_ids[start : start + BATCH_GET]
+                    ],
                     "ProjectionExpression": "PK, #seq",
                     "ExpressionAttributeNames": {"#seq": "seq"},
                     "ConsistentRead": True,
@@ -276,23 +279,20 @@ class DynamoDBLabelStore:
             }
             while request:
                 answer = self.table.call("batch_get_item", RequestItems=request)
-                for item in answer["Responses"].get(self.table.name, []):
-                    found[item["PK"]["S"].removeprefix("RECEIPT#")] = int(item["seq"]["N"])
+                for item in map(from_item, answer["Responses"].get(self.table.name, [])):
+                    found[keys.receipt_id_of(item["PK"])] = int(item["seq"])
                 request = answer.get("UnprocessedKeys") or {}
         return found
 
-    def _word_keys(self, receipt_id: str) -> list[dict[str, Any]]:
-        return [
-            {"PK": item["PK"], "SK": item["SK"]}
-            for item in self.table.query(
-                KeyConditionExpression="PK = :pk AND begins_with(SK, :word)",
-                ExpressionAttributeValues={
-                    ":pk": {"S": _pk(receipt_id)},
-                    ":word": {"S": "WORD#"},
-                },
-                ProjectionExpression="PK, SK",
-            )
-        ]
+    def _word_keys(self, receipt_id: str) -> list[Item]:
+        values = {":pk": keys.receipt_partition(receipt_id), ":word": keys.WORD}
+        items = self.table.items(
+            "query",
+            KeyConditionExpression="PK = :pk AND begins_with(SK, :word)",
+            ExpressionAttributeValues=to_item(values),
+            ProjectionExpression="PK, SK",
+        )
+        return list(items)
 
     def _allocate(self, count: int) -> int:
         """Reserves `count` sequence numbers (an atomic counter) and returns the first."""
@@ -301,63 +301,46 @@ class DynamoDBLabelStore:
         answer = self.table.call(
             "update_item",
             TableName=self.table.name,
-            Key={"PK": {"S": "RECEIPTS"}, "SK": {"S": "SEQUENCE"}},
+            Key=to_item(keys.SEQUENCE_KEY),
             UpdateExpression="ADD next_seq :n",
-            ExpressionAttributeValues={":n": {"N": str(count)}},
+            ExpressionAttributeValues=to_item({":n": count}),
             ReturnValues="UPDATED_NEW",
         )
         self.table.writes += 1
-        return int(answer["Attributes"]["next_seq"]["N"]) - count + 1
+        return int(from_item(answer["Attributes"])["next_seq"]) - count + 1
 
 
-def _pk(receipt_id: str) -> str:
-    return f"RECEIPT#{receipt_id}"
+def _receipt_item(receipt: Receipt, seq: int) -> Item:
+    return to_item(
+        {
+            **keys.receipt_key(receipt.receipt_id),
+            "TYPE": "RECEIPT",
+            "receipt_id": receipt.receipt_id,
+            "source": receipt.source,
+            "width": receipt.width,
+            "height": receipt.height,
+            "word_count": len(receipt.words),
+            "seq": seq,
+            "image": receipt.image,
+            "fields": receipt.fields or None,
+        }
+    )
 
 
-def _word_sk(word_id: int) -> str:
-    return f"WORD#{word_id:06d}"
-
-
-def _label_sk(receipt_id: str, word_id: int, status: ValidationStatus) -> str:
-    return f"STATUS#{status.value}#RECEIPT#{receipt_id}#WORD#{word_id:06d}"
-
-
-def _receipt_item(receipt: Receipt, seq: int) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        "PK": {"S": _pk(receipt.receipt_id)},
-        "SK": {"S": "RECEIPT"},
-        "TYPE": {"S": "RECEIPT"},
-        "receipt_id": {"S": receipt.receipt_id},
-        "source": {"S": receipt.source},
-        "width": {"N": str(receipt.width)},
-        "height": {"N": str(receipt.height)},
-        "word_count": {"N": str(len(receipt.words))},
-        "seq": {"N": str(seq)},
-    }
-    if receipt.image is not None:
-        item["image"] = {"S": receipt.image}
-    if receipt.fields:
-        item["fields"] = {"M": {k: {"S": v} for k, v in receipt.fields.items()}}
-    return item
-
-
-def _word_item(receipt_id: str, position: int, word: Word) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        "PK": {"S": _pk(receipt_id)},
-        "SK": {"S": _word_sk(word.word_id)},
-        "GSI2SK": {"S": _label_sk(receipt_id, word.word_id, word.validation_status)},
-        "TYPE": {"S": "WORD"},
-        "word_id": {"N": str(word.word_id)},
-        "line_id": {"N": str(word.line_id)},
-        "position": {"N": str(position)},
-        "text": {"S": word.text},
-        "box": {"L": [{"N": repr(value)} for value in word.box.as_list()]},
-        "label": {"S": word.label},
-        "validation_status": {"S": word.validation_status.value},
-    }
-    if word.label != OUTSIDE:
-        item["GSI2PK"] = {"S": f"LABEL#{word.label}"}
-    return item
+def _word_item(receipt_id: str, position: int, word: Word) -> Item:
+    return to_item(
+        {
+            **keys.word_keys(receipt_id, word),
+            "TYPE": "WORD",
+            "word_id": word.word_id,
+            "line_id": word.line_id,
+            "position": position,
+            "text": word.text,
+            "box": word.box.as_list(),
+            "label": word.label,
+            "validation_status": word.validation_status.value,
+        }
+    )
 
 
 def _reason(error: Exception) -> str:
