@@ -1,13 +1,14 @@
-"""Settings: which adapters run, read from the environment (`RECEIPTS_*`)."""
+"""Settings: which adapters run, read from the environment (`RECEIPTS_*`, and the seeds'
+variable names where they had one)."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
+from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AliasChoices, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Mode = Literal["memory", "local", "aws"]
 LogFormat = Literal["auto", "json", "console"]
@@ -17,18 +18,32 @@ class InvalidSettings(ValueError):
     pass
 
 
-SEED_VARIABLES = {
-    "DYNAMO_TABLE_NAME": "table",
-    "OCR_JOB_QUEUE_URL": "ocr_queue",
-    "OCR_RESULTS_QUEUE_URL": "ocr_results_queue",
-    "COREML_EXPORT_JOB_QUEUE_URL": "export_queue",
-    "COREML_EXPORT_RESULTS_QUEUE_URL": "export_results_queue",
-    "LAYOUTLM_TRAINING_BUCKET": "bucket",
-}
-"""The seeds' environment variables, read when the `RECEIPTS_*` one is not set."""
+class EnvSettings(BaseSettings):
+    """Settings from environment variables: `env_prefix` + the field's name, or its alias
+    (where the first choice wins). An empty variable counts as unset. `from_env` names every
+    bad variable at once."""
+
+    model_config = SettingsConfigDict(
+        frozen=True, validate_by_name=True, env_ignore_empty=True, str_strip_whitespace=True
+    )
+
+    @classmethod
+    def from_env(cls) -> Self:
+        try:
+            return cls()
+        except ValidationError as error:
+            prefix = cls.model_config.get("env_prefix", "")
+            problems = []
+            for e in error.errors():
+                name = str(e["loc"][0])  # a field's name, or the variable an alias read
+                variable = name if name.isupper() else prefix + name.upper()
+                missing = e["type"] == "missing"
+                problem = "not set" if missing else e["msg"].removeprefix("Value error, ")
+                problems.append(f"{variable}: {problem}")
+            raise InvalidSettings(f"invalid settings: {'; '.join(problems)}") from None
 
 
-class Settings(BaseModel):
+class Settings(EnvSettings):
     """`memory`: everything in this process. `local` (the embedded default): SQLite event
     store, SQLite queues and files under `home`. `aws`: DynamoDB, SQS and S3.
 
@@ -38,21 +53,39 @@ class Settings(BaseModel):
     (development and tests; production declares them in `infra/`). Clients follow
     `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>`."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = SettingsConfigDict(env_prefix="RECEIPTS_")
 
     mode: Mode = "local"
     home: Path = Path(".receipts")
     log_format: LogFormat = "auto"
     log_level: str = "info"
-    export_queue: str = "coreml-export-job-queue"
-    export_results_queue: str = "coreml-export-results-queue"
-    ocr_queue: str = "ocr-job-queue"
-    ocr_results_queue: str = "ocr-results-queue"
+    export_queue: str = Field(
+        "coreml-export-job-queue",
+        validation_alias=AliasChoices("RECEIPTS_EXPORT_QUEUE", "COREML_EXPORT_JOB_QUEUE_URL"),
+    )
+    export_results_queue: str = Field(
+        "coreml-export-results-queue",
+        validation_alias=AliasChoices(
+            "RECEIPTS_EXPORT_RESULTS_QUEUE", "COREML_EXPORT_RESULTS_QUEUE_URL"
+        ),
+    )
+    ocr_queue: str = Field(
+        "ocr-job-queue", validation_alias=AliasChoices("RECEIPTS_OCR_QUEUE", "OCR_JOB_QUEUE_URL")
+    )
+    ocr_results_queue: str = Field(
+        "ocr-results-queue",
+        validation_alias=AliasChoices("RECEIPTS_OCR_RESULTS_QUEUE", "OCR_RESULTS_QUEUE_URL"),
+    )
     max_receive_count: int = 5
     visibility_timeout: float = 900.0
-    table: str = "receipts"
+    table: str = Field(
+        "receipts", validation_alias=AliasChoices("RECEIPTS_TABLE", "DYNAMO_TABLE_NAME")
+    )
     events_table: str = "receipts-events"
-    bucket: str = "receipts-artifacts"
+    bucket: str = Field(
+        "receipts-artifacts",
+        validation_alias=AliasChoices("RECEIPTS_BUCKET", "LAYOUTLM_TRAINING_BUCKET"),
+    )
     create_resources: bool = False
     ocr_engine: Literal["tesseract", "vision", "stub"] = "tesseract"
     ocr_model: str | None = None
@@ -60,27 +93,18 @@ class Settings(BaseModel):
     checkpoint of the latest succeeded training job."""
     model_cache: Path | None = None
     """Where downloaded models are kept (the seeds' --layoutlm-cache-path); unset: under home."""
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
-        fields = {
-            name: env[variable] for variable, name in SEED_VARIABLES.items() if variable in env
-        }
-        fields.update(
-            {
-                name: env[f"RECEIPTS_{name.upper()}"]
-                for name in cls.model_fields
-                if f"RECEIPTS_{name.upper()}" in env
-            }
-        )
-        try:
-            return cls.model_validate(fields)
-        except ValidationError as error:
-            problems = "; ".join(
-                f"RECEIPTS_{str(e['loc'][0]).upper()}: {e['msg']}" for e in error.errors()
-            )
-            raise InvalidSettings(f"invalid settings: {problems}") from None
+    training_backend: str = "none"  # of the start-training Lambda: none, simulated, module:factory
+    # the inference Lambdas' (entrypoints/lambdas/inference_wiring.py)
+    inference_model: str | None = Field(None, validation_alias="MODEL_S3_URI")
+    inference_cache_bucket: str | None = Field(None, validation_alias="S3_CACHE_BUCKET")
+    # the SageMaker training container's (entrypoints/sagemaker_train.py; unset: SageMaker's)
+    job_id: UUID | None = None
+    job_name: str | None = None
+    runs_prefix: str | None = None
+    sagemaker_root: Path = Path("/opt/ml")
+    sagemaker_checkpoint_dir: Path | None = None
+    sagemaker_processes_per_host: int | None = Field(None, ge=1)
+    sagemaker_keep_checkpoints: int = 2
 
     @property
     def events_dir(self) -> Path:

@@ -30,9 +30,10 @@ def create_resources(moto_endpoint: str) -> dict[str, str]:
     """Creates a fresh set of tables, queues (with DLQs) and bucket; returns their environment."""
     env = aws_settings(f"t-{uuid4().hex[:12]}")
     with pytest.MonkeyPatch.context() as patch:
-        for key, value in {**AWS_TEST_ENV, "AWS_ENDPOINT_URL": moto_endpoint}.items():
+        variables = {**AWS_TEST_ENV, "AWS_ENDPOINT_URL": moto_endpoint, **env}
+        for key, value in {**variables, "RECEIPTS_CREATE_RESOURCES": "true"}.items():
             patch.setenv(key, value)
-        bootstrap(Settings.from_env({**env, "RECEIPTS_CREATE_RESOURCES": "true"})).close()
+        bootstrap(Settings.from_env()).close()
     return env
 
 

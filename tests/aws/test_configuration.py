@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from receipts.adapters.aws_clients import endpoint_for
-from receipts.settings import InvalidSettings, Settings
 
 BIN = Path(sys.executable).parent
 
@@ -81,35 +80,6 @@ def test_missing_resources_are_named_not_created(
     said = _said(done)
     assert "Traceback" not in said
     assert any(f"{unique_name}-{kind}" in said for kind in ("events", "export", "ocr")), said
-
-
-def test_seed_variables_configure_aws_names() -> None:
-    settings = Settings.from_env(
-        {
-            "RECEIPTS_MODE": "aws",
-            "DYNAMO_TABLE_NAME": "ReceiptsTable",
-            "COREML_EXPORT_JOB_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/export-jobs",
-            "COREML_EXPORT_RESULTS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/results",
-            "LAYOUTLM_TRAINING_BUCKET": "training-bucket",
-        }
-    )
-
-    assert settings.mode == "aws"
-    assert settings.table == "ReceiptsTable"
-    assert settings.export_queue.endswith("/export-jobs")
-    assert settings.export_results_queue.endswith("/results")
-    assert settings.bucket == "training-bucket"
-
-
-def test_receipts_variables_win_over_seed_variables() -> None:
-    settings = Settings.from_env({"DYNAMO_TABLE_NAME": "seed", "RECEIPTS_TABLE": "ours"})
-
-    assert settings.table == "ours"
-
-
-def test_invalid_aws_setting_is_named() -> None:
-    with pytest.raises(InvalidSettings, match="RECEIPTS_CREATE_RESOURCES"):
-        Settings.from_env({"RECEIPTS_CREATE_RESOURCES": "perhaps"})
 
 
 def test_per_service_endpoint_wins_over_the_general_one() -> None:

@@ -12,13 +12,12 @@ from typing import Any
 import pytest
 from cfnlint.api import ManualArgs, lint_file  # type: ignore[import-untyped]
 from cfnlint.decode.cfn_yaml import load  # type: ignore[import-untyped]
+from pydantic import AliasChoices
 
 from receipts.adapters.aws_clients import client
 from receipts.adapters.dynamodb.event_store import DynamoDBDatastore
 from receipts.adapters.dynamodb.label_store import DynamoDBLabelStore
-from receipts.entrypoints.lambdas.inference_wiring import VARIABLES as INFERENCE_VARIABLES
-from receipts.entrypoints.lambdas.start_training import BACKEND_VARIABLE
-from receipts.settings import SEED_VARIABLES, Settings
+from receipts.settings import EnvSettings, Settings
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "infra" / "template.yaml"
 POLICY_RESOURCES = ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy", "AWS::S3::BucketPolicy")
@@ -120,9 +119,21 @@ def test_every_function_has_its_own_role_and_its_handler_is_a_real_callable(
     assert len(roles) == len(functions)
 
 
+def read_by(settings: type[EnvSettings]) -> set[str]:
+    """The variables `settings` reads: its prefix and each field's name, or the field's aliases."""
+    prefix = settings.model_config.get("env_prefix", "")
+    names = set()
+    for name, field in settings.model_fields.items():
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices):
+            names |= {str(choice) for choice in alias.choices}
+        else:
+            names.add(alias if isinstance(alias, str) else prefix + name.upper())
+    return names
+
+
 def test_every_environment_variable_is_one_the_code_reads(template: dict[str, Any]) -> None:
-    known = {f"RECEIPTS_{name.upper()}" for name in Settings.model_fields}
-    known |= set(SEED_VARIABLES) | {BACKEND_VARIABLE} | set(INFERENCE_VARIABLES)
+    known = read_by(Settings)
     variables = dict(template["Globals"]["Function"]["Environment"]["Variables"])
     for function in resources(template, "AWS::Serverless::Function").values():
         variables.update(function["Properties"].get("Environment", {}).get("Variables", {}))
@@ -133,10 +144,10 @@ def test_every_environment_variable_is_one_the_code_reads(template: dict[str, An
     for needed in ("DYNAMO_TABLE_NAME", "COREML_EXPORT_JOB_QUEUE_URL", "RECEIPTS_EVENTS_TABLE"):
         assert needed in variables
     try:
-        from receipts.adapters.sagemaker.settings import PREFIX, SageMakerSettings
+        from receipts.adapters.sagemaker.settings import SageMakerSettings
     except ImportError:  # the SageMaker adapter is optional here
         return
-    assert sagemaker <= {f"{PREFIX}{name.upper()}" for name in SageMakerSettings.model_fields}
+    assert sagemaker <= read_by(SageMakerSettings)
 
 
 def test_every_work_queue_redrives_to_its_own_dead_letter_queue(

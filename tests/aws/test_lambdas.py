@@ -31,7 +31,7 @@ from receipts.entrypoints.lambdas.runtime import current_runtime
 from receipts.entrypoints.lambdas.sqs_batch import SQSRecord, process_batch
 from receipts.entrypoints.lambdas.start_training import (
     StartTrainingRequest,
-    backend_factory_from_env,
+    backend_factory,
 )
 from receipts.settings import Settings
 
@@ -231,28 +231,32 @@ def test_a_refused_launch_fails_the_job_with_the_reason(runtime: Runtime) -> Non
 
 
 def test_the_simulated_backend_trains_in_the_handler_and_the_export_is_queued(
-    runtime: Runtime,
+    tmp_path: Path,
 ) -> None:
-    factory = backend_factory_from_env({"RECEIPTS_TRAINING_BACKEND": "simulated"})
+    runtime = bootstrap(Settings(mode="memory", home=tmp_path, training_backend="simulated"))
+    handler = start_training.make_handler(lambda: runtime)
     payload = {"job_name": "layoutlm-sim", "hyperparameters": {"epochs": "2"}}
 
-    response = start_training.start_training(payload, runtime, factory)
+    try:
+        response = handler(payload, None)
+        [message] = drain(runtime.queues.export_jobs)
+    finally:
+        runtime.close()
 
     assert response["body"]["status"] == "succeeded"
     assert response["body"]["results"]["best_checkpoint_uri"].endswith("/runs/layoutlm-sim/best/")
-    [message] = drain(runtime.queues.export_jobs)
     assert message["model_s3_uri"] == response["body"]["results"]["best_checkpoint_uri"]
 
 
 def test_the_backend_variable_names_a_factory_or_is_refused() -> None:
-    assert backend_factory_from_env({}) is None
-    assert backend_factory_from_env({"RECEIPTS_TRAINING_BACKEND": "none"}) is None
+    assert backend_factory("none") is None
+    assert backend_factory("") is None
     named = "receipts.entrypoints.lambdas.start_training:simulated_backend"
-    factory = backend_factory_from_env({"RECEIPTS_TRAINING_BACKEND": named})
+    factory = backend_factory(named)
     assert factory is start_training.simulated_backend
     for bad in ("sagemaker", "receipts.nowhere:factory", "receipts.settings:NOPE"):
         with pytest.raises(ValueError, match="RECEIPTS_TRAINING_BACKEND"):
-            backend_factory_from_env({"RECEIPTS_TRAINING_BACKEND": bad})
+            backend_factory(bad)
 
 
 # --- queue_export -----------------------------------------------------------------------
@@ -665,7 +669,7 @@ def test_a_warm_container_relays_an_export_another_process_left_unsent(
     """A training container recorded Job.Succeeded and stopped before any policy ran: the
     next invocation catches up, so the export is requested and its message sent."""
     runtime = current_runtime()
-    settings = Settings.from_env(lambda_env)
+    settings = Settings.from_env()
     jobs_only = Jobs(env=event_store_env(settings))
     job_id = jobs_only.create_job(name="layoutlm-elsewhere")
     jobs_only.start_job(job_id)

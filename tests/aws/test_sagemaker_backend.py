@@ -8,6 +8,7 @@ Failed) is covered by `tests/unit/test_sagemaker_status.py`.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,7 @@ from receipts.adapters.aws_clients import client, retry_config
 from receipts.adapters.s3.artifact_store import S3ArtifactStore
 from receipts.adapters.sagemaker.hyperparameters import to_hyperparameters
 from receipts.adapters.sagemaker.results import write_results
-from receipts.adapters.sagemaker.settings import (
-    InvalidSageMakerSettings,
-    SageMakerSettings,
-)
+from receipts.adapters.sagemaker.settings import SageMakerSettings
 from receipts.adapters.sagemaker.training_backend import (
     SageMakerStopFailed,
     SageMakerTrainingBackend,
@@ -36,7 +34,7 @@ from receipts.application.training import run_training
 from receipts.bootstrap import Runtime, bootstrap
 from receipts.domain.config import JobConfig
 from receipts.domain.job import JobResults, JobStatus
-from receipts.settings import Settings
+from receipts.settings import InvalidSettings, Settings
 
 ROLE = "arn:aws:iam::123456789012:role/layoutlm-training"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/layoutlm:latest"
@@ -301,8 +299,17 @@ def test_a_valid_job_name_is_the_training_job_name_and_others_are_made_valid() -
         assert all(c.isalnum() or c == "-" for c in name)
 
 
-def test_settings_come_from_the_environment_with_each_problem_named() -> None:
-    read = SageMakerSettings.from_env(
+def test_settings_come_from_the_environment_with_each_problem_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def from_env(variables: dict[str, str]) -> SageMakerSettings:
+        for key in [k for k in os.environ if k.startswith("RECEIPTS_SAGEMAKER_")]:
+            monkeypatch.delenv(key)
+        for key, value in variables.items():
+            monkeypatch.setenv(key, value)
+        return SageMakerSettings.from_env()
+
+    read = from_env(
         {
             "RECEIPTS_SAGEMAKER_ROLE_ARN": ROLE,
             "RECEIPTS_SAGEMAKER_IMAGE_URI": IMAGE,
@@ -313,8 +320,8 @@ def test_settings_come_from_the_environment_with_each_problem_named() -> None:
     assert (read.instance_count, read.use_spot) == (2, True)
     assert read.max_wait == 2 * read.max_runtime_seconds
 
-    with pytest.raises(InvalidSageMakerSettings) as missing:
-        SageMakerSettings.from_env({"RECEIPTS_SAGEMAKER_INSTANCE_TYPE": "g5.xlarge"})
+    with pytest.raises(InvalidSettings) as missing:
+        from_env({"RECEIPTS_SAGEMAKER_INSTANCE_TYPE": "g5.xlarge"})
     message = str(missing.value)
     assert "RECEIPTS_SAGEMAKER_ROLE_ARN: not set" in message
     assert "RECEIPTS_SAGEMAKER_IMAGE_URI: not set" in message
@@ -322,10 +329,8 @@ def test_settings_come_from_the_environment_with_each_problem_named() -> None:
         "RECEIPTS_SAGEMAKER_INSTANCE_TYPE: a SageMaker instance type starts with 'ml.'" in message
     )
 
-    with pytest.raises(InvalidSageMakerSettings, match="ROLE_ARN: expected arn:aws:iam"):
-        SageMakerSettings.from_env(
-            {"RECEIPTS_SAGEMAKER_ROLE_ARN": "admin", "RECEIPTS_SAGEMAKER_IMAGE_URI": IMAGE}
-        )
+    with pytest.raises(InvalidSettings, match="ROLE_ARN: expected arn:aws:iam"):
+        from_env({"RECEIPTS_SAGEMAKER_ROLE_ARN": "admin", "RECEIPTS_SAGEMAKER_IMAGE_URI": IMAGE})
 
 
 def test_results_round_trip_through_s3(

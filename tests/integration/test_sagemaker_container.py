@@ -9,10 +9,13 @@ from pathlib import Path
 import pytest
 
 from receipts.adapters.sagemaker.container import ContainerEnv, InvalidContainerEnv
+from receipts.settings import Settings
+
+DEFAULTS = Settings.model_construct()
 
 
 def test_the_defaults_are_sagemakers_paths_under_opt_ml() -> None:
-    env = ContainerEnv.from_env({"SM_NUM_GPUS": "0"})
+    env = ContainerEnv.from_env(DEFAULTS, {"SM_NUM_GPUS": "0"})
 
     assert env.model_dir == Path("/opt/ml/model")
     assert env.output_dir == Path("/opt/ml/output")
@@ -25,6 +28,7 @@ def test_the_defaults_are_sagemakers_paths_under_opt_ml() -> None:
 
 def test_the_toolkits_variables_win(tmp_path: Path) -> None:
     env = ContainerEnv.from_env(
+        DEFAULTS,
         {
             "SM_MODEL_DIR": str(tmp_path / "m"),
             "SM_OUTPUT_DATA_DIR": str(tmp_path / "d"),
@@ -34,7 +38,7 @@ def test_the_toolkits_variables_win(tmp_path: Path) -> None:
             "SM_CURRENT_HOST": "algo-2",
             "SM_NUM_GPUS": "4",
             "TRAINING_JOB_NAME": "layoutlm-x",
-        }
+        },
     )
 
     assert (env.model_dir, env.output_data_dir) == (tmp_path / "m", tmp_path / "d")
@@ -52,7 +56,7 @@ def test_without_the_toolkit_the_files_under_the_root_are_read(tmp_path: Path) -
         '{"current_host": "algo-3", "hosts": ["algo-1", "algo-2", "algo-3"]}'
     )
 
-    env = ContainerEnv.from_env({"RECEIPTS_SAGEMAKER_ROOT": str(tmp_path), "SM_NUM_GPUS": "1"})
+    env = ContainerEnv.from_env(Settings(sagemaker_root=tmp_path), {"SM_NUM_GPUS": "1"})
 
     assert env.hyperparameters == {"epochs": "2"}
     assert env.current_host == "algo-3" and env.world_size == 3
@@ -61,7 +65,7 @@ def test_without_the_toolkit_the_files_under_the_root_are_read(tmp_path: Path) -
 
 
 def test_one_host_launches_torchrun_standalone() -> None:
-    env = ContainerEnv.from_env({"SM_NUM_GPUS": "0", "RECEIPTS_SAGEMAKER_PROCESSES_PER_HOST": "2"})
+    env = ContainerEnv.from_env(Settings(sagemaker_processes_per_host=2), {"SM_NUM_GPUS": "0"})
 
     assert env.launch_command("m") == [
         sys.executable,
@@ -72,7 +76,8 @@ def test_one_host_launches_torchrun_standalone() -> None:
 
 def test_several_hosts_meet_at_the_first_one() -> None:
     env = ContainerEnv.from_env(
-        {"SM_HOSTS": '["algo-1", "algo-2"]', "SM_CURRENT_HOST": "algo-2", "SM_NUM_GPUS": "8"}
+        DEFAULTS,
+        {"SM_HOSTS": '["algo-1", "algo-2"]', "SM_CURRENT_HOST": "algo-2", "SM_NUM_GPUS": "8"},
     )
 
     command = env.launch_command("m")
@@ -92,9 +97,8 @@ def test_several_hosts_meet_at_the_first_one() -> None:
         ({"SM_HOSTS": '["algo-1"]', "SM_CURRENT_HOST": "algo-9"}, "'algo-9' is not in SM_HOSTS"),
         ({"SM_NUM_GPUS": "two"}, "SM_NUM_GPUS='two'"),
         ({"SM_HPS": "[1]"}, "hyperparameters: expected a JSON object"),
-        ({"SM_NUM_GPUS": "0", "RECEIPTS_SAGEMAKER_PROCESSES_PER_HOST": "0"}, "at least 1"),
     ],
 )
 def test_bad_variables_are_named(variables: dict[str, str], named: str) -> None:
     with pytest.raises(InvalidContainerEnv, match=named.replace("[", r"\[").replace("]", r"\]")):
-        ContainerEnv.from_env(variables)
+        ContainerEnv.from_env(DEFAULTS, variables)

@@ -257,6 +257,18 @@ def test_an_unknown_hyperparameter_fails_before_any_job_exists(
         runtime.jobs.get_job_by_name("unknown")
 
 
+def test_a_bad_setting_is_named_in_the_failure_file_before_anything_runs(
+    tmp_path_factory: pytest.TempPathFactory, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = container(tmp_path_factory, "bad-setting", HYPERPARAMETERS)
+    # unreadable settings leave only SageMaker's own variables to say where the failure goes
+    output = str(c.failure.parent)
+
+    assert run_in_process(c, home, monkeypatch, RECEIPTS_JOB_ID="nope", SM_OUTPUT_DIR=output) == 1
+
+    assert "RECEIPTS_JOB_ID: Input should be a valid UUID" in c.failure.read_text()
+
+
 def test_with_the_launchers_job_id_it_records_and_leaves_results_without_ending_the_job(
     tmp_path_factory: pytest.TempPathFactory,
     home: Path,

@@ -26,7 +26,6 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 from receipts.adapters.sagemaker.container import ContainerEnv
 from receipts.adapters.sagemaker.hyperparameters import from_hyperparameters
@@ -46,7 +45,7 @@ from receipts.domain.errors import JobNotFound
 from receipts.domain.job import JobStatus
 from receipts.domain.job_metric import Evaluation
 from receipts.entrypoints.training_wiring import load_dataset
-from receipts.settings import Settings
+from receipts.settings import InvalidSettings, Settings
 
 MODULE = "receipts.entrypoints.sagemaker_train"
 EXIT_INTERRUPTED = 130
@@ -88,27 +87,36 @@ class EpochLines:
 
 
 def main() -> int:
-    container = ContainerEnv.from_env()
+    try:
+        settings = Settings.from_env()
+    except InvalidSettings as error:  # the failure goes where SageMaker looks by default
+        _fail(ContainerEnv.from_env(Settings.model_construct()), str(error))
+        return 1
+    return run(settings)
+
+
+def run(settings: Settings) -> int:
+    container = ContainerEnv.from_env(settings)
     dist = Distributed.from_env()
-    if not dist.enabled and container.world_size > 1 and "LOCAL_RANK" not in os.environ:
+    if not (dist.enabled or dist.launched) and container.world_size > 1:
         command = container.launch_command(MODULE)
         print("launching: " + " ".join(command), flush=True)
         os.execv(command[0], command)  # torchrun's agent replaces this process
     dist.start()
     try:
-        return _train(container, dist)
+        return _train(settings, container, dist)
     finally:
         dist.stop()
 
 
-def _train(container: ContainerEnv, dist: Distributed) -> int:
+def _train(settings: Settings, container: ContainerEnv, dist: Distributed) -> int:
     runtime: Runtime | None = None
     assignment: Assignment | None = None
     failure: str | None = None
     if dist.is_main:
         try:
-            runtime = bootstrap(Settings.from_env())
-            assignment = _assign(container, runtime)
+            runtime = bootstrap(settings)
+            assignment = _assign(settings, container, runtime)
         except Exception as error:
             failure = _reason(error)
     shared = dist.broadcast((assignment, failure))
@@ -128,7 +136,7 @@ def _train(container: ContainerEnv, dist: Distributed) -> int:
         runtime.artifacts if runtime else None,
         assignment.runs_prefix,
         progress=EpochLines(),
-        keep_checkpoints=int(os.environ.get("RECEIPTS_SAGEMAKER_KEEP_CHECKPOINTS", "2")),
+        keep_checkpoints=settings.sagemaker_keep_checkpoints,
         distributed=dist,
     )
     started = time.perf_counter()
@@ -146,12 +154,11 @@ def _train(container: ContainerEnv, dist: Distributed) -> int:
     return code
 
 
-def _assign(container: ContainerEnv, runtime: Runtime) -> Assignment:
+def _assign(settings: Settings, container: ContainerEnv, runtime: Runtime) -> Assignment:
     jobs = runtime.jobs
-    runs_prefix = os.environ.get("RECEIPTS_RUNS_PREFIX") or runtime.runs_prefix()
-    job_id = os.environ.get("RECEIPTS_JOB_ID")
-    if job_id:
-        job = jobs.get_job(UUID(job_id))
+    runs_prefix = settings.runs_prefix or runtime.runs_prefix()
+    if settings.job_id:
+        job = jobs.get_job(settings.job_id)
         if job.is_terminal:
             raise ContainerError(f"job {job.name} is {job.status.value}: nothing to train")
         resume = _latest_checkpoint(container.checkpoint_dir / job.name)
@@ -161,7 +168,7 @@ def _assign(container: ContainerEnv, runtime: Runtime) -> Assignment:
         if resume:
             JobReporter(jobs, job.id).log("container restarted: resuming", checkpoint_uri=resume)
         return Assignment(spec=spec, attached=True, runs_prefix=runs_prefix)
-    name = os.environ.get("RECEIPTS_JOB_NAME") or container.training_job_name
+    name = settings.job_name or container.training_job_name
     if not name:
         raise ContainerError(
             "no job name: set RECEIPTS_JOB_NAME (or SageMaker's TRAINING_JOB_NAME)"

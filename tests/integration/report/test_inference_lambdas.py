@@ -27,8 +27,6 @@ from receipts.bootstrap import Runtime, bootstrap
 from receipts.domain.labels import OUTSIDE, ValidationStatus
 from receipts.entrypoints.lambdas import inference_api, inference_cache_generator
 from receipts.entrypoints.lambdas.inference_wiring import (
-    CACHE_BUCKET_VARIABLE,
-    MODEL_VARIABLE,
     forget_predictors,
     inference_cache,
 )
@@ -184,10 +182,10 @@ def aws_functions(
     labels.put([*RECEIPTS, NO_TRUTH])
     model_uri = f"s3://{env['LAYOUTLM_TRAINING_BUCKET']}/models/tiny/best/"
     S3ArtifactStore().upload_dir(tiny_model, model_uri)
-    env[MODEL_VARIABLE] = model_uri
+    env["MODEL_S3_URI"] = model_uri
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.delenv(CACHE_BUCKET_VARIABLE, raising=False)
+    monkeypatch.delenv("S3_CACHE_BUCKET", raising=False)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     reset_runtime()
     forget_predictors()
@@ -215,7 +213,7 @@ def test_on_aws_the_generator_fills_the_cache_and_the_api_serves_it(
     receipt_id = generated["body"]["receipt_id"]
     assert receipt_id in {r.receipt_id for r in RECEIPTS}
     latest = InferenceResponse.from_json(s3_object(bucket, LATEST_KEY))
-    assert latest.model_info.s3_uri == aws_functions[MODEL_VARIABLE]
+    assert latest.model_info.s3_uri == aws_functions["MODEL_S3_URI"]
     assert latest.metrics.label_map.get("GRAND_TOTAL") == "AMOUNT"
     assert latest.metrics.overall_accuracy > 0.5
     served = inference_api.handler(get(), None)
@@ -246,7 +244,7 @@ def test_on_aws_the_cache_bucket_can_be_its_own(
     from receipts.adapters.s3.artifact_store import S3ArtifactStore
 
     S3ArtifactStore().create_bucket(unique_name)
-    monkeypatch.setenv(CACHE_BUCKET_VARIABLE, unique_name)
+    monkeypatch.setenv("S3_CACHE_BUCKET", unique_name)
 
     assert (
         inference_cache_generator.handler({"receipt_id": RECEIPTS[0].receipt_id}, None)[

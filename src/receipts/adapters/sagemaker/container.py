@@ -2,7 +2,7 @@
 
 SageMaker's conventions (the `sagemaker-training` toolkit's SM_* variables, or the files
 under /opt/ml when a bring-your-own container runs without the toolkit). Every path can be
-moved by its variable, and all of them at once by RECEIPTS_SAGEMAKER_ROOT (tests use tmp).
+moved by its variable, and all of them at once by `Settings.sagemaker_root` (tests use tmp).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = "/opt/ml"
+from receipts.settings import Settings
+
 RDZV_PORT = 29500
 
 
@@ -51,9 +52,11 @@ class ContainerEnv:
         return self.output_dir / "failure"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> ContainerEnv:
+    def from_env(cls, settings: Settings, environ: Mapping[str, str] | None = None) -> ContainerEnv:
+        """SageMaker's variables from `environ` (default: this process's), ours from
+        `settings` (`RECEIPTS_SAGEMAKER_*`)."""
         env = os.environ if environ is None else environ
-        root = Path(env.get("RECEIPTS_SAGEMAKER_ROOT", ROOT))
+        root = settings.sagemaker_root
 
         def path(variable: str, default: Path) -> Path:
             return Path(env[variable]) if env.get(variable) else default
@@ -67,9 +70,7 @@ class ContainerEnv:
         if current not in hosts:
             raise InvalidContainerEnv(f"SM_CURRENT_HOST {current!r} is not in SM_HOSTS {hosts}")
         num_gpus = _int(env, "SM_NUM_GPUS", _cuda_devices())
-        per_host = _int(env, "RECEIPTS_SAGEMAKER_PROCESSES_PER_HOST", max(1, num_gpus))
-        if per_host < 1:
-            raise InvalidContainerEnv("RECEIPTS_SAGEMAKER_PROCESSES_PER_HOST: must be at least 1")
+        per_host = settings.sagemaker_processes_per_host or max(1, num_gpus)
         hyperparameters = _json_env(env, "SM_HPS")
         if hyperparameters is None:
             hyperparameters = _json_file(config_dir / "hyperparameters.json") or {}
@@ -81,7 +82,7 @@ class ContainerEnv:
             output_dir=output_dir,
             output_data_dir=path("SM_OUTPUT_DATA_DIR", output_dir / "data"),
             channel_dir=path("SM_CHANNEL_TRAINING", root / "input" / "data" / "training"),
-            checkpoint_dir=path("RECEIPTS_SAGEMAKER_CHECKPOINT_DIR", root / "checkpoints"),
+            checkpoint_dir=settings.sagemaker_checkpoint_dir or root / "checkpoints",
             hyperparameters=hyperparameters,
             hosts=tuple(hosts),
             current_host=current,

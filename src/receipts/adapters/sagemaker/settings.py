@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, field_validator
+from pydantic_settings import SettingsConfigDict
 
-PREFIX = "RECEIPTS_SAGEMAKER_"
+from receipts.settings import EnvSettings
+
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/\S+$")
 
 
-class InvalidSageMakerSettings(ValueError):
-    pass
-
-
-class SageMakerSettings(BaseModel):
+class SageMakerSettings(EnvSettings):
     """`role_arn` and `image_uri` are required; the rest has the seeds' defaults
     (one g5.xlarge, on demand). `max_wait_seconds` applies to spot only and must be at
     least `max_runtime_seconds`."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = SettingsConfigDict(env_prefix="RECEIPTS_SAGEMAKER_")
 
     role_arn: str
     image_uri: str = Field(min_length=1)
@@ -53,21 +49,3 @@ class SageMakerSettings(BaseModel):
     def max_wait(self) -> int:
         """MaxWaitTimeInSeconds of a spot job: at least the runtime (SageMaker's rule)."""
         return max(self.max_wait_seconds or 2 * self.max_runtime_seconds, self.max_runtime_seconds)
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> SageMakerSettings:
-        env = os.environ if environ is None else environ
-        fields = {
-            name: env[f"{PREFIX}{name.upper()}"]
-            for name in cls.model_fields
-            if f"{PREFIX}{name.upper()}" in env
-        }
-        try:
-            return cls.model_validate(fields)
-        except ValidationError as error:
-            problems = "; ".join(
-                f"{PREFIX}{str(e['loc'][0]).upper()}: "
-                + ("not set" if e["type"] == "missing" else e["msg"].removeprefix("Value error, "))
-                for e in error.errors()
-            )
-            raise InvalidSageMakerSettings(f"invalid SageMaker settings: {problems}") from None

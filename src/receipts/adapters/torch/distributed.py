@@ -34,6 +34,8 @@ class Distributed:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    launched: bool = False
+    """Started by torchrun (LOCAL_RANK is set), even as its only process."""
 
     @property
     def enabled(self) -> bool:
@@ -58,7 +60,7 @@ class Distributed:
             raise InvalidDistributedEnv(
                 f"RANK={rank}, LOCAL_RANK={local}, WORLD_SIZE={world}: need 0 <= RANK < WORLD_SIZE"
             )
-        return cls(rank=rank, world_size=world, local_rank=local)
+        return cls(rank=rank, world_size=world, local_rank=local, launched="LOCAL_RANK" in env)
 
     def device(self) -> torch.device:
         if torch.cuda.is_available():

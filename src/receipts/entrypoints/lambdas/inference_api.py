@@ -28,7 +28,6 @@ from receipts.bootstrap import Runtime
 from receipts.entrypoints.lambdas.inference_wiring import (
     NoLabelStore,
     ReportsFactory,
-    configured_model_uri,
     reports_from_env,
 )
 from receipts.entrypoints.lambdas.runtime import current_runtime
@@ -71,7 +70,7 @@ def respond(
         except CacheNotFound:
             return _json(404, {"error": "Cache not found"})
     try:
-        outcome = use_cases.hybrid(wanted, model_uri=configured_model_uri())
+        outcome = use_cases.hybrid(wanted, model_uri=runtime.settings.inference_model)
     except ReceiptNotFound:
         return _json(404, {"error": f"Receipt not found: {wanted}", "receipt_id": wanted})
     except NoGroundTruth as error:

@@ -1,19 +1,19 @@
 """What the two inference Lambdas share: the cache, the label store and the model.
 
 - The cache is in the artifact store at the seed's keys; `S3_CACHE_BUCKET` (the seed's
-  variable) puts it in another bucket than the artifacts (aws mode).
+  variable, `Settings.inference_cache_bucket`) puts it in another bucket (aws mode).
 - Labels come from the seeds' single table (`DynamoDBLabelStore`, aws mode).
-- The model is `MODEL_S3_URI` (the seed's variable: a checkpoint or bundle prefix), else the
-  best checkpoint of the job that succeeded last. It is downloaded once per container under
-  `/tmp/layoutlm-model/` and loaded once (torch is imported only then).
+- The model is `MODEL_S3_URI` (the seed's variable, `Settings.inference_model`: a checkpoint
+  or bundle prefix), else the best checkpoint of the job that succeeded last. It is
+  downloaded once per container under `/tmp/layoutlm-model/` and loaded once (torch is
+  imported only then).
 """
 
 from __future__ import annotations
 
-import os
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from receipts.application.inference_cache import InferenceCache, InferenceReports, NoModel
@@ -24,10 +24,6 @@ from receipts.bootstrap import Runtime
 from receipts.domain.errors import DomainError
 from receipts.domain.labels import ValidationStatus
 from receipts.domain.receipt import Receipt
-
-MODEL_VARIABLE = "MODEL_S3_URI"
-CACHE_BUCKET_VARIABLE = "S3_CACHE_BUCKET"
-VARIABLES = (MODEL_VARIABLE, CACHE_BUCKET_VARIABLE)
 
 _lock = threading.Lock()
 _predictors: dict[str, Predictor] = {}
@@ -40,9 +36,8 @@ class NoLabelStore(DomainError):
         )
 
 
-def inference_cache(runtime: Runtime, environ: Mapping[str, str] | None = None) -> InferenceCache:
-    env = os.environ if environ is None else environ
-    bucket = env.get(CACHE_BUCKET_VARIABLE, "").strip()
+def inference_cache(runtime: Runtime) -> InferenceCache:
+    bucket = runtime.settings.inference_cache_bucket
     if bucket and runtime.settings.mode == "aws":
         return InferenceCache(runtime.artifacts, lambda key: f"s3://{bucket}/{key}")
     return InferenceCache(runtime.artifacts, runtime.artifacts_uri)
@@ -54,16 +49,11 @@ def label_store(runtime: Runtime) -> LabelStore:
     return runtime.labels
 
 
-def configured_model_uri(environ: Mapping[str, str] | None = None) -> str | None:
-    env = os.environ if environ is None else environ
-    return env.get(MODEL_VARIABLE, "").strip() or None
-
-
-def model_uri(runtime: Runtime, environ: Mapping[str, str] | None = None) -> str:
+def model_uri(runtime: Runtime) -> str:
     """`MODEL_S3_URI`, else the best checkpoint of the last job that succeeded."""
-    uri = configured_model_uri(environ) or runtime.catalog().latest_best_checkpoint()
+    uri = runtime.settings.inference_model or runtime.catalog().latest_best_checkpoint()
     if not uri:
-        raise NoModel(f"no model to run: set {MODEL_VARIABLE} or let a training job succeed first")
+        raise NoModel("no model to run: set MODEL_S3_URI or let a training job succeed first")
     return uri
 
 

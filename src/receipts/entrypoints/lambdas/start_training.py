@@ -12,8 +12,8 @@ factory returns:
   launched; it ends when the platform's state-change event reaches `queue_export`;
 - a `TrainingBackend` (synchronous, e.g. the simulated one): trained here, to the end.
 
-`RECEIPTS_TRAINING_BACKEND` picks the default factory: `none`, `simulated`, or
-`package.module:factory` (a callable taking the Runtime and the request).
+`RECEIPTS_TRAINING_BACKEND` (`Settings.training_backend`) picks the default factory: `none`,
+`simulated`, or `package.module:factory` (a callable taking the Runtime and the request).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-import os
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
@@ -38,7 +37,6 @@ from receipts.entrypoints.lambdas.runtime import current_runtime
 
 log = logging.getLogger("receipts.lambdas")
 
-BACKEND_VARIABLE = "RECEIPTS_TRAINING_BACKEND"
 HyperparameterValue = str | int | float | bool
 
 
@@ -158,25 +156,22 @@ def start_training(
     )
 
 
-def backend_factory_from_env(environ: Mapping[str, str] | None = None) -> BackendFactory | None:
+def backend_factory(choice: str) -> BackendFactory | None:
     """The factory `RECEIPTS_TRAINING_BACKEND` names: none, simulated or module:callable."""
-    env = os.environ if environ is None else environ
-    choice = env.get(BACKEND_VARIABLE, "none").strip() or "none"
-    if choice == "none":
+    if choice in ("", "none"):
         return None
     if choice == "simulated":
         return simulated_backend
+    named = f"RECEIPTS_TRAINING_BACKEND={choice!r}"
     module_name, _, attribute = choice.partition(":")
     if not module_name or not attribute:
-        raise ValueError(
-            f"{BACKEND_VARIABLE}={choice!r}: expected none, simulated or package.module:factory"
-        )
+        raise ValueError(f"{named}: expected none, simulated or package.module:factory")
     try:
         factory = getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as error:
-        raise ValueError(f"{BACKEND_VARIABLE}={choice!r}: {error}") from None
+        raise ValueError(f"{named}: {error}") from None
     if not callable(factory):
-        raise ValueError(f"{BACKEND_VARIABLE}={choice!r} is not callable")
+        raise ValueError(f"{named} is not callable")
     chosen: BackendFactory = factory
     return chosen
 
@@ -187,15 +182,10 @@ def simulated_backend(runtime: Runtime, request: StartTrainingRequest) -> Traini
 
 def make_handler(
     runtime: RuntimeProvider = current_runtime,
-    backend_factory: BackendFactory | None = None,
-    *,
-    factory_from_env: bool = True,
 ) -> Callable[[Mapping[str, Any], Any], dict[str, Any]]:
     def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-        factory = backend_factory
-        if factory is None and factory_from_env:
-            factory = backend_factory_from_env()
-        return start_training(event, runtime(), factory)
+        current = runtime()
+        return start_training(event, current, backend_factory(current.settings.training_backend))
 
     return handle
 
