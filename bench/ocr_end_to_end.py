@@ -37,6 +37,7 @@ from receipts.application.training import run_training
 from receipts.application.worker_log import StdlibWorkerLog
 from receipts.bootstrap import Runtime, bootstrap
 from receipts.domain.fields import extract_fields, normalize_field, words_with_labels
+from receipts.domain.job import JobDraft
 from receipts.domain.labels import AMOUNT_LABELS
 from receipts.domain.ocr_job import OCRStatus
 from receipts.entrypoints.ocr_wiring import build_ocr_worker, model_cache
@@ -71,19 +72,21 @@ def train(runtime: Runtime, dataset: Path, args: argparse.Namespace) -> str:
     else:
         model["model_size"] = args.model_size
     job_id = runtime.jobs.create_job(
-        name=f"ocr-e2e-{time.strftime('%H%M%S')}",
-        created_by="bench/ocr_end_to_end.py",
-        config={
-            "hyperparameters": {
-                "epochs": args.epochs,
-                "batch_size": 16,
-                "learning_rate": args.lr,
-                "warmup_ratio": 0.1,
-                "early_stopping_patience": 3,
+        JobDraft(
+            name=f"ocr-e2e-{time.strftime('%H%M%S')}",
+            created_by="bench/ocr_end_to_end.py",
+            config={
+                "hyperparameters": {
+                    "epochs": args.epochs,
+                    "batch_size": 16,
+                    "learning_rate": args.lr,
+                    "warmup_ratio": 0.1,
+                    "early_stopping_patience": 3,
+                },
+                "data": {"merge_amounts": True, "dataset": str(dataset)},
+                "model": model,
             },
-            "data": {"merge_amounts": True, "dataset": str(dataset)},
-            "model": model,
-        },
+        )
     )
     trainer = LayoutLMTrainer(
         load_dataset,

@@ -57,6 +57,7 @@ from receipts.application.training import run_training
 from receipts.bootstrap import Runtime, bootstrap
 from receipts.domain.config import JobConfig
 from receipts.domain.fields import extract_fields, score_fields, words_with_labels
+from receipts.domain.job import JobDraft
 from receipts.domain.job_metric import Evaluation
 from receipts.domain.labels import OUTSIDE
 from receipts.entrypoints import training_wiring
@@ -178,11 +179,13 @@ def train_job(
     """One job, trained by LayoutLMTrainer through run_training; checkpoints are deleted."""
     name = f"bench-{label.replace(' ', '-').replace('/', '-')}-{uuid.uuid4().hex[:8]}"
     job_id = runtime.jobs.create_job(
-        name=name,
-        description=f"bench/quality.py: {label}",
-        created_by="bench/quality.py",
-        config=config,
-        tags={"skip-coreml-export": "true"},
+        JobDraft(
+            name=name,
+            description=f"bench/quality.py: {label}",
+            created_by="bench/quality.py",
+            config=config,
+            tags={"skip-coreml-export": "true"},
+        )
     )
     sizes: dict[str, int] = {}
     held_out: list[LabelledReceipt] = []

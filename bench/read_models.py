@@ -29,7 +29,7 @@ from receipts.adapters.dynamodb.label_store import DynamoDBLabelStore
 from receipts.adapters.synthetic.generator import generate_receipts
 from receipts.application.job_views import JobCatalog
 from receipts.bootstrap import Runtime, bootstrap
-from receipts.domain.job import JobResults, JobStatus
+from receipts.domain.job import JobDraft, JobResults, JobStatus
 from receipts.domain.job_log import LogEntry
 from receipts.domain.job_metric import Evaluation
 from receipts.domain.ocr_job import OCRStatus
@@ -40,7 +40,7 @@ T0 = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
 
 def lifecycle(runtime: Runtime, name: str, step: Callable[[], None]) -> Any:
     jobs = runtime.jobs
-    job_id = jobs.create_job(name=name)
+    job_id = jobs.create_job(JobDraft(name=name))
     step()
     jobs.start_job(job_id)
     step()

@@ -13,7 +13,7 @@ from tests.support import Train, quick_config, simulated_backend
 from receipts.application.insight import Insight
 from receipts.application.training import run_training
 from receipts.bootstrap import Runtime, bootstrap
-from receipts.domain.job import JobStatus
+from receipts.domain.job import JobDraft, JobStatus
 from receipts.settings import Settings
 
 
@@ -36,7 +36,9 @@ def train(any_runtime: Runtime) -> Train:
     """Creates a job and trains it to success with the simulated backend."""
 
     def train(name: str, tags: dict[str, str] | None = None) -> UUID:
-        job_id = any_runtime.jobs.create_job(name=name, config=quick_config(), tags=tags or {})
+        job_id = any_runtime.jobs.create_job(
+            JobDraft(name=name, config=quick_config(), tags=tags or {})
+        )
         status = run_training(any_runtime.jobs, job_id, simulated_backend(any_runtime))
         assert status is JobStatus.SUCCEEDED
         return job_id

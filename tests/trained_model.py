@@ -9,6 +9,7 @@ from pathlib import Path
 from receipts.adapters.jsonl.label_store import to_record
 from receipts.adapters.synthetic.generator import generate_receipt
 from receipts.bootstrap import bootstrap
+from receipts.domain.job import JobDraft
 from receipts.settings import Settings
 
 TRAINING_RECEIPTS = 160
@@ -33,18 +34,20 @@ def train_tiny_model(directory: Path, receipts: int = TRAINING_RECEIPTS, epochs:
     torch.manual_seed(0)
     try:
         job_id = runtime.jobs.create_job(
-            name="tiny-ocr-model",
-            config={
-                "hyperparameters": {
-                    "epochs": epochs,
-                    "batch_size": 16,
-                    "learning_rate": 2e-3,
-                    "warmup_ratio": 0.1,
-                    "early_stopping_patience": epochs,
+            JobDraft(
+                name="tiny-ocr-model",
+                config={
+                    "hyperparameters": {
+                        "epochs": epochs,
+                        "batch_size": 16,
+                        "learning_rate": 2e-3,
+                        "warmup_ratio": 0.1,
+                        "early_stopping_patience": epochs,
+                    },
+                    "data": {"merge_amounts": True, "dataset": str(dataset)},
+                    "model": {"model_size": "tiny", "max_seq_length": 128, "stride": 32},
                 },
-                "data": {"merge_amounts": True, "dataset": str(dataset)},
-                "model": {"model_size": "tiny", "max_seq_length": 128, "stride": 32},
-            },
+            )
         )
         trainer = LayoutLMTrainer(load_dataset, directory / "runs", handle_signals=False)
         run_training(runtime.jobs, job_id, trainer)

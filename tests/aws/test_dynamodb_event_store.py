@@ -44,7 +44,7 @@ from receipts.application.jobs import Jobs
 from receipts.application.system import receipts_system
 from receipts.bootstrap import event_store_env
 from receipts.domain.export_job import ExportJob, ExportStatus
-from receipts.domain.job import JobResults, JobStatus
+from receipts.domain.job import JobDraft, JobResults, JobStatus
 
 WRITERS = 8
 ROUNDS = 8
@@ -263,13 +263,15 @@ def test_requests_per_save_and_per_get(
     jobs = Jobs(env=event_store_env(event_store_settings(table)))
     probe = SerializedTransactions(jobs.recorder.datastore.db)  # type: ignore[attr-defined]
     jobs.recorder.datastore.db = probe  # type: ignore[attr-defined]
-    job_ids = [jobs.create_job(name=f"job-{i}") for i in range(2)]  # first save reads HEAD
+    job_ids = [
+        jobs.create_job(JobDraft(name=f"job-{i}")) for i in range(2)
+    ]  # first save reads HEAD
     probe.calls.clear()
 
     saves = 30
     started = time.perf_counter()
     for i in range(saves):
-        job_ids.append(jobs.create_job(name=f"timed-{i}"))
+        job_ids.append(jobs.create_job(JobDraft(name=f"timed-{i}")))
     per_save = (time.perf_counter() - started) / saves
     assert probe.calls == {"transact_write_items": saves}
 
@@ -335,7 +337,7 @@ def test_a_succeeded_job_becomes_an_export_job_through_the_dynamodb_store(table:
     runner, export_queue = _runner(table)
     try:
         jobs = runner.get(Jobs)
-        job_id = jobs.create_job(name="receipts-v1", tags={"team": "ml"})
+        job_id = jobs.create_job(JobDraft(name="receipts-v1", tags={"team": "ml"}))
         jobs.start_job(job_id)
         jobs.succeed_job(
             job_id,

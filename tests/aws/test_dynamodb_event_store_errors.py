@@ -36,7 +36,7 @@ from receipts.adapters.dynamodb.event_store import (
 )
 from receipts.application.jobs import Jobs
 from receipts.bootstrap import event_store_env
-from receipts.domain.job import Job
+from receipts.domain.job import Job, JobDraft
 from receipts.domain.job_log import JobLog, LogEntry
 
 
@@ -76,7 +76,7 @@ def test_a_missing_table_is_named_with_the_application(table: str) -> None:
     jobs = Jobs(env=event_store_env(event_store_settings(table, create=False)))
 
     with pytest.raises(TableMissing, match=rf"'{table}' \(event store of Jobs\) does not exist"):
-        jobs.create_job(name="nowhere")
+        jobs.create_job(JobDraft(name="nowhere"))
     with pytest.raises(TableMissing, match=table):
         jobs.get_job(uuid4())
 
@@ -172,7 +172,7 @@ def test_an_application_save_too_large_is_refused_and_the_aggregate_is_not_cache
     table: str,
 ) -> None:
     jobs = Jobs(env=event_store_env(event_store_settings(table)))
-    job_id = jobs.create_job(name="chatty")
+    job_id = jobs.create_job(JobDraft(name="chatty"))
 
     with pytest.raises(EventStoreLimitExceeded, match=f"Jobs: event v2 of {JobLog.id_for(job_id)}"):
         jobs.append_log(job_id, LogEntry(message="x" * 500_000))
@@ -195,7 +195,7 @@ def _overwrite_started(table: str, job_id: UUID, **attributes: Any) -> None:
 
 def test_a_stored_event_with_an_attribute_of_the_wrong_type_is_named(table: str) -> None:
     writer = Jobs(env=event_store_env(event_store_settings(table)))
-    job_id = writer.create_job(name="tampered")
+    job_id = writer.create_job(JobDraft(name="tampered"))
     _overwrite_started(
         table, job_id, topic={"S": get_topic(Job.Started)}, state={"S": '{"timestamp": 1}'}
     )
@@ -209,7 +209,7 @@ def test_a_stored_event_with_an_attribute_of_the_wrong_type_is_named(table: str)
 
 def test_a_stored_event_without_a_topic_is_named(table: str) -> None:
     writer = Jobs(env=event_store_env(event_store_settings(table)))
-    job_id = writer.create_job(name="topicless")
+    job_id = writer.create_job(JobDraft(name="topicless"))
     _overwrite_started(table, job_id, state={"B": b"{}"})
 
     reader = Jobs(env=event_store_env(event_store_settings(table)))
@@ -219,7 +219,7 @@ def test_a_stored_event_without_a_topic_is_named(table: str) -> None:
 
 def test_a_stored_event_whose_state_is_not_json_is_named(table: str) -> None:
     writer = Jobs(env=event_store_env(event_store_settings(table)))
-    job_id = writer.create_job(name="garbled")
+    job_id = writer.create_job(JobDraft(name="garbled"))
     _overwrite_started(table, job_id, topic={"S": get_topic(Job.Started)}, state={"B": b"{oops"})
 
     reader = Jobs(env=event_store_env(event_store_settings(table)))

@@ -16,7 +16,7 @@ from receipts.adapters.dynamodb.keys import sortable
 from receipts.adapters.dynamodb.table import ItemTooLarge, TableMissing
 from receipts.application.job_views import JobCatalog
 from receipts.bootstrap import Runtime, bootstrap
-from receipts.domain.job import JobResults
+from receipts.domain.job import JobDraft, JobResults
 from receipts.domain.job_log import LogEntry
 from receipts.domain.job_metric import Evaluation
 from receipts.settings import Settings
@@ -51,7 +51,7 @@ def lifecycle(runtime: Runtime, catalog: JobCatalog | None = None) -> Any:
         if catalog is not None:
             catalog.catch_up()
 
-    job_id = jobs.create_job(name="receipts-2026-11-22-0930")
+    job_id = jobs.create_job(JobDraft(name="receipts-2026-11-22-0930"))
     step()
     jobs.start_job(job_id)
     step()
@@ -186,7 +186,7 @@ def test_a_record_over_400_kb_is_refused_by_name(
 ) -> None:
     """The DynamoDB event store keeps events under 350 KB; an event from another store may
     not be, and its record is refused naming the item instead of failing inside boto3."""
-    job_id = runtime.jobs.create_job(name="chatty")
+    job_id = runtime.jobs.create_job(JobDraft(name="chatty"))
     runtime.jobs.append_log(job_id, LogEntry(message="x" * 500_000, timestamp=T0))
 
     with pytest.raises(ItemTooLarge, match=rf"item JOB#{job_id} / LOG#.* is 50\d,\d+ bytes"):

@@ -31,7 +31,7 @@ from receipts.application.training import run_training
 from receipts.bootstrap import Runtime, bootstrap
 from receipts.domain.artifacts import ArtifactURI
 from receipts.domain.export_job import ExportJob, ExportStatus
-from receipts.domain.job import JobResults, JobStatus
+from receipts.domain.job import JobDraft, JobResults, JobStatus
 from receipts.domain.quantization import Quantization
 
 MAX_RECEIVES = 2
@@ -59,9 +59,11 @@ def worker(runtime: Runtime, **options: Any) -> ExportWorker:
 
 def succeed(runtime: Runtime, name: str, **tags: str) -> UUID:
     job_id = runtime.jobs.create_job(
-        name=name,
-        config={"hyperparameters": {"epochs": 2, "early_stopping_patience": 0}},
-        tags=tags,
+        JobDraft(
+            name=name,
+            config={"hyperparameters": {"epochs": 2, "early_stopping_patience": 0}},
+            tags=tags,
+        )
     )
     backend = SimulatedTrainingBackend(runtime.artifacts, runtime.runs_prefix())
     assert run_training(runtime.jobs, job_id, backend) is JobStatus.SUCCEEDED
@@ -226,7 +228,7 @@ def test_a_tiny_layoutlm_archive_on_s3_becomes_a_coreml_bundle_on_s3(
     name = f"layoutlm-{uuid4().hex[:8]}"
     archive = runtime.artifacts_uri(f"output/{name}/output/model.tar.gz")
     runtime.artifacts.put_bytes(archive, tiny_model_archive(tmp_path))
-    job_id = runtime.jobs.create_job(name=name)
+    job_id = runtime.jobs.create_job(JobDraft(name=name))
     runtime.jobs.start_job(job_id)
     runtime.jobs.succeed_job(
         job_id, JobResults(best_checkpoint_uri=archive, best_f1=0.5, best_epoch=1, epochs_run=1)

@@ -23,7 +23,7 @@ from receipts.application.ports.training_backend import TrainingSpec
 from receipts.bootstrap import Runtime, bootstrap, event_store_env
 from receipts.domain.errors import InvalidInput
 from receipts.domain.export_job import ExportJob, ExportRequest, ExportStatus
-from receipts.domain.job import JobResults, JobStatus
+from receipts.domain.job import JobDraft, JobResults, JobStatus
 from receipts.domain.job_metric import Evaluation
 from receipts.domain.ocr_job import OCRStatus
 from receipts.entrypoints.lambdas import export_results, ocr_results, queue_export, start_training
@@ -67,7 +67,7 @@ def drain(queue: MessageQueue) -> list[dict[str, Any]]:
 
 
 def running_job(runtime: Runtime, name: str, tags: dict[str, str] | None = None) -> UUID:
-    job_id = runtime.jobs.create_job(name=name, tags=tags or {})
+    job_id = runtime.jobs.create_job(JobDraft(name=name, tags=tags or {}))
     runtime.jobs.start_job(job_id)
     return job_id
 
@@ -372,7 +372,7 @@ def test_a_model_archive_without_run_results_is_used_with_a_warning(
 
 
 def test_a_pending_job_completed_elsewhere_is_started_and_succeeded(runtime: Runtime) -> None:
-    job_id = runtime.jobs.create_job(name="layoutlm-e")
+    job_id = runtime.jobs.create_job(JobDraft(name="layoutlm-e"))
 
     result = queue_export.queue_export(
         completed(
@@ -419,7 +419,7 @@ def test_failed_and_stopped_end_the_job_with_the_reason(
 
 
 def test_in_progress_starts_a_pending_job_only(runtime: Runtime) -> None:
-    job_id = runtime.jobs.create_job(name="layoutlm-g")
+    job_id = runtime.jobs.create_job(JobDraft(name="layoutlm-g"))
 
     first = queue_export.queue_export(state_change("layoutlm-g", "InProgress"), runtime)
     second = queue_export.queue_export(state_change("layoutlm-g", "InProgress"), runtime)
@@ -671,7 +671,7 @@ def test_a_warm_container_relays_an_export_another_process_left_unsent(
     runtime = current_runtime()
     settings = Settings.from_env()
     jobs_only = Jobs(env=event_store_env(settings))
-    job_id = jobs_only.create_job(name="layoutlm-elsewhere")
+    job_id = jobs_only.create_job(JobDraft(name="layoutlm-elsewhere"))
     jobs_only.start_job(job_id)
     jobs_only.record_evaluation(job_id, evaluation(1, 0.5))
     model_uri = f"s3://{settings.bucket}/runs/layoutlm-elsewhere/best/"

@@ -33,7 +33,7 @@ from receipts.application.ports.training_backend import TrainingSpec
 from receipts.application.training import run_training
 from receipts.bootstrap import Runtime, bootstrap
 from receipts.domain.config import JobConfig
-from receipts.domain.job import JobResults, JobStatus
+from receipts.domain.job import JobDraft, JobResults, JobStatus
 from receipts.settings import InvalidSettings, Settings
 
 ROLE = "arn:aws:iam::123456789012:role/layoutlm-training"
@@ -216,7 +216,7 @@ def test_a_local_dataset_file_is_uploaded_next_to_the_run_as_the_channel(
 def test_a_completed_job_ends_succeeded_with_the_containers_results(
     bucket: str, artifacts: S3ArtifactStore, sagemaker: Any, unique_name: str, runtime: Runtime
 ) -> None:
-    job_id = runtime.jobs.create_job(name=unique_name, config=CONFIG)
+    job_id = runtime.jobs.create_job(JobDraft(name=unique_name, config=CONFIG))
     write_results(artifacts, f"s3://{bucket}/runs/", unique_name, results(bucket, unique_name))
 
     status = run_training(runtime.jobs, job_id, backend(bucket, artifacts, sagemaker))
@@ -239,7 +239,7 @@ def test_a_completed_job_ends_succeeded_with_the_containers_results(
 def test_a_completed_job_without_results_fails_naming_where_they_should_be(
     bucket: str, artifacts: S3ArtifactStore, sagemaker: Any, unique_name: str, runtime: Runtime
 ) -> None:
-    job_id = runtime.jobs.create_job(name=unique_name, config=CONFIG)
+    job_id = runtime.jobs.create_job(JobDraft(name=unique_name, config=CONFIG))
 
     status = run_training(runtime.jobs, job_id, backend(bucket, artifacts, sagemaker))
 

@@ -19,7 +19,7 @@ from receipts.application.ports.read_model import JobReadModel, ReadModelChanges
 from receipts.bootstrap import Runtime, bootstrap
 from receipts.domain.errors import JobNotFound
 from receipts.domain.export_job import ExportOutcome, ExportRequest, ExportStatus
-from receipts.domain.job import JobResults, JobStatus
+from receipts.domain.job import JobDraft, JobResults, JobStatus
 from receipts.domain.job_log import LogEntry
 from receipts.domain.job_metric import Evaluation
 from receipts.domain.ocr_job import OCROutcome, OCRStatus, RoutingDecision
@@ -81,10 +81,13 @@ def answers(catalog: JobCatalog, job_ids: list[UUID]) -> list[Any]:
 
 def test_jobs_by_status_by_name_and_latest(runtime: Runtime, catalog: JobCatalog) -> None:
     jobs = runtime.jobs
-    waiting = jobs.create_job(name="waiting", description="queued", tags={"team": "ml"})
-    training = jobs.create_job(name="training")
-    broken = jobs.create_job(name="broken")
-    first, second = jobs.create_job(name="first"), jobs.create_job(name="second")
+    waiting = jobs.create_job(JobDraft(name="waiting", description="queued", tags={"team": "ml"}))
+    training = jobs.create_job(JobDraft(name="training"))
+    broken = jobs.create_job(JobDraft(name="broken"))
+    first, second = (
+        jobs.create_job(JobDraft(name="first")),
+        jobs.create_job(JobDraft(name="second")),
+    )
     jobs.start_job(training)
     jobs.fail_job(broken, "no data")
     for job_id, name in ((second, "second"), (first, "first")):
@@ -116,7 +119,7 @@ def test_jobs_by_status_by_name_and_latest(runtime: Runtime, catalog: JobCatalog
 
 
 def test_the_catalog_catches_up_with_later_changes(runtime: Runtime, catalog: JobCatalog) -> None:
-    job_id = runtime.jobs.create_job(name="later")
+    job_id = runtime.jobs.create_job(JobDraft(name="later"))
     assert catalog.by_name("later").status is S.PENDING
 
     runtime.jobs.cancel_job(job_id, "not needed")
@@ -131,8 +134,8 @@ def test_metrics_come_in_time_order_and_logs_in_order(
     runtime: Runtime, catalog: JobCatalog
 ) -> None:
     jobs = runtime.jobs
-    job_id = jobs.create_job(name="metered")
-    other = jobs.create_job(name="other")
+    job_id = jobs.create_job(JobDraft(name="metered"))
+    other = jobs.create_job(JobDraft(name="other"))
     # a whole second, then half a second later: string order of plain isoformat() gets it wrong
     moments = [T0, T0 + timedelta(microseconds=500_000), T0 + timedelta(seconds=1)]
     for epoch, (f1, at) in enumerate(zip((0.5, 0.7, 0.6), moments, strict=True), start=1):
@@ -157,7 +160,7 @@ def test_metrics_come_in_time_order_and_logs_in_order(
 
 def test_export_records_by_id_and_by_source_job(runtime: Runtime, catalog: JobCatalog) -> None:
     jobs = runtime.jobs
-    job_id = jobs.create_job(name="exported")
+    job_id = jobs.create_job(JobDraft(name="exported"))
     jobs.start_job(job_id)
     jobs.succeed_job(job_id, results("exported"))
     auto = runtime.exports.auto_export_of(job_id)
@@ -247,7 +250,7 @@ def test_replaying_notifications_changes_nothing(
     runtime: Runtime, catalog: JobCatalog, read_model: JobReadModel
 ) -> None:
     jobs = runtime.jobs
-    job_id = jobs.create_job(name="replayed")
+    job_id = jobs.create_job(JobDraft(name="replayed"))
     jobs.start_job(job_id)
     jobs.record_evaluation(job_id, evaluation(1, 0.4, T0))
     jobs.append_log(job_id, LogEntry(message="hello", timestamp=T0))
@@ -274,7 +277,7 @@ def test_replaying_notifications_changes_nothing(
 def test_an_older_record_never_replaces_a_newer_one(
     runtime: Runtime, catalog: JobCatalog, read_model: JobReadModel
 ) -> None:
-    job_id = runtime.jobs.create_job(name="raced")
+    job_id = runtime.jobs.create_job(JobDraft(name="raced"))
     runtime.jobs.start_job(job_id)
     current = catalog.by_name("raced")
     stale = current.model_copy(update={"status": S.PENDING, "position": current.position - 1})
@@ -292,7 +295,7 @@ def test_a_new_projector_finds_the_job_of_a_metric_it_did_not_see_created(
     runtime: Runtime, catalog: JobCatalog, read_model: JobReadModel
 ) -> None:
     jobs = runtime.jobs
-    job_id = jobs.create_job(name="resumed-elsewhere")
+    job_id = jobs.create_job(JobDraft(name="resumed-elsewhere"))
     jobs.record_evaluation(job_id, evaluation(1, 0.3, T0))
     jobs.append_log(job_id, LogEntry(message="first", timestamp=T0))
     catalog.catch_up()
@@ -319,7 +322,7 @@ class LaggingNameIndex(ForgetfulPosition):
 def test_a_job_is_found_by_name_while_the_name_index_lags(
     runtime: Runtime, read_model: JobReadModel
 ) -> None:
-    job_id = runtime.jobs.create_job(name="just-created")
+    job_id = runtime.jobs.create_job(JobDraft(name="just-created"))
     lagging = JobCatalog(runtime.jobs, LaggingNameIndex(read_model))
 
     assert lagging.by_name("just-created").job_id == job_id

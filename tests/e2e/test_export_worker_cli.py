@@ -23,7 +23,7 @@ from receipts.adapters.sqlite.queue import SQLiteQueue
 from receipts.application.training import run_training
 from receipts.bootstrap import Runtime, bootstrap
 from receipts.domain.export_job import ExportJob, ExportStatus
-from receipts.domain.job import JobStatus
+from receipts.domain.job import JobDraft, JobStatus
 from receipts.entrypoints.export_worker import ExporterUnavailable, build_exporter
 from receipts.settings import Settings
 
@@ -51,7 +51,7 @@ def succeed_jobs(home: Path, *names: str) -> list[UUID]:
     ids = []
     with runtime_at(home) as runtime:
         for name in names:
-            job_id = runtime.jobs.create_job(name=name, config=quick_config())
+            job_id = runtime.jobs.create_job(JobDraft(name=name, config=quick_config()))
             assert run_training(runtime.jobs, job_id, simulated_backend(runtime)) is (
                 JobStatus.SUCCEEDED
             )

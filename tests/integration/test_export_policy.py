@@ -15,7 +15,7 @@ from receipts.application.jobs import Jobs
 from receipts.application.ports.queue import MessageQueue
 from receipts.bootstrap import Runtime, bootstrap, event_store_env
 from receipts.domain.export_job import ExportJob, ExportStatus
-from receipts.domain.job import JobResults
+from receipts.domain.job import JobDraft, JobResults
 from receipts.domain.quantization import Quantization
 from receipts.settings import Settings
 
@@ -112,7 +112,7 @@ def test_a_quantization_tag_chooses_int8(any_runtime: Runtime, train: Train) -> 
 @pytest.mark.parametrize("ending", ["fail", "cancel", "interrupt"])
 def test_a_job_that_did_not_succeed_requests_no_export(any_runtime: Runtime, ending: str) -> None:
     jobs = any_runtime.jobs
-    job_id = jobs.create_job(name="unlucky")
+    job_id = jobs.create_job(JobDraft(name="unlucky"))
     jobs.start_job(job_id)
 
     if ending == "fail":
@@ -197,7 +197,7 @@ def test_a_duplicate_of_an_export_in_progress_is_left_alone(
 
 def test_a_failed_export_is_recorded_and_reported(any_runtime: Runtime) -> None:
     jobs = any_runtime.jobs
-    job_id = jobs.create_job(name="no-checkpoint")
+    job_id = jobs.create_job(JobDraft(name="no-checkpoint"))
     jobs.start_job(job_id)
     jobs.succeed_job(job_id, results_for(any_runtime, "no-checkpoint"))
 
@@ -239,7 +239,7 @@ def test_a_job_succeeded_in_another_process_is_exported_once_after_catch_up(
     checkpoint = f"file://{settings.artifacts_dir}/runs/elsewhere/best/"
     results = JobResults(best_checkpoint_uri=checkpoint, best_f1=0.9, best_epoch=1, epochs_run=1)
     trainer = Jobs(env=event_store_env(settings))
-    job_id = trainer.create_job(name="elsewhere")
+    job_id = trainer.create_job(JobDraft(name="elsewhere"))
     trainer.start_job(job_id)
     trainer.succeed_job(job_id, results)
     trainer.close()
@@ -269,7 +269,7 @@ def test_a_runtime_that_is_already_running_catches_up_on_demand(tmp_path: Path) 
     runtime = bootstrap(settings)
     try:
         trainer = Jobs(env=event_store_env(settings))
-        job_id = trainer.create_job(name="meanwhile")
+        job_id = trainer.create_job(JobDraft(name="meanwhile"))
         trainer.start_job(job_id)
         trainer.succeed_job(job_id, results_for(runtime, "meanwhile"))
         trainer.close()

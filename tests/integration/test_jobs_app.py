@@ -23,7 +23,7 @@ from receipts.domain.errors import (
     InvalidInput,
     JobNotFound,
 )
-from receipts.domain.job import Job, JobResults, JobStatus
+from receipts.domain.job import Job, JobDraft, JobResults, JobStatus
 from receipts.domain.job_metric import Evaluation
 
 S = JobStatus
@@ -102,7 +102,7 @@ class CancelledMidwayBackend:
 def test_a_created_job_is_pending_and_found_by_id_and_by_name(runtime: Runtime) -> None:
     jobs = runtime.jobs
 
-    job_id = jobs.create_job(name="invoices-v1", priority="high", tags={"team": "ocr"})
+    job_id = jobs.create_job(JobDraft(name="invoices-v1", priority="high", tags={"team": "ocr"}))
 
     job = jobs.get_job(job_id)
     assert (job.name, job.status, job.draft.priority, job.tags) == (
@@ -119,11 +119,11 @@ def test_a_created_job_is_pending_and_found_by_id_and_by_name(runtime: Runtime) 
 
 def test_a_second_job_with_the_same_name_is_refused_and_writes_nothing(runtime: Runtime) -> None:
     jobs = runtime.jobs
-    first = jobs.create_job(name="invoices-v1")
+    first = jobs.create_job(JobDraft(name="invoices-v1"))
     before = jobs.recorder.max_notification_id()
 
     with pytest.raises(DuplicateJobName, match="invoices-v1"):
-        jobs.create_job(name="invoices-v1", description="again")
+        jobs.create_job(JobDraft(name="invoices-v1", description="again"))
 
     assert jobs.recorder.max_notification_id() == before
     assert jobs.get_job_by_name("invoices-v1").id == first
@@ -161,11 +161,11 @@ def test_invalid_input_is_refused_naming_each_field_and_writes_nothing(
     runtime: Runtime, fields: dict[str, Any], bad: list[str]
 ) -> None:
     jobs = runtime.jobs
-    jobs.create_job(name="existing")
+    jobs.create_job(JobDraft(name="existing"))
     before = jobs.recorder.max_notification_id()
 
     with pytest.raises(InvalidInput) as refused:
-        jobs.create_job(**fields)
+        jobs.create_job(JobDraft.parse(fields))
 
     assert refused.value.what == "job"
     assert sorted(p.split(":", 1)[0] for p in refused.value.problems) == bad
@@ -177,10 +177,13 @@ def test_invalid_input_is_refused_naming_each_field_and_writes_nothing(
 
 def test_the_catalog_answers_the_seeds_queries(runtime: Runtime) -> None:
     jobs = runtime.jobs
-    waiting = jobs.create_job(name="waiting")
-    training = jobs.create_job(name="training")
-    broken = jobs.create_job(name="broken")
-    first, second = jobs.create_job(name="first"), jobs.create_job(name="second")
+    waiting = jobs.create_job(JobDraft(name="waiting"))
+    training = jobs.create_job(JobDraft(name="training"))
+    broken = jobs.create_job(JobDraft(name="broken"))
+    first, second = (
+        jobs.create_job(JobDraft(name="first")),
+        jobs.create_job(JobDraft(name="second")),
+    )
     jobs.start_job(training)
     jobs.fail_job(broken, "no data")
     for job_id, name in ((first, "first"), (second, "second")):
@@ -204,7 +207,7 @@ def test_the_catalog_answers_the_seeds_queries(runtime: Runtime) -> None:
 
 def test_the_catalog_catches_up_with_later_changes(runtime: Runtime) -> None:
     catalog = runtime.catalog()
-    job_id = runtime.jobs.create_job(name="later")
+    job_id = runtime.jobs.create_job(JobDraft(name="later"))
     assert catalog.by_name("later").status is S.PENDING
 
     runtime.jobs.cancel_job(job_id, "not needed")
@@ -224,7 +227,7 @@ def test_the_catalog_does_not_know_an_unknown_name(runtime: Runtime) -> None:
 
 def test_evaluations_and_logs_of_a_job(runtime: Runtime) -> None:
     jobs = runtime.jobs
-    job_id = jobs.create_job(name="metrics")
+    job_id = jobs.create_job(JobDraft(name="metrics"))
     assert jobs.evaluations_of(job_id) == []
     assert jobs.logs_of(job_id) == []
 
@@ -252,7 +255,7 @@ def test_simulated_training_succeeds_with_its_logs_and_one_evaluation_per_epoch(
     runtime: Runtime,
 ) -> None:
     jobs = runtime.jobs
-    job_id = jobs.create_job(name="simulated", config=quick_config(epochs=3))
+    job_id = jobs.create_job(JobDraft(name="simulated", config=quick_config(epochs=3)))
 
     status = run_training(jobs, job_id, simulated_backend(runtime))
 
@@ -282,7 +285,7 @@ def test_a_backend_that_raises_ends_the_job_failed_with_the_reason(
     runtime: Runtime, error: Exception, reason: str
 ) -> None:
     jobs = runtime.jobs
-    job_id = jobs.create_job(name="doomed")
+    job_id = jobs.create_job(JobDraft(name="doomed"))
 
     status = run_training(jobs, job_id, FailingBackend(error))
 
@@ -299,7 +302,7 @@ def test_a_backend_that_raises_ends_the_job_failed_with_the_reason(
 
 def test_an_interrupted_run_resumes_and_succeeds(runtime: Runtime) -> None:
     jobs = runtime.jobs
-    job_id = jobs.create_job(name="resumable", config=quick_config(epochs=3))
+    job_id = jobs.create_job(JobDraft(name="resumable", config=quick_config(epochs=3)))
 
     assert run_training(jobs, job_id, InterruptedBackend()) is S.INTERRUPTED
     job = jobs.get_job(job_id)
@@ -326,7 +329,7 @@ def test_an_interrupted_run_resumes_and_succeeds(runtime: Runtime) -> None:
 
 def test_a_job_cancelled_while_it_trains_ends_cancelled(runtime: Runtime) -> None:
     jobs = runtime.jobs
-    job_id = jobs.create_job(name="cancel-me")
+    job_id = jobs.create_job(JobDraft(name="cancel-me"))
     backend = CancelledMidwayBackend(runtime)
 
     status = run_training(jobs, job_id, backend)
@@ -341,7 +344,7 @@ def test_a_job_cancelled_while_it_trains_ends_cancelled(runtime: Runtime) -> Non
 
 def test_results_of_a_job_cancelled_meanwhile_are_not_recorded(runtime: Runtime) -> None:
     jobs = runtime.jobs
-    job_id = jobs.create_job(name="cancel-me-too")
+    job_id = jobs.create_job(JobDraft(name="cancel-me-too"))
 
     status = run_training(jobs, job_id, CancelledMidwayBackend(runtime, obey=False))
 
@@ -353,7 +356,7 @@ def test_results_of_a_job_cancelled_meanwhile_are_not_recorded(runtime: Runtime)
 
 def test_a_finished_job_cannot_be_trained_again(runtime: Runtime) -> None:
     jobs = runtime.jobs
-    job_id = jobs.create_job(name="done", config=quick_config())
+    job_id = jobs.create_job(JobDraft(name="done", config=quick_config()))
     run_training(jobs, job_id, simulated_backend(runtime))
 
     with pytest.raises(IllegalTransition, match="cannot start: it is succeeded"):

@@ -33,7 +33,7 @@ from receipts.bootstrap import bootstrap
 from receipts.domain.aggregate import NAMESPACE
 from receipts.domain.errors import DuplicateJobName, IllegalTransition, JobNotFound
 from receipts.domain.export_job import ExportJob, ExportStatus
-from receipts.domain.job import JOB_STATUS, SKIP_EXPORT_TAG, Job, JobResults, JobStatus
+from receipts.domain.job import JOB_STATUS, SKIP_EXPORT_TAG, Job, JobDraft, JobResults, JobStatus
 from receipts.domain.job_metric import Evaluation, MetricOutOfOrder
 from receipts.settings import Settings
 
@@ -132,9 +132,9 @@ class Lifecycles(RuleBasedStateMachine):
         tags = {SKIP_EXPORT_TAG: "true"} if skip else {}
         if name in self.jobs:
             with self.nothing_recorded(), pytest.raises(DuplicateJobName):
-                self.runtime.jobs.create_job(name=name, tags=tags)
+                self.runtime.jobs.create_job(JobDraft(name=name, tags=tags))
         else:
-            job_id = self.runtime.jobs.create_job(name=name, tags=tags)
+            job_id = self.runtime.jobs.create_job(JobDraft(name=name, tags=tags))
             self.jobs[name] = Tracked(job_id=job_id, skip=skip)
         return name
 

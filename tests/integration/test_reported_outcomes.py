@@ -13,7 +13,7 @@ from tests.support import quick_config, results_for
 from receipts.application.conflicts import retry_on_conflict
 from receipts.bootstrap import Runtime
 from receipts.domain.export_job import ExportOutcome, ExportRequest, ExportStatus
-from receipts.domain.job import JobStatus
+from receipts.domain.job import JobDraft, JobStatus
 from receipts.domain.ocr_job import OCROutcome, OCRStatus
 from receipts.domain.quantization import Quantization
 
@@ -38,7 +38,7 @@ def test_a_conflict_is_decided_again_and_the_last_attempt_raises() -> None:
 
 
 def job(runtime: Runtime, name: str) -> UUID:
-    return runtime.jobs.create_job(name=name, config=quick_config())
+    return runtime.jobs.create_job(JobDraft(name=name, config=quick_config()))
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ from receipts.adapters.synthetic.generator import generate_receipts  # noqa: E40
 from receipts.adapters.torch.tokenization import load_tokenizer  # noqa: E402
 from receipts.bootstrap import Runtime, bootstrap  # noqa: E402
 from receipts.domain.errors import JobNotFound  # noqa: E402
-from receipts.domain.job import Job, JobStatus  # noqa: E402
+from receipts.domain.job import Job, JobDraft, JobStatus  # noqa: E402
 from receipts.entrypoints import sagemaker_train  # noqa: E402
 from receipts.settings import Settings  # noqa: E402
 
@@ -281,7 +281,7 @@ def test_with_the_launchers_job_id_it_records_and_leaves_results_without_ending_
     from receipts.adapters.sagemaker.hyperparameters import from_hyperparameters
 
     job_id = runtime.jobs.create_job(
-        name="attached", config=from_hyperparameters(config).model_dump(mode="json")
+        JobDraft(name="attached", config=from_hyperparameters(config).model_dump(mode="json"))
     )
     runtime.jobs.start_job(job_id)  # as SageMakerTrainingBackend's run_training does
 
@@ -319,7 +319,9 @@ def test_a_restarted_container_resumes_from_its_checkpoint_and_ends_identical(
     )
     shutil.copytree(single.container.run_dir / "best", c.run_dir / "best")
     job = job_of(runtime, single.container)
-    job_id = runtime.jobs.create_job(name="restarted", config=job.config.model_dump(mode="json"))
+    job_id = runtime.jobs.create_job(
+        JobDraft(name="restarted", config=job.config.model_dump(mode="json"))
+    )
     runtime.jobs.start_job(job_id)
 
     assert run_in_process(c, home, monkeypatch) == 0

@@ -18,7 +18,7 @@ from receipts.application.export_worker import ExportWorker
 from receipts.application.ports.exporter import Exporter
 from receipts.bootstrap import Runtime
 from receipts.domain.export_job import ExportJob, ExportStatus
-from receipts.domain.job import JobResults
+from receipts.domain.job import JobDraft, JobResults
 
 pytest.importorskip("torch")
 
@@ -54,7 +54,7 @@ def test_a_sagemaker_model_archive_is_exported_by_the_real_exporter(
     name = f"layoutlm-tiny-{kind}"
     archive = runtime.artifacts_uri(f"output/{name}/output/model.tar.gz")
     runtime.artifacts.put_bytes(archive, model_archive)
-    job_id = runtime.jobs.create_job(name=name)
+    job_id = runtime.jobs.create_job(JobDraft(name=name))
     runtime.jobs.start_job(job_id)
     runtime.jobs.succeed_job(
         job_id,

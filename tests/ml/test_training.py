@@ -31,7 +31,7 @@ from receipts.bootstrap import Runtime, bootstrap  # noqa: E402
 from receipts.domain.config import JobConfig  # noqa: E402
 from receipts.domain.decoding import LINE_LABELS_CONFIG_KEY, line_level_labels  # noqa: E402
 from receipts.domain.errors import InvalidInput  # noqa: E402
-from receipts.domain.job import Job, JobResults, JobStatus  # noqa: E402
+from receipts.domain.job import Job, JobDraft, JobResults, JobStatus  # noqa: E402
 from receipts.domain.receipt import Receipt  # noqa: E402
 from receipts.entrypoints.training_wiring import load_dataset  # noqa: E402
 from receipts.settings import Settings  # noqa: E402
@@ -114,7 +114,7 @@ def train(
     loader: Any = synthetic,
     **trainer_options: Any,
 ) -> Run:
-    job_id = runtime.jobs.create_job(name=name, config=job_config)
+    job_id = runtime.jobs.create_job(JobDraft(name=name, config=job_config))
     trainer = LayoutLMTrainer(
         loader,
         output,
@@ -436,7 +436,7 @@ def test_pickled_pretrained_weights_are_refused(runtime: Runtime, tmp_path: Path
 def test_a_learning_rate_of_1e3_is_refused_before_any_job_exists(runtime: Runtime) -> None:
     with pytest.raises(InvalidInput, match="learning_rate"):
         runtime.jobs.create_job(
-            name="too-fast", config=config(hyperparameters={"learning_rate": 1e3})
+            JobDraft(name="too-fast", config=config(hyperparameters={"learning_rate": 1e3}))
         )
 
     assert runtime.catalog().all() == []
@@ -488,7 +488,7 @@ class CancelOnStart:
 
 def test_a_cancelled_job_stays_cancelled(runtime: Runtime, tmp_path: Path) -> None:
     job_id = runtime.jobs.create_job(
-        name="cancel-me", config=config(hyperparameters={"batch_size": 2, "epochs": 2})
+        JobDraft(name="cancel-me", config=config(hyperparameters={"batch_size": 2, "epochs": 2}))
     )
     progress = CancelOnStart(runtime)
     progress.job_id = job_id

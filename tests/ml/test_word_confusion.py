@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from receipts.adapters.torch.metrics import word_confusion
 from receipts.application.jobs import Jobs
+from receipts.domain.job import JobDraft
 from receipts.domain.job_metric import Evaluation
 
 TAGS = ["O", "B-DATE", "I-DATE", "B-AMOUNT", "I-AMOUNT"]
@@ -55,7 +56,7 @@ def test_evaluations_recorded_before_the_confusion_was_kept_still_load() -> None
 
 def test_the_confusion_travels_with_the_recorded_evaluation() -> None:
     jobs = Jobs(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
-    job_id = jobs.create_job(name=f"confusion-{uuid4().hex[:6]}")
+    job_id = jobs.create_job(JobDraft(name=f"confusion-{uuid4().hex[:6]}"))
     confusion = {"DATE": {"DATE": 3, "O": 1}, "O": {"O": 9}}
 
     jobs.record_evaluation(

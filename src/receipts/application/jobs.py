@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
-from pydantic import ValidationError
 
 from receipts.application.conflicts import retry_on_conflict
 from receipts.application.persistence import PydanticApplication
-from receipts.domain.config import validation_problems
-from receipts.domain.errors import DuplicateJobName, InvalidInput, JobNotFound
+from receipts.domain.errors import DuplicateJobName, JobNotFound
 from receipts.domain.job import Job, JobDraft, JobResults, JobStatus
 from receipts.domain.job_log import JobLog, LogEntry
 from receipts.domain.job_metric import Evaluation, JobMetric
@@ -26,12 +24,8 @@ StatusApplied = Literal["succeeded", "failed", "cancelled", "started", "unchange
 class Jobs(PydanticApplication):
     name = "Jobs"
 
-    def create_job(self, **fields: Any) -> UUID:
-        """Records a pending job. Refuses bad input (naming each bad field) or a taken name."""
-        try:
-            draft = JobDraft.model_validate(fields)
-        except ValidationError as error:
-            raise InvalidInput("job", validation_problems(error)) from None
+    def create_job(self, draft: JobDraft) -> UUID:
+        """Records a pending job; refuses a taken name."""
         job = Job(draft=draft)
         index = JobName(name=draft.name, job_id=job.id)
         try:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
 from eventsourcing.domain import event
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from receipts.domain.aggregate import Aggregate, AggregateCreated, ValueObject
 from receipts.domain.artifacts import URIText
-from receipts.domain.config import JobConfig
+from receipts.domain.config import JobConfig, validation_problems
+from receipts.domain.errors import InvalidInput
 from receipts.domain.transitions import StatusMachine
 
 SKIP_EXPORT_TAG = "skip-coreml-export"
@@ -103,6 +105,14 @@ class JobDraft(ValueObject):
     @classmethod
     def _name_is_valid(cls, name: str) -> str:
         return _valid_name(name)
+
+    @classmethod
+    def parse(cls, fields: Mapping[str, Any]) -> JobDraft:
+        """A draft from untrusted fields; refuses bad input, naming each bad field."""
+        try:
+            return cls.model_validate(fields)
+        except ValidationError as error:
+            raise InvalidInput("job", validation_problems(error)) from None
 
 
 class Job(Aggregate):

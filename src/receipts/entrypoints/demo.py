@@ -22,7 +22,7 @@ from receipts.application.ocr_worker import SIDECAR_SUFFIX
 from receipts.application.ports.exporter import Exporter
 from receipts.application.training import run_training
 from receipts.bootstrap import Runtime
-from receipts.domain.job import Job
+from receipts.domain.job import Job, JobDraft
 from receipts.domain.receipt import Receipt
 from receipts.entrypoints import console
 from receipts.entrypoints.export_worker import ExporterUnavailable, build_exporter
@@ -87,21 +87,23 @@ def train_demo_job(runtime: Runtime, name: str, dataset: Path, epochs: int) -> J
     """Creates the demo's job (a tiny LayoutLM from scratch) and trains it in this process."""
     out = console.out
     job_id = runtime.jobs.create_job(
-        name=name,
-        description="end-to-end demo on the embedded default",
-        created_by="make demo",
-        config={
-            "hyperparameters": {
-                "epochs": epochs,
-                "batch_size": 16,
-                "learning_rate": 1e-3,
-                "warmup_ratio": 0.1,
-                "early_stopping_patience": 3,
-                "early_stopping_threshold": 0.001,
+        JobDraft(
+            name=name,
+            description="end-to-end demo on the embedded default",
+            created_by="make demo",
+            config={
+                "hyperparameters": {
+                    "epochs": epochs,
+                    "batch_size": 16,
+                    "learning_rate": 1e-3,
+                    "warmup_ratio": 0.1,
+                    "early_stopping_patience": 3,
+                    "early_stopping_threshold": 0.001,
+                },
+                "data": {"merge_amounts": True, "dataset": str(dataset)},
+                "model": {"model_size": "tiny", "max_seq_length": 256, "stride": 64},
             },
-            "data": {"merge_amounts": True, "dataset": str(dataset)},
-            "model": {"model_size": "tiny", "max_seq_length": 256, "stride": 64},
-        },
+        )
     )
     out.print(
         f"2. created job [bold]{name}[/] ({job_id}): tiny LayoutLM from scratch, amounts merged"

@@ -42,7 +42,7 @@ from receipts.application.ports.training_data import PreparedDataset
 from receipts.application.training import JobReporter, run_training
 from receipts.bootstrap import Runtime, bootstrap
 from receipts.domain.errors import JobNotFound
-from receipts.domain.job import JobStatus
+from receipts.domain.job import JobDraft, JobStatus
 from receipts.domain.job_metric import Evaluation
 from receipts.entrypoints.training_wiring import load_dataset
 from receipts.settings import InvalidSettings, Settings
@@ -178,10 +178,12 @@ def _assign(settings: Settings, container: ContainerEnv, runtime: Runtime) -> As
     except JobNotFound:
         config = from_hyperparameters(container.hyperparameters)
         created = jobs.create_job(
-            name=name,
-            description=f"SageMaker training job {container.training_job_name or name}",
-            created_by="sagemaker",
-            config=config.model_dump(mode="json"),
+            JobDraft(
+                name=name,
+                description=f"SageMaker training job {container.training_job_name or name}",
+                created_by="sagemaker",
+                config=config.model_dump(mode="json"),
+            )
         )
         job = jobs.get_job(created)
     if job.status is JobStatus.RUNNING:

@@ -13,6 +13,7 @@ from receipts.adapters.simulated.training_backend import SimulatedTrainingBacken
 from receipts.application.export_worker import ExportWorker
 from receipts.application.training import run_training
 from receipts.bootstrap import Runtime
+from receipts.domain.job import JobDraft
 from receipts.domain.ocr_job import OCROutcome, RoutingDecision
 
 
@@ -60,10 +61,12 @@ def simulate_lifecycles(
     for index in range(jobs):
         skip = rng.random() < skip_rate
         job_id = runtime.jobs.create_job(
-            name=f"sim-{run_id}-{index}",
-            created_by="simulate",
-            config={"hyperparameters": {"epochs": epochs, "seed": seed + index}},
-            tags={"skip-coreml-export": "true"} if skip else {},
+            JobDraft(
+                name=f"sim-{run_id}-{index}",
+                created_by="simulate",
+                config={"hyperparameters": {"epochs": epochs, "seed": seed + index}},
+                tags={"skip-coreml-export": "true"} if skip else {},
+            )
         )
         status = run_training(runtime.jobs, job_id, backend)
         report.job_statuses[status.value] += 1

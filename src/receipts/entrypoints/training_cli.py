@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from receipts.domain.errors import InvalidInput
-from receipts.domain.job import JobStatus
+from receipts.domain.job import JobDraft, JobStatus
 from receipts.entrypoints import console
 from receipts.entrypoints.label_policy_options import (
     AllowedLabels,
@@ -122,49 +122,53 @@ def register(app: typer.Typer) -> None:
 
             name = job_name or f"receipts-{time.strftime('%Y-%m-%d-%H%M%S')}"
             job_id = runtime.jobs.create_job(
-                name=name,
-                description=description,
-                created_by=created_by,
-                tags=_tags(tag or []),
-                config={
-                    "hyperparameters": {
-                        "epochs": epochs,
-                        "batch_size": batch_size,
-                        "learning_rate": lr,
-                        "warmup_ratio": warmup_ratio,
-                        "label_smoothing": label_smoothing,
-                        "o_entity_ratio": o_entity_ratio,
-                        "early_stopping_patience": early_stopping_patience,
-                        "early_stopping_threshold": early_stopping_threshold,
-                        "gradient_accumulation_steps": gradient_accumulation_steps,
-                        "weight_decay": weight_decay,
-                        "seed": seed,
-                        "num_workers": num_workers,
-                        "mixed_precision": mixed_precision,
-                    },
-                    "data": {
-                        "allowed_labels": allowed_label or [],
-                        "merge_amounts": merge_amounts,
-                        "merge_date_time": merge_date_time,
-                        "merge_address_phone": merge_address_phone,
-                        "presets": preset or [],
-                        "validation_split": validation_split,
-                        "dataset": str(dataset.resolve()) if dataset else None,
-                        "dynamo_table": dynamo_table,
-                        "dataset_snapshot_load": str(dataset_snapshot_load)
-                        if dataset_snapshot_load
-                        else None,
-                        "dataset_snapshot_save": str(dataset_snapshot_save)
-                        if dataset_snapshot_save
-                        else None,
-                    },
-                    "model": {
-                        "model_size": model_size,
-                        "pretrained": pretrained,
-                        "max_seq_length": max_seq_length,
-                        "stride": stride,
-                    },
-                },
+                JobDraft.parse(
+                    {
+                        "name": name,
+                        "description": description,
+                        "created_by": created_by,
+                        "tags": _tags(tag or []),
+                        "config": {
+                            "hyperparameters": {
+                                "epochs": epochs,
+                                "batch_size": batch_size,
+                                "learning_rate": lr,
+                                "warmup_ratio": warmup_ratio,
+                                "label_smoothing": label_smoothing,
+                                "o_entity_ratio": o_entity_ratio,
+                                "early_stopping_patience": early_stopping_patience,
+                                "early_stopping_threshold": early_stopping_threshold,
+                                "gradient_accumulation_steps": gradient_accumulation_steps,
+                                "weight_decay": weight_decay,
+                                "seed": seed,
+                                "num_workers": num_workers,
+                                "mixed_precision": mixed_precision,
+                            },
+                            "data": {
+                                "allowed_labels": allowed_label or [],
+                                "merge_amounts": merge_amounts,
+                                "merge_date_time": merge_date_time,
+                                "merge_address_phone": merge_address_phone,
+                                "presets": preset or [],
+                                "validation_split": validation_split,
+                                "dataset": str(dataset.resolve()) if dataset else None,
+                                "dynamo_table": dynamo_table,
+                                "dataset_snapshot_load": str(dataset_snapshot_load)
+                                if dataset_snapshot_load
+                                else None,
+                                "dataset_snapshot_save": str(dataset_snapshot_save)
+                                if dataset_snapshot_save
+                                else None,
+                            },
+                            "model": {
+                                "model_size": model_size,
+                                "pretrained": pretrained,
+                                "max_seq_length": max_seq_length,
+                                "stride": stride,
+                            },
+                        },
+                    }
+                )
             )
         job = runtime.jobs.get_job(job_id)
         console.out.print(f"job [bold]{job.name}[/] ({job.id})")

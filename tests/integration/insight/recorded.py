@@ -12,7 +12,7 @@ from uuid import UUID
 from receipts.adapters.simulated.exporter import SimulatedExporter
 from receipts.application.export_worker import ExportWorker
 from receipts.bootstrap import Runtime
-from receipts.domain.job import DatasetLineage, JobResults
+from receipts.domain.job import DatasetLineage, JobDraft, JobResults
 from receipts.domain.job_log import LogEntry
 from receipts.domain.job_metric import Evaluation, LabelScore
 
@@ -63,11 +63,13 @@ def record_run(
     """A job with one evaluation per F1; `end`: succeed, fail, or running (left running)."""
     jobs = runtime.jobs
     job_id = jobs.create_job(
-        name=name,
-        description=f"insight test run {name}",
-        created_by="tests",
-        config=config or {"hyperparameters": {"epochs": max(len(f1s), 1)}},
-        tags={} if export else {"skip-coreml-export": "true"},
+        JobDraft(
+            name=name,
+            description=f"insight test run {name}",
+            created_by="tests",
+            config=config or {"hyperparameters": {"epochs": max(len(f1s), 1)}},
+            tags={} if export else {"skip-coreml-export": "true"},
+        )
     )
     jobs.start_job(job_id)
     jobs.append_log(job_id, LogEntry(kind="run_config", message="run config"))

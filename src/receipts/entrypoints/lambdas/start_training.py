@@ -64,8 +64,8 @@ class StartTrainingRequest(BaseModel):
     created_by: str = "start-training"
     tags: dict[str, str] = Field(default_factory=dict)
 
-    def job_fields(self) -> dict[str, Any]:
-        """The Jobs.create_job fields; every problem (named as in the payload) at once."""
+    def job_draft(self) -> JobDraft:
+        """The new job; every problem (named as in the payload) at once."""
         split = split_hyperparameter_map(self.hyperparameters)
         problems = [
             f"hyperparameters.{name}: unknown hyperparameter (got {self.hyperparameters[name]!r})"
@@ -80,12 +80,12 @@ class StartTrainingRequest(BaseModel):
             "tags": self.tags,
         }
         try:
-            JobDraft.model_validate(fields)
+            draft = JobDraft.model_validate(fields)
         except ValidationError as error:
             problems += [_payload_path(problem) for problem in validation_problems(error)]
         if problems:
             raise InvalidInput("start-training payload", problems)
-        return fields
+        return draft
 
 
 BackendFactory = Callable[
@@ -116,7 +116,7 @@ def start_training(
     """Records and starts one job; returns {statusCode, body} (400/409 record nothing)."""
     try:
         request = parse_request(event)
-        job_id = runtime.jobs.create_job(**request.job_fields())
+        job_id = runtime.jobs.create_job(request.job_draft())
     except InvalidInput as error:
         log.warning("start-training refused: %s", "; ".join(error.problems))
         return _response(400, error="invalid payload", problems=error.problems)
