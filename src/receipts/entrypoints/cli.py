@@ -33,8 +33,8 @@ app = typer.Typer(
 )
 jobs_app = typer.Typer(no_args_is_help=True, help="List, inspect and cancel training jobs.")
 app.add_typer(jobs_app, name="jobs")
-for commands in (training_cli, export_worker, export_cli, ocr_cli, report_cli, insight_cli):
-    app.add_typer(commands.app)  # no name: its commands join the root's
+for module in (training_cli, export_worker, export_cli, ocr_cli, report_cli, insight_cli):
+    app.add_typer(module.app)  # no name: its commands join the root's
 
 
 @app.callback()

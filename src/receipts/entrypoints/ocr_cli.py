@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 from uuid import UUID, uuid4
 
 import structlog
@@ -23,7 +23,7 @@ from receipts.application.ports.predictor import ModelUnusable
 from receipts.application.receipt_reading import ReceiptReading, read_receipt
 from receipts.bootstrap import Runtime
 from receipts.domain.labels import ValidationStatus
-from receipts.domain.ocr_job import OCRStatus
+from receipts.domain.ocr_job import OCREngineName, OCRStatus
 from receipts.domain.routing import FIELD_NAMES, RoutingPolicy
 from receipts.entrypoints import console
 from receipts.entrypoints.cli_options import AsJson, MaxMessages
@@ -35,7 +35,6 @@ from receipts.entrypoints.signals import stop_on_signals
 
 OCR_HELP = "OCR"
 app = typer.Typer()
-EngineName = Literal["tesseract", "vision", "stub"]
 RuntimeOption = Annotated[
     PredictorRuntime, typer.Option("--runtime", help="Predictor: auto, torch or onnx.")
 ]
@@ -84,7 +83,7 @@ def ocr(
             " job's best checkpoint).",
         ),
     ] = None,
-    engine: Annotated[EngineName, typer.Option(help="OCR engine.")] = "tesseract",
+    engine: Annotated[OCREngineName, typer.Option(help="OCR engine.")] = "tesseract",
     stub_ocr: Annotated[
         bool, typer.Option(help="Words from a sidecar JSON (<image>.ocr.json), no OCR.")
     ] = False,
@@ -137,7 +136,7 @@ def _default_model_directory(runtime: Runtime) -> Path:
 def ocr_submit(
     ctx: typer.Context,
     images: Annotated[list[Path], typer.Argument(help="Receipt images to upload.")],
-    engine: Annotated[EngineName | None, typer.Option(help="OCR engine (settings).")] = None,
+    engine: Annotated[OCREngineName | None, typer.Option(help="OCR engine (settings).")] = None,
     model_uri: Annotated[
         str | None, typer.Option(help="Model for these jobs (default: the worker's).")
     ] = None,
@@ -203,7 +202,7 @@ def ocr_worker(
         bool, typer.Option(help="Sidecar words instead of real OCR (testing the queue flow).")
     ] = False,
     engine: Annotated[
-        EngineName | None, typer.Option(help="Override the engine each job asks for.")
+        OCREngineName | None, typer.Option(help="Override the engine each job asks for.")
     ] = None,
     model: Annotated[
         str | None,
