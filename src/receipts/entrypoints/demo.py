@@ -7,6 +7,7 @@ import shutil
 import time
 from collections import Counter
 from pathlib import Path
+from uuid import UUID
 
 import structlog
 from rich.table import Table
@@ -115,6 +116,17 @@ def run_demo(runtime: Runtime, receipts: int = DEMO_RECEIPTS, epochs: int = 12) 
                 f"   data set {d.content_hash[:16]}…: {d.train_receipts} train /"
                 f" {d.validation_receipts} validation receipts"
             )
+    run_auto_export(runtime, job_id)
+    if job.results:
+        run_ocr_jobs(runtime, out_dir=home / "demo-ocr")
+        write_inference_report(runtime, dataset, job.results.best_checkpoint_uri, home)
+    out.print(console.jobs_table(runtime.catalog().all()[-5:]))
+    out.rule(f"done in {time.perf_counter() - started:.0f} s: `receipts jobs show {name}`")
+
+
+def run_auto_export(runtime: Runtime, job_id: UUID) -> None:
+    """Steps 4-6: the policy's queued export, handled by a worker, and its result message."""
+    out = console.out
     export = runtime.exports.auto_export_of(job_id)
     depth = runtime.queues.export_jobs.approximate_count()
     out.print(
@@ -149,11 +161,6 @@ def run_demo(runtime: Runtime, receipts: int = DEMO_RECEIPTS, epochs: int = 12) 
     for message in runtime.queues.export_results.receive(max_messages=10):
         out.print(f"6. result message: {message.body}")
         runtime.queues.export_results.delete(message.receipt_handle)
-    if job.results:
-        run_ocr_jobs(runtime, out_dir=home / "demo-ocr")
-        write_inference_report(runtime, dataset, job.results.best_checkpoint_uri, home)
-    out.print(console.jobs_table(runtime.catalog().all()[-5:]))
-    out.rule(f"done in {time.perf_counter() - started:.0f} s: `receipts jobs show {name}`")
 
 
 def run_ocr_jobs(runtime: Runtime, out_dir: Path, count: int = DEMO_OCR_IMAGES) -> None:
