@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from receipts.application.ports.resources import ResourceMissing
-from receipts.bootstrap import Runtime, bootstrap
 from receipts.domain.errors import DomainError
 from receipts.domain.job import JobStatus
 from receipts.entrypoints import (
@@ -23,6 +20,9 @@ from receipts.entrypoints import (
     report_cli,
     training_cli,
 )
+from receipts.entrypoints.cli_options import AsJson
+from receipts.entrypoints.cli_state import State
+from receipts.entrypoints.progress import counting_bar
 from receipts.entrypoints.structured_logs import configure_logging
 from receipts.settings import InvalidSettings, Mode, Settings
 
@@ -33,27 +33,8 @@ app = typer.Typer(
 )
 jobs_app = typer.Typer(no_args_is_help=True, help="List, inspect and cancel training jobs.")
 app.add_typer(jobs_app, name="jobs")
-training_cli.register(app)
-export_worker.register(app)
-export_cli.register(app)
-ocr_cli.register(app)
-report_cli.register(app)
-insight_cli.register(app)
-
-
-@dataclass
-class State:
-    settings: Settings
-    _runtime: Runtime | None = field(default=None, repr=False)
-
-    def runtime(self) -> Runtime:
-        if self._runtime is None:
-            self._runtime = bootstrap(self.settings)
-        return self._runtime
-
-    def close(self) -> None:
-        if self._runtime is not None:
-            self._runtime.close()
+for module in (training_cli, export_worker, export_cli, ocr_cli, report_cli, insight_cli):
+    app.add_typer(module.app)  # no name: its commands join the root's
 
 
 @app.callback()
@@ -66,28 +47,21 @@ def options(
         Path | None, typer.Option(help="Data directory of the local mode (RECEIPTS_HOME).")
     ] = None,
 ) -> None:
-    settings = Settings.from_env()
-    overrides = {k: v for k, v in {"mode": mode, "home": home}.items() if v is not None}
-    settings = settings.model_copy(update=overrides)
-    configure_logging(settings)
-    state = State(settings)
+    state = State(Settings.from_env())
+    state.override(mode=mode, home=home)
+    configure_logging(state.settings)
     ctx.obj = state
     ctx.call_on_close(state.close)
-
-
-def _state(ctx: typer.Context) -> State:
-    state: State = ctx.obj
-    return state
 
 
 @jobs_app.command("list")
 def jobs_list(
     ctx: typer.Context,
     status: Annotated[JobStatus | None, typer.Option(help="Only jobs with this status.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Every job (or those with one status), oldest first."""
-    catalog = _state(ctx).runtime().catalog()
+    catalog = ctx.ensure_object(State).runtime().catalog()
     jobs = catalog.by_status(status) if status else catalog.all()
     if as_json:
         console.print_json([job.model_dump(mode="json") for job in jobs])
@@ -99,10 +73,10 @@ def jobs_list(
 def jobs_show(
     ctx: typer.Context,
     job: Annotated[str, typer.Argument(help="Job id or name.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """One job: config, status, results, metrics, logs and its export."""
-    runtime = _state(ctx).runtime()
+    runtime = ctx.ensure_object(State).runtime()
     found = runtime.jobs.find_job(job)
     evaluations = runtime.jobs.evaluations_of(found.id)
     logs = runtime.jobs.logs_of(found.id)
@@ -150,7 +124,7 @@ def jobs_cancel(
     reason: Annotated[str, typer.Option(help="Why it is cancelled.")] = "cancelled by user",
 ) -> None:
     """Cancel a pending, running or interrupted job."""
-    runtime = _state(ctx).runtime()
+    runtime = ctx.ensure_object(State).runtime()
     found = runtime.jobs.find_job(job)
     runtime.jobs.cancel_job(found.id, reason)
     console.out.print(f"cancelled {found.name} ({found.id})")
@@ -171,10 +145,10 @@ def simulate(
     """Run N complete lifecycles and report lifecycles/s."""
     from receipts.entrypoints.simulation import simulate_lifecycles
 
-    state = _state(ctx)
-    state.settings = state.settings.model_copy(update={"mode": store})
+    state = ctx.ensure_object(State)
+    state.override(mode=store)
     runtime = state.runtime()
-    with _progress() as progress:
+    with counting_bar() as progress:
         task = progress.add_task("lifecycles", total=jobs)
         report = simulate_lifecycles(
             runtime,
@@ -208,31 +182,15 @@ def demo(
     """The end-to-end path on the embedded default: job → training → auto-export → bundle."""
     from receipts.entrypoints.demo import run_demo
 
-    run_demo(_state(ctx).runtime(), receipts=receipts, epochs=epochs)
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console.err,
-    )
+    run_demo(ctx.ensure_object(State).runtime(), receipts=receipts, epochs=epochs)
 
 
 def main() -> None:
     try:
         code = app(standalone_mode=False)
-    except DomainError as error:
+    except (DomainError, ResourceMissing, InvalidSettings) as error:
         console.err.print(f"[red]error:[/] {error}")
-        sys.exit(1)
-    except InvalidSettings as error:
-        console.err.print(f"[red]error:[/] {error}")
-        sys.exit(2)
-    except ResourceMissing as error:
-        console.err.print(f"[red]error:[/] {error}")
-        sys.exit(1)
+        sys.exit(2 if isinstance(error, InvalidSettings) else 1)
     except (typer.Exit, typer.Abort) as stop:
         sys.exit(getattr(stop, "exit_code", 1))
     except Exception as error:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections import Counter
+from typing import Any, NoReturn
 
+import typer
 from rich.console import Console
 from rich.table import Table
 
@@ -30,6 +32,22 @@ STATUS_STYLE = {
 
 def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+def fail(message: object, code: int = 1) -> NoReturn:
+    """`error: <message>` on stderr, then exit with `code`."""
+    err.print(f"[red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def tally(counts: Counter[str]) -> str:
+    """`error 1, exported 2`: a worker's outcomes so far."""
+    return ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
+
+
+def handled(counts: Counter[str]) -> None:
+    """A worker's last line: the messages it handled, by outcome."""
+    out.print(f"handled {sum(counts.values())} message(s): {tally(counts) or 'none'}")
 
 
 def jobs_table(jobs: list[JobSummary]) -> Table:

@@ -22,7 +22,7 @@ from receipts.application.ocr_worker import SIDECAR_SUFFIX
 from receipts.application.ports.exporter import Exporter
 from receipts.application.training import run_training
 from receipts.bootstrap import Runtime
-from receipts.domain.job import Job, JobDraft
+from receipts.domain.job import JobDraft
 from receipts.domain.receipt import Receipt
 from receipts.entrypoints import console
 from receipts.entrypoints.export_worker import ExporterUnavailable, build_exporter
@@ -74,18 +74,6 @@ def run_demo(runtime: Runtime, receipts: int = DEMO_RECEIPTS, epochs: int = 12) 
     dataset = synthetic_dataset(home, receipts)
     out.print(f"1. synthetic receipts: {dataset} ({receipts}, seed {DEMO_SEED})")
     name = f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
-    job = train_demo_job(runtime, name, dataset, epochs)
-    export_demo_job(runtime, job.id)
-    if job.results:
-        run_ocr_jobs(runtime, out_dir=home / "demo-ocr")
-        write_inference_report(runtime, dataset, job.results.best_checkpoint_uri, home)
-    out.print(console.jobs_table(runtime.catalog().all()[-5:]))
-    out.rule(f"done in {time.perf_counter() - started:.0f} s: `receipts jobs show {name}`")
-
-
-def train_demo_job(runtime: Runtime, name: str, dataset: Path, epochs: int) -> Job:
-    """Creates the demo's job (a tiny LayoutLM from scratch) and trains it in this process."""
-    out = console.out
     job_id = runtime.jobs.create_job(
         JobDraft(
             name=name,
@@ -110,7 +98,7 @@ def train_demo_job(runtime: Runtime, name: str, dataset: Path, epochs: int) -> J
     )
     trainer = LayoutLMTrainer(
         load_dataset,
-        runtime.settings.artifacts_dir / "runs",
+        settings.artifacts_dir / "runs",
         runtime.artifacts,
         runtime.runs_prefix(),
         progress=RichTrainingProgress(out),
@@ -131,11 +119,16 @@ def train_demo_job(runtime: Runtime, name: str, dataset: Path, epochs: int) -> J
                 f"   data set {d.content_hash[:16]}…: {d.train_receipts} train /"
                 f" {d.validation_receipts} validation receipts"
             )
-    return job
+    run_auto_export(runtime, job_id)
+    if job.results:
+        run_ocr_jobs(runtime, out_dir=home / "demo-ocr")
+        write_inference_report(runtime, dataset, job.results.best_checkpoint_uri, home)
+    out.print(console.jobs_table(runtime.catalog().all()[-5:]))
+    out.rule(f"done in {time.perf_counter() - started:.0f} s: `receipts jobs show {name}`")
 
 
-def export_demo_job(runtime: Runtime, job_id: UUID) -> None:
-    """Lets an export worker serve the export the auto-export policy requested for the job."""
+def run_auto_export(runtime: Runtime, job_id: UUID) -> None:
+    """Steps 4-6: the policy's queued export, handled by a worker, and its result message."""
     out = console.out
     export = runtime.exports.auto_export_of(job_id)
     depth = runtime.queues.export_jobs.approximate_count()

@@ -17,8 +17,11 @@ from receipts.application.ports.exporter import BundleReport, ExportFailed
 from receipts.domain.artifacts import ArtifactURI, InvalidArtifactURI
 from receipts.domain.quantization import Quantization
 from receipts.entrypoints import console
+from receipts.entrypoints.cli_options import AsJson
+from receipts.entrypoints.cli_state import State
 
 EXPORT_HELP = "Export"
+app = typer.Typer()
 FIGURES = (
     ("validation_set", "validation set"),
     ("validation_receipts", "receipts"),
@@ -41,79 +44,80 @@ FIGURES = (
 )
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("export-coreml", rich_help_panel=EXPORT_HELP)
-    def export_coreml(
-        ctx: typer.Context,
-        output_dir: Annotated[
-            Path, typer.Option(help="Where the bundle goes (created; must be empty).")
-        ],
-        checkpoint: Annotated[
-            Path | None, typer.Option(help="A checkpoint directory (HF layout, safetensors).")
-        ] = None,
-        s3_uri: Annotated[
-            str | None,
-            typer.Option(
-                help="A checkpoint prefix in the artifact store (s3:// in aws mode, file://)."
-            ),
-        ] = None,
-        quantize: Annotated[
-            Quantization, typer.Option(help="Weights: float16, int8 or int4 (iOS 18).")
-        ] = Quantization.FLOAT16,
-        validation_data: Annotated[
-            Path | None,
-            typer.Option(help="Labelled receipts (JSONL) to measure F1 on; default synthetic."),
-        ] = None,
-        validation_receipts: Annotated[
-            int, typer.Option(min=1, help="Synthetic receipts when no --validation-data.")
-        ] = 32,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    ) -> None:
-        """Convert a checkpoint to a CoreML bundle (LayoutLM.mlpackage, vocab.txt,
-        config.json, label_map.json, manifest.json) with validation figures."""
-        if (checkpoint is None) == (s3_uri is None):
-            raise typer.BadParameter(
-                "give exactly one of --checkpoint DIR and --s3-uri URI", param_hint="--checkpoint"
-            )
-        source_uri = _checkpoint_uri(s3_uri) if s3_uri else None
-        if output_dir.exists() and (not output_dir.is_dir() or any(output_dir.iterdir())):
-            raise typer.BadParameter(
-                f"{output_dir} exists and is not an empty directory", param_hint="--output-dir"
-            )
-        if validation_data is not None and not validation_data.is_file():
-            raise typer.BadParameter(
-                f"{validation_data}: no such file", param_hint="--validation-data"
-            )
-        created = not output_dir.exists()
-        output_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            with tempfile.TemporaryDirectory(prefix="receipts-checkpoint-") as scratch:
-                if source_uri is not None:
-                    checkpoint = _download(ctx, source_uri, Path(scratch) / "checkpoint")
-                assert checkpoint is not None
-                report = _export(
-                    checkpoint,
-                    output_dir,
-                    quantize,
-                    validation_data,
-                    validation_receipts,
-                    source_uri or checkpoint.resolve().as_uri() + "/",
-                )
-        except ExportFailed as error:
-            if created:
-                shutil.rmtree(output_dir, ignore_errors=True)
-            console.err.print(f"[red]export failed:[/] {error}")
-            raise typer.Exit(1) from None
-        source = source_uri or str(checkpoint)
-        if as_json:
-            console.print_json(_summary(output_dir, source, quantize, report))
-            return
-        console.out.print(bundle_table(output_dir, report))
-        console.out.print(figures_table(report.validation))
-        console.out.print(
-            f"[green]exported[/] {source} → {output_dir} ({quantize.value},"
-            f" {_megabytes(sum(report.file_sizes.values()))})"
+@app.command("export-coreml", rich_help_panel=EXPORT_HELP)
+def export_coreml(
+    ctx: typer.Context,
+    output_dir: Annotated[
+        Path, typer.Option(help="Where the bundle goes (created; must be empty).")
+    ],
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="A checkpoint directory (HF layout, safetensors).")
+    ] = None,
+    s3_uri: Annotated[
+        str | None,
+        typer.Option(
+            help="A checkpoint prefix in the artifact store (s3:// in aws mode, file://)."
+        ),
+    ] = None,
+    quantize: Annotated[
+        Quantization, typer.Option(help="Weights: float16, int8 or int4 (iOS 18).")
+    ] = Quantization.FLOAT16,
+    validation_data: Annotated[
+        Path | None,
+        typer.Option(help="Labelled receipts (JSONL) to measure F1 on; default synthetic."),
+    ] = None,
+    validation_receipts: Annotated[
+        int, typer.Option(min=1, help="Synthetic receipts when no --validation-data.")
+    ] = 32,
+    as_json: AsJson = False,
+) -> None:
+    """Convert a checkpoint to a CoreML bundle (LayoutLM.mlpackage, vocab.txt,
+    config.json, label_map.json, manifest.json) with validation figures."""
+    if (checkpoint is None) == (s3_uri is None):
+        raise typer.BadParameter(
+            "give exactly one of --checkpoint DIR and --s3-uri URI", param_hint="--checkpoint"
         )
+    source_uri = _checkpoint_uri(s3_uri) if s3_uri else None
+    _check_paths(output_dir, validation_data)
+    created = not output_dir.exists()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix="receipts-checkpoint-") as scratch:
+            if source_uri is not None:
+                checkpoint = _download(ctx, source_uri, Path(scratch) / "checkpoint")
+            assert checkpoint is not None
+            report = _export(
+                checkpoint,
+                output_dir,
+                quantize,
+                validation_data,
+                validation_receipts,
+                source_uri or checkpoint.resolve().as_uri() + "/",
+            )
+    except ExportFailed as error:
+        if created:
+            shutil.rmtree(output_dir, ignore_errors=True)
+        console.err.print(f"[red]export failed:[/] {error}")
+        raise typer.Exit(1) from None
+    source = source_uri or str(checkpoint)
+    if as_json:
+        console.print_json(_summary(output_dir, source, quantize, report))
+        return
+    console.out.print(bundle_table(output_dir, report))
+    console.out.print(figures_table(report.validation))
+    console.out.print(
+        f"[green]exported[/] {source} → {output_dir} ({quantize.value},"
+        f" {_megabytes(sum(report.file_sizes.values()))})"
+    )
+
+
+def _check_paths(output_dir: Path, validation_data: Path | None) -> None:
+    if output_dir.exists() and (not output_dir.is_dir() or any(output_dir.iterdir())):
+        raise typer.BadParameter(
+            f"{output_dir} exists and is not an empty directory", param_hint="--output-dir"
+        )
+    if validation_data is not None and not validation_data.is_file():
+        raise typer.BadParameter(f"{validation_data}: no such file", param_hint="--validation-data")
 
 
 def _export(
@@ -134,9 +138,7 @@ def _export(
 
 
 def _download(ctx: typer.Context, uri: str, target: Path) -> Path:
-    from receipts.entrypoints.cli import _state
-
-    artifacts = _state(ctx).runtime().artifacts
+    artifacts = ctx.ensure_object(State).runtime().artifacts
     try:
         written = artifacts.download_dir(uri, target)
     except (ValueError, ArtifactNotFound) as error:  # another scheme, outside the root, ...

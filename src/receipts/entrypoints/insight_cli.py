@@ -19,26 +19,26 @@ from receipts.domain.config import DataConfig, JobConfig
 from receipts.domain.errors import DomainError
 from receipts.domain.job import JobStatus
 from receipts.entrypoints import console, insight_console
-from receipts.entrypoints.label_policy_options import (
+from receipts.entrypoints.cli_options import (
     AllowedLabels,
+    AsJson,
+    DynamoTable,
     MergeAddressPhone,
     MergeAmounts,
     MergeDateTime,
     Presets,
+    ValidationSplit,
+    job_config_input,
 )
+from receipts.entrypoints.cli_state import State
 
 INSIGHT_HELP = "Insight"
+app = typer.Typer()
 NO_JOBS = "no jobs yet: train one with `receipts train` (or `make demo`)"
 
 
-def _runtime(ctx: typer.Context) -> Runtime:
-    from receipts.entrypoints.cli import _state
-
-    return _state(ctx).runtime()
-
-
 def _insight(ctx: typer.Context) -> Insight:
-    return Insight(_runtime(ctx).catalog())
+    return Insight(ctx.ensure_object(State).runtime().catalog())
 
 
 @contextmanager
@@ -56,171 +56,159 @@ def _say(message: str, as_json: bool) -> None:
     (console.err if as_json else console.out).print(message)
 
 
-def register(app: typer.Typer) -> None:
-    """Adds this module's commands to `app`."""
-
-    @app.command(rich_help_panel=INSIGHT_HELP)
-    def history(
-        ctx: typer.Context,
-        status: Annotated[
-            JobStatus | None, typer.Option(help="Only runs with this status.")
-        ] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    ) -> None:
-        """Every run with its config, best F1 and epoch, and F1 per epoch; best first."""
-        with _refusals():
-            found = _insight(ctx).history(status)
-        if as_json:
-            console.print_json(found.model_dump(mode="json"))
-        if not found.runs:
-            if status is None:
-                _say(NO_JOBS, as_json)
-            else:
-                _say(f"no {status.value} jobs", as_json)
-            return
-        if not as_json:
-            console.out.print(insight_console.history_table(found))
-        if found.runs_with_metrics == 0:
-            _say("no run has recorded metrics yet", as_json)
-
-    @app.command("dataset-stats", rich_help_panel=INSIGHT_HELP)
-    def dataset_stats(
-        ctx: typer.Context,
-        dataset: Annotated[
-            Path | None,
-            typer.Option(
-                help="Labelled receipts, JSONL (default: the latest job's, or the demo's)."
-            ),
-        ] = None,
-        dynamo_table: Annotated[
-            str | None, typer.Option(help="DynamoDB table with the labels (aws mode).")
-        ] = None,
-        job: Annotated[
-            str | None,
-            typer.Option(help="Use this job's data and label policy (other policy flags ignored)."),
-        ] = None,
-        merge_amounts: MergeAmounts = False,
-        merge_date_time: MergeDateTime = False,
-        merge_address_phone: MergeAddressPhone = False,
-        preset: Presets = None,
-        allowed_label: AllowedLabels = None,
-        o_entity_ratio: Annotated[
-            float | None, typer.Option(help="Max O:entity words in the training split.")
-        ] = None,
-        validation_split: Annotated[float, typer.Option(help="Share of receipts held out.")] = 0.2,
-        seed: Annotated[int, typer.Option(help="Seed of the split and the O-line drops.")] = 42,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    ) -> None:
-        """Receipts, lines, words, labels by validation status, what the presets and whitelist
-        make of them, and the O:entity balance."""
-        from receipts.entrypoints.training_wiring import label_store_for
-
-        runtime = _runtime(ctx)
-        with _refusals():
-            if job:
-                config = runtime.jobs.find_job(job).config
-                data, hp = config.data, config.hyperparameters
-                ratio, split_seed = hp.o_entity_ratio, hp.seed
-            else:
-                data = _data_config(
-                    dataset=dataset,
-                    dynamo_table=dynamo_table,
-                    allowed_labels=allowed_label or [],
-                    merge_amounts=merge_amounts,
-                    merge_date_time=merge_date_time,
-                    merge_address_phone=merge_address_phone,
-                    presets=preset or [],
-                    validation_split=validation_split,
-                )
-                ratio, split_seed = o_entity_ratio, seed
-            if not (data.dataset or data.dynamo_table):
-                data = _default_source(runtime, data)
-            if not (data.dataset or data.dynamo_table):
-                _say(
-                    "no data set: give --dataset PATH (JSONL), --dynamo-table TABLE (aws mode)"
-                    " or --job JOB; `receipts synthesize` or `make demo` make one",
-                    as_json,
-                )
-                return
-            store: LabelStore = label_store_for(data, runtime.settings)
-            stats = Insight.dataset_stats(
-                store.receipts(), data, source=store.source, seed=split_seed, o_entity_ratio=ratio
-            )
-        if as_json:
-            console.print_json(stats.model_dump(mode="json"))
-        else:
-            console.out.print(insight_console.dataset_view(stats))
-
-    @app.command(rich_help_panel=INSIGHT_HELP)
-    def monitor(
-        ctx: typer.Context,
-        job: Annotated[
-            str | None, typer.Argument(help="Job id or name (default: the running or latest job).")
-        ] = None,
-        follow: Annotated[
-            bool, typer.Option("--follow", "-f", help="Refresh live until the job ends.")
-        ] = False,
-        interval: Annotated[
-            float, typer.Option(min=0.05, help="Seconds between refreshes with --follow.")
-        ] = 2.0,
-        logs: Annotated[int, typer.Option(min=0, help="Recent log entries shown.")] = 10,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON (one snapshot).")] = False,
-    ) -> None:
-        """A run's status, epoch, latest metrics and recent logs; --follow keeps it live."""
-        insight = _insight(ctx)
-        with _refusals():
-            snapshot = insight.monitor(job, log_limit=logs)
-        if snapshot is None:
+@app.command(rich_help_panel=INSIGHT_HELP)
+def history(
+    ctx: typer.Context,
+    status: Annotated[JobStatus | None, typer.Option(help="Only runs with this status.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Every run with its config, best F1 and epoch, and F1 per epoch; best first."""
+    with _refusals():
+        found = _insight(ctx).history(status)
+    if as_json:
+        console.print_json(found.model_dump(mode="json"))
+    if not found.runs:
+        if status is None:
             _say(NO_JOBS, as_json)
-            return
-        if as_json:
-            console.print_json(snapshot.model_dump(mode="json"))
-            return
-        if follow and snapshot.active:
-            snapshot = _follow(insight, snapshot, interval, logs)
         else:
-            console.out.print(insight_console.monitor_view(snapshot))
-        if follow and not snapshot.active:
-            console.out.print(f"job {snapshot.run.job_name} is {snapshot.run.status.value}")
+            _say(f"no {status.value} jobs", as_json)
+        return
+    if not as_json:
+        console.out.print(insight_console.history_table(found))
+    if found.runs_with_metrics == 0:
+        _say("no run has recorded metrics yet", as_json)
 
-    @app.command(rich_help_panel=INSIGHT_HELP)
-    def compare(
-        ctx: typer.Context,
-        jobs: Annotated[list[str], typer.Argument(help="Two or more job ids or names.")],
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    ) -> None:
-        """Runs side by side: config differences, F1 per epoch, best per run, per-label F1 Δ."""
-        with _refusals():
-            comparison = _insight(ctx).compare(jobs)
-        if as_json:
-            console.print_json(comparison.model_dump(mode="json"))
-        else:
-            console.out.print(insight_console.comparison_view(comparison))
 
-    @app.command(rich_help_panel=INSIGHT_HELP)
-    def report(
-        ctx: typer.Context,
-        job: Annotated[str, typer.Argument(help="Job id or name.")],
-        output: Annotated[
-            Path | None, typer.Option(help="Folder for index.html and plots (reports/<job>).")
-        ] = None,
-        as_json: Annotated[
-            bool, typer.Option("--json", help="Also print the data as JSON.")
-        ] = False,
-    ) -> None:
-        """An HTML report of one run: curves, per-label F1, confusion matrix, labels, config,
-        timings and the export bundles made from it."""
-        from receipts.adapters.html.run_report import write_run_report
+@app.command("dataset-stats", rich_help_panel=INSIGHT_HELP)
+def dataset_stats(
+    ctx: typer.Context,
+    dataset: Annotated[
+        Path | None,
+        typer.Option(help="Labelled receipts, JSONL (default: the latest job's, or the demo's)."),
+    ] = None,
+    dynamo_table: DynamoTable = None,
+    job: Annotated[
+        str | None,
+        typer.Option(help="Use this job's data and label policy (other policy flags ignored)."),
+    ] = None,
+    merge_amounts: MergeAmounts = False,
+    merge_date_time: MergeDateTime = False,
+    merge_address_phone: MergeAddressPhone = False,
+    presets: Presets = None,
+    allowed_labels: AllowedLabels = None,
+    o_entity_ratio: Annotated[
+        float | None, typer.Option(help="Max O:entity words in the training split.")
+    ] = None,
+    validation_split: ValidationSplit = 0.2,
+    seed: Annotated[int, typer.Option(help="Seed of the split and the O-line drops.")] = 42,
+    as_json: AsJson = False,
+) -> None:
+    """Receipts, lines, words, labels by validation status, what the presets and whitelist
+    make of them, and the O:entity balance."""
+    from receipts.entrypoints.training_wiring import label_store_for
 
-        with _refusals():
-            data = _insight(ctx).report(job)
-        folder = output or Path("reports") / data.run.job_name
-        page = write_run_report(data, folder)
-        if as_json:
-            console.print_json(data.model_dump(mode="json"))
-        for note in data.notes:
-            _say(f"note: {note}", as_json)
-        _say(f"report: {page}", as_json)
+    runtime = ctx.ensure_object(State).runtime()
+    with _refusals():
+        # each flag is named after its config field; --job takes the job's config instead
+        config = (
+            runtime.jobs.find_job(job).config
+            if job
+            else JobConfig.parse(job_config_input(ctx.params))
+        )
+        data, hp = config.data, config.hyperparameters
+        if not (data.dataset or data.dynamo_table):
+            data = _default_source(runtime, data)
+        if not (data.dataset or data.dynamo_table):
+            _say(
+                "no data set: give --dataset PATH (JSONL), --dynamo-table TABLE (aws mode)"
+                " or --job JOB; `receipts synthesize` or `make demo` make one",
+                as_json,
+            )
+            return
+        store: LabelStore = label_store_for(data, runtime.settings)
+        stats = Insight.dataset_stats(
+            store.receipts(),
+            data,
+            source=store.source,
+            seed=hp.seed,
+            o_entity_ratio=hp.o_entity_ratio,
+        )
+    if as_json:
+        console.print_json(stats.model_dump(mode="json"))
+    else:
+        console.out.print(insight_console.dataset_view(stats))
+
+
+@app.command(rich_help_panel=INSIGHT_HELP)
+def monitor(
+    ctx: typer.Context,
+    job: Annotated[
+        str | None, typer.Argument(help="Job id or name (default: the running or latest job).")
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Refresh live until the job ends.")
+    ] = False,
+    interval: Annotated[
+        float, typer.Option(min=0.05, help="Seconds between refreshes with --follow.")
+    ] = 2.0,
+    logs: Annotated[int, typer.Option(min=0, help="Recent log entries shown.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (one snapshot).")] = False,
+) -> None:
+    """A run's status, epoch, latest metrics and recent logs; --follow keeps it live."""
+    insight = _insight(ctx)
+    with _refusals():
+        snapshot = insight.monitor(job, log_limit=logs)
+    if snapshot is None:
+        _say(NO_JOBS, as_json)
+        return
+    if as_json:
+        console.print_json(snapshot.model_dump(mode="json"))
+        return
+    if follow and snapshot.active:
+        snapshot = _follow(insight, snapshot, interval, logs)
+    else:
+        console.out.print(insight_console.monitor_view(snapshot))
+    if follow and not snapshot.active:
+        console.out.print(f"job {snapshot.run.job_name} is {snapshot.run.status.value}")
+
+
+@app.command(rich_help_panel=INSIGHT_HELP)
+def compare(
+    ctx: typer.Context,
+    jobs: Annotated[list[str], typer.Argument(help="Two or more job ids or names.")],
+    as_json: AsJson = False,
+) -> None:
+    """Runs side by side: config differences, F1 per epoch, best per run, per-label F1 Δ."""
+    with _refusals():
+        comparison = _insight(ctx).compare(jobs)
+    if as_json:
+        console.print_json(comparison.model_dump(mode="json"))
+    else:
+        console.out.print(insight_console.comparison_view(comparison))
+
+
+@app.command(rich_help_panel=INSIGHT_HELP)
+def report(
+    ctx: typer.Context,
+    job: Annotated[str, typer.Argument(help="Job id or name.")],
+    output: Annotated[
+        Path | None, typer.Option(help="Folder for index.html and plots (reports/<job>).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Also print the data as JSON.")] = False,
+) -> None:
+    """An HTML report of one run: curves, per-label F1, confusion matrix, labels, config,
+    timings and the export bundles made from it."""
+    from receipts.adapters.html.run_report import write_run_report
+
+    with _refusals():
+        data = _insight(ctx).report(job)
+    folder = output or Path("reports") / data.run.job_name
+    page = write_run_report(data, folder)
+    if as_json:
+        console.print_json(data.model_dump(mode="json"))
+    for note in data.notes:
+        _say(f"note: {note}", as_json)
+    _say(f"report: {page}", as_json)
 
 
 def _follow(
@@ -245,12 +233,6 @@ def _follow(
         except KeyboardInterrupt:
             pass
     return snapshot
-
-
-def _data_config(**fields: object) -> DataConfig:
-    """A data config from the flags, refused (naming each bad one) like `train` refuses it."""
-    fields["dataset"] = str(Path(str(fields["dataset"])).resolve()) if fields["dataset"] else None
-    return JobConfig.parse({"data": fields}).data
 
 
 def _default_source(runtime: Runtime, data: DataConfig) -> DataConfig:

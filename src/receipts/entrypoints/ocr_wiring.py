@@ -6,6 +6,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import get_args
 
 from receipts.application.model_cache import ModelCache
 from receipts.application.ocr_worker import OCRWorker
@@ -13,10 +14,11 @@ from receipts.application.ports.ocr_engine import OCREngine, OCREngineUnavailabl
 from receipts.application.ports.predictor import Predictor
 from receipts.application.worker_log import WorkerLog
 from receipts.bootstrap import Runtime
+from receipts.domain.ocr_job import OCREngineName
 from receipts.domain.routing import RoutingPolicy
 from receipts.entrypoints.model_loading import Precision, PredictorRuntime, load_predictor
 
-ENGINES = ("tesseract", "vision", "stub")
+ENGINES = get_args(OCREngineName)
 
 
 def build_engine(name: str) -> OCREngine:

@@ -1,4 +1,4 @@
-"""A rich progress bar for training: steps, loss, ETA, and a line per epoch."""
+"""Rich progress bars: a counting bar, and training's steps, loss, ETA and a line per epoch."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
@@ -14,6 +15,19 @@ from rich.progress import (
 )
 
 from receipts.domain.job_metric import Evaluation
+from receipts.entrypoints.console import err
+
+
+def counting_bar(*extra: ProgressColumn) -> Progress:
+    """Description, bar, done/total, the `extra` columns, time elapsed; on stderr."""
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        *extra,
+        TimeElapsedColumn(),
+        console=err,
+    )
 
 
 class RichTrainingProgress:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, cast
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -31,93 +31,92 @@ from receipts.application.inference_cache import (
 from receipts.application.inference_response import InferenceResponse
 from receipts.application.ports.label_store import LabelStore
 from receipts.application.ports.predictor import ModelUnusable, Predictor
+from receipts.domain.config import DataConfig
 from receipts.domain.labels import MERGE_PRESETS, merge_map
 from receipts.entrypoints import console
+from receipts.entrypoints.cli_options import DynamoTable
+from receipts.entrypoints.cli_state import State
 from receipts.entrypoints.model_loading import PredictorRuntime, load_predictor
+from receipts.settings import Settings
 
 INFERENCE_HELP = "Inference"
+app = typer.Typer()
 
 
-def register(app: typer.Typer) -> None:
-    """Adds this module's commands to `app`."""
-
-    @app.command("inference-report", rich_help_panel=INFERENCE_HELP)
-    def inference_report(
-        ctx: typer.Context,
-        model: Annotated[
-            Path | None,
-            typer.Option(
-                help="Checkpoint, run directory (its best/) or ONNX bundle; not needed when"
-                " the receipt's report is cached."
-            ),
-        ] = None,
-        dataset: Annotated[
-            Path | None,
-            typer.Option(help="Labelled receipts, JSONL (images relative to its folder)."),
-        ] = None,
-        dynamo_table: Annotated[
-            str | None, typer.Option(help="DynamoDB table with the labels (aws mode).")
-        ] = None,
-        receipt: Annotated[
-            str | None,
-            typer.Option("--receipt", "--receipt-id", help="This receipt (default: random)."),
-        ] = None,
-        seed: Annotated[
-            int | None, typer.Option(help="Seed of the random pick: same seed, same receipt.")
-        ] = None,
-        output: Annotated[
-            Path, typer.Option(help="Folder for <receipt>.json and <receipt>.html.")
-        ] = Path("inference-report"),
-        refresh: Annotated[
-            bool, typer.Option(help="Run the model even when the report is cached.")
-        ] = False,
-        preset: Annotated[
-            list[str] | None,
-            typer.Option(
-                help="Compare ground truth merged by this preset (repeat; default: read off"
-                " the model's labels)."
-            ),
-        ] = None,
-        runtime: Annotated[
-            str, typer.Option(help="auto (bundle → ONNX, checkpoint → torch), torch or onnx.")
-        ] = "auto",
-        as_json: Annotated[bool, typer.Option("--json", help="Print the response JSON.")] = False,
-    ) -> None:
-        """A model's predictions on one receipt beside its VALID labels: accuracy, per-label
-        F1, the response JSON of the inference API and an HTML view."""
-        labels = _label_store(dataset, dynamo_table)
-        unknown = sorted(set(preset or ()) - set(MERGE_PRESETS))
-        if unknown:
-            raise typer.BadParameter(
-                f"unknown preset {', '.join(unknown)} (known: {', '.join(MERGE_PRESETS)})",
-                param_hint="--preset",
-            )
-        if runtime not in ("auto", "torch", "onnx"):
-            raise typer.BadParameter("expected auto, torch or onnx", param_hint="--runtime")
-        if model is not None and not model.exists():
-            raise typer.BadParameter(f"{model}: no such file or directory", param_hint="--model")
-        store = ctx.obj.runtime()
-        model_uri = model.resolve().as_uri() + "/" if model is not None else None
-        reports = InferenceReports(
-            labels=labels,
-            cache=InferenceCache(store.artifacts, store.artifacts_uri),
-            predictor=_predictor_loader(model, model_uri, cast(PredictorRuntime, runtime), receipt),
-            label_map=merge_map(preset) if preset else None,
+@app.command("inference-report", rich_help_panel=INFERENCE_HELP)
+def inference_report(
+    ctx: typer.Context,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            help="Checkpoint, run directory (its best/) or ONNX bundle; not needed when"
+            " the receipt's report is cached."
+        ),
+    ] = None,
+    dataset: Annotated[
+        Path | None,
+        typer.Option(help="Labelled receipts, JSONL (images relative to its folder)."),
+    ] = None,
+    dynamo_table: DynamoTable = None,
+    receipt: Annotated[
+        str | None,
+        typer.Option("--receipt", "--receipt-id", help="This receipt (default: random)."),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed of the random pick: same seed, same receipt.")
+    ] = None,
+    output: Annotated[
+        Path, typer.Option(help="Folder for <receipt>.json and <receipt>.html.")
+    ] = Path("inference-report"),
+    refresh: Annotated[
+        bool, typer.Option(help="Run the model even when the report is cached.")
+    ] = False,
+    preset: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Compare ground truth merged by this preset (repeat; default: read off"
+            " the model's labels)."
+        ),
+    ] = None,
+    runtime: Annotated[
+        PredictorRuntime,
+        typer.Option(help="auto (bundle → ONNX, checkpoint → torch), torch or onnx."),
+    ] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the response JSON.")] = False,
+) -> None:
+    """A model's predictions on one receipt beside its VALID labels: accuracy, per-label
+    F1, the response JSON of the inference API and an HTML view."""
+    state = ctx.ensure_object(State)
+    labels = _label_store(dataset, dynamo_table, state.settings)
+    unknown = sorted(set(preset or ()) - set(MERGE_PRESETS))
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown preset {', '.join(unknown)} (known: {', '.join(MERGE_PRESETS)})",
+            param_hint="--preset",
         )
-        try:
-            if receipt is not None and not refresh:
-                outcome = reports.hybrid(receipt, model_uri=model_uri)
-            else:
-                outcome = reports.generate(receipt, seed=seed)
-        except ModelUnusable as error:
-            console.err.print(f"[red]error:[/] {error}")
-            raise typer.Exit(1) from None
-        response = outcome.response
-        written = write_report(response, output, labels, dataset)
-        if as_json:
-            console.print_json(json.loads(response.to_json()))
-            return
-        _print_summary(outcome, written)
+    if model is not None and not model.exists():
+        raise typer.BadParameter(f"{model}: no such file or directory", param_hint="--model")
+    model_uri = model.resolve().as_uri() + "/" if model is not None else None
+    store = state.runtime()
+    reports = InferenceReports(
+        labels=labels,
+        cache=InferenceCache(store.artifacts, store.artifacts_uri),
+        predictor=_predictor_loader(model, model_uri, runtime, receipt),
+        label_map=merge_map(preset) if preset else None,
+    )
+    try:
+        if receipt is not None and not refresh:
+            outcome = reports.hybrid(receipt, model_uri=model_uri)
+        else:
+            outcome = reports.generate(receipt, seed=seed)
+    except ModelUnusable as error:
+        console.fail(error)
+    response = outcome.response
+    written = write_report(response, output, labels, dataset)
+    if as_json:
+        console.print_json(json.loads(response.to_json()))
+        return
+    _print_summary(outcome, written)
 
 
 def write_report(
@@ -144,21 +143,17 @@ def write_report(
     return list(contents)
 
 
-def _label_store(dataset: Path | None, dynamo_table: str | None) -> LabelStore:
+def _label_store(dataset: Path | None, dynamo_table: str | None, settings: Settings) -> LabelStore:
     if (dataset is None) == (dynamo_table is None):
         raise typer.BadParameter(
             "give exactly one of --dataset PATH and --dynamo-table TABLE", param_hint="--dataset"
         )
-    if dataset is not None:
-        if not dataset.is_file():
-            raise typer.BadParameter(f"{dataset}: no such file", param_hint="--dataset")
-        from receipts.adapters.jsonl.label_store import JSONLLabelStore
+    if dataset is not None and not dataset.is_file():
+        raise typer.BadParameter(f"{dataset}: no such file", param_hint="--dataset")
+    from receipts.entrypoints.training_wiring import label_store_for
 
-        return JSONLLabelStore(dataset)
-    from receipts.adapters.dynamodb.label_store import DynamoDBLabelStore
-
-    assert dynamo_table is not None
-    return DynamoDBLabelStore(dynamo_table)
+    source = DataConfig(dataset=str(dataset) if dataset else None, dynamo_table=dynamo_table)
+    return label_store_for(source, settings)
 
 
 def _predictor_loader(

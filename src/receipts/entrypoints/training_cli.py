@@ -3,24 +3,33 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated
+from uuid import UUID
 
 import typer
 
+from receipts.bootstrap import Runtime
 from receipts.domain.errors import InvalidInput
 from receipts.domain.job import JobDraft, JobStatus
 from receipts.entrypoints import console
-from receipts.entrypoints.label_policy_options import (
+from receipts.entrypoints.cli_options import (
     AllowedLabels,
+    AsJson,
+    DynamoTable,
     MergeAddressPhone,
     MergeAmounts,
     MergeDateTime,
     Presets,
+    ValidationSplit,
+    job_config_input,
 )
+from receipts.entrypoints.cli_state import State
 from receipts.entrypoints.progress import RichTrainingProgress
 
 TRAINING_HELP = "Training"
+app = typer.Typer()
 
 
 def _tags(pairs: list[str]) -> dict[str, str]:
@@ -33,235 +42,195 @@ def _tags(pairs: list[str]) -> dict[str, str]:
     return tags
 
 
-def register(app: typer.Typer) -> None:
-    @app.command(rich_help_panel=TRAINING_HELP)
-    def train(
-        ctx: typer.Context,
-        job_name: Annotated[
-            str | None, typer.Option(help="Unique job name (default: receipts-<time>).")
-        ] = None,
-        dataset: Annotated[Path | None, typer.Option(help="Labelled receipts, JSONL.")] = None,
-        dynamo_table: Annotated[
-            str | None, typer.Option(help="DynamoDB table with the labels (aws mode).")
-        ] = None,
-        epochs: Annotated[int, typer.Option(help="Epochs.")] = 10,
-        batch_size: Annotated[int, typer.Option(help="Batch size.")] = 8,
-        lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 5e-5,
-        warmup_ratio: Annotated[float, typer.Option(help="Warm-up share of all steps.")] = 0.1,
-        label_smoothing: Annotated[float, typer.Option(help="Label smoothing.")] = 0.0,
-        o_entity_ratio: Annotated[
-            float | None, typer.Option(help="Max O:entity words; drops O-only lines.")
-        ] = None,
-        merge_amounts: MergeAmounts = False,
-        merge_date_time: MergeDateTime = False,
-        merge_address_phone: MergeAddressPhone = False,
-        preset: Presets = None,
-        allowed_label: AllowedLabels = None,
-        early_stopping_patience: Annotated[
-            int, typer.Option(help="Epochs without gain before stopping.")
-        ] = 2,
-        early_stopping_threshold: Annotated[
-            float, typer.Option(help="Least F1 gain that counts.")
-        ] = 0.0,
-        gradient_accumulation_steps: Annotated[
-            int, typer.Option(help="Batches per optimizer step.")
-        ] = 1,
-        weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.01,
-        num_workers: Annotated[int, typer.Option(help="Data-loading worker processes.")] = 0,
-        mixed_precision: Annotated[
-            str,
-            typer.Option(
-                help="auto, no, fp16 or bf16. GPU: auto = bf16 where supported, else fp16."
-                " CPU: only bf16 autocasts (fast with AMX / AVX512-BF16); auto stays fp32."
-            ),
-        ] = "auto",
-        validation_split: Annotated[float, typer.Option(help="Share of receipts held out.")] = 0.2,
-        dataset_snapshot_save: Annotated[
-            Path | None, typer.Option(help="Save the prepared data set here.")
-        ] = None,
-        dataset_snapshot_load: Annotated[
-            Path | None, typer.Option(help="Train on a saved data set.")
-        ] = None,
-        model_size: Annotated[
-            str, typer.Option(help="tiny, small or base (from scratch).")
-        ] = "base",
-        pretrained: Annotated[
-            str | None, typer.Option(help="'minilm' or a local model directory.")
-        ] = None,
-        max_seq_length: Annotated[int, typer.Option(help="Tokens per window.")] = 512,
-        stride: Annotated[int, typer.Option(help="Tokens shared by consecutive windows.")] = 128,
-        seed: Annotated[int, typer.Option(help="Seed of split, init, order.")] = 42,
-        output_dir: Annotated[
-            Path | None, typer.Option(help="Checkpoints and run.json go here.")
-        ] = None,
-        keep_checkpoints: Annotated[
-            int, typer.Option(help="Epoch checkpoints kept besides best/.")
-        ] = 2,
-        resume: Annotated[
-            str | None, typer.Option(help="Resume this interrupted job (id or name).")
-        ] = None,
-        description: Annotated[str, typer.Option(help="What the run is for.")] = "",
-        tag: Annotated[
-            list[str] | None, typer.Option(help="KEY=VALUE job tag, e.g. skip-coreml-export=true.")
-        ] = None,
-        created_by: Annotated[str, typer.Option(help="Who started it.")] = "cli",
-    ) -> None:
-        """Train a LayoutLM token classifier as a tracked job (the seeds' `layoutlm-cli train`)."""
-        from receipts.entrypoints.cli import _state
+@app.command(rich_help_panel=TRAINING_HELP)
+def train(
+    ctx: typer.Context,
+    job_name: Annotated[
+        str | None, typer.Option(help="Unique job name (default: receipts-<time>).")
+    ] = None,
+    dataset: Annotated[Path | None, typer.Option(help="Labelled receipts, JSONL.")] = None,
+    dynamo_table: DynamoTable = None,
+    epochs: Annotated[int, typer.Option(help="Epochs.")] = 10,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 8,
+    learning_rate: Annotated[float, typer.Option("--lr", help="Peak learning rate.")] = 5e-5,
+    warmup_ratio: Annotated[float, typer.Option(help="Warm-up share of all steps.")] = 0.1,
+    label_smoothing: Annotated[float, typer.Option(help="Label smoothing.")] = 0.0,
+    o_entity_ratio: Annotated[
+        float | None, typer.Option(help="Max O:entity words; drops O-only lines.")
+    ] = None,
+    merge_amounts: MergeAmounts = False,
+    merge_date_time: MergeDateTime = False,
+    merge_address_phone: MergeAddressPhone = False,
+    presets: Presets = None,
+    allowed_labels: AllowedLabels = None,
+    early_stopping_patience: Annotated[
+        int, typer.Option(help="Epochs without gain before stopping.")
+    ] = 2,
+    early_stopping_threshold: Annotated[
+        float, typer.Option(help="Least F1 gain that counts.")
+    ] = 0.0,
+    gradient_accumulation_steps: Annotated[
+        int, typer.Option(help="Batches per optimizer step.")
+    ] = 1,
+    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.01,
+    num_workers: Annotated[int, typer.Option(help="Data-loading worker processes.")] = 0,
+    mixed_precision: Annotated[
+        str,
+        typer.Option(
+            help="auto, no, fp16 or bf16. GPU: auto = bf16 where supported, else fp16."
+            " CPU: only bf16 autocasts (fast with AMX / AVX512-BF16); auto stays fp32."
+        ),
+    ] = "auto",
+    validation_split: ValidationSplit = 0.2,
+    dataset_snapshot_save: Annotated[
+        Path | None, typer.Option(help="Save the prepared data set here.")
+    ] = None,
+    dataset_snapshot_load: Annotated[
+        Path | None, typer.Option(help="Train on a saved data set.")
+    ] = None,
+    model_size: Annotated[str, typer.Option(help="tiny, small or base (from scratch).")] = "base",
+    pretrained: Annotated[
+        str | None, typer.Option(help="'minilm' or a local model directory.")
+    ] = None,
+    max_seq_length: Annotated[int, typer.Option(help="Tokens per window.")] = 512,
+    stride: Annotated[int, typer.Option(help="Tokens shared by consecutive windows.")] = 128,
+    seed: Annotated[int, typer.Option(help="Seed of split, init, order.")] = 42,
+    output_dir: Annotated[
+        Path | None, typer.Option(help="Checkpoints and run.json go here.")
+    ] = None,
+    keep_checkpoints: Annotated[
+        int, typer.Option(help="Epoch checkpoints kept besides best/.")
+    ] = 2,
+    resume: Annotated[
+        str | None, typer.Option(help="Resume this interrupted job (id or name).")
+    ] = None,
+    description: Annotated[str, typer.Option(help="What the run is for.")] = "",
+    tag: Annotated[
+        list[str] | None, typer.Option(help="KEY=VALUE job tag, e.g. skip-coreml-export=true.")
+    ] = None,
+    created_by: Annotated[str, typer.Option(help="Who started it.")] = "cli",
+) -> None:
+    """Train a LayoutLM token classifier as a tracked job (the seeds' `layoutlm-cli train`)."""
+    runtime = ctx.ensure_object(State).runtime()
+    if resume:
+        job_id = _interrupted_job(runtime, resume)
+    else:
+        draft = {
+            "name": job_name or f"receipts-{time.strftime('%Y-%m-%d-%H%M%S')}",
+            "description": description,
+            "created_by": created_by,
+            "tags": _tags(tag or []),
+            "config": job_config_input(ctx.params),  # each config flag is named after its field
+        }
+        job_id = runtime.jobs.create_job(JobDraft.parse(draft))
+    _run_training(runtime, job_id, output_dir, keep_checkpoints)
 
-        runtime = _state(ctx).runtime()
-        if resume:
-            job = runtime.jobs.find_job(resume)
-            if job.status is not JobStatus.INTERRUPTED:
-                raise InvalidInput(
-                    "--resume", [f"job {job.name} is {job.status.value}, not interrupted"]
-                )
-            job_id = job.id
-        else:
-            import time
 
-            name = job_name or f"receipts-{time.strftime('%Y-%m-%d-%H%M%S')}"
-            job_id = runtime.jobs.create_job(
-                JobDraft.parse(
-                    {
-                        "name": name,
-                        "description": description,
-                        "created_by": created_by,
-                        "tags": _tags(tag or []),
-                        "config": {
-                            "hyperparameters": {
-                                "epochs": epochs,
-                                "batch_size": batch_size,
-                                "learning_rate": lr,
-                                "warmup_ratio": warmup_ratio,
-                                "label_smoothing": label_smoothing,
-                                "o_entity_ratio": o_entity_ratio,
-                                "early_stopping_patience": early_stopping_patience,
-                                "early_stopping_threshold": early_stopping_threshold,
-                                "gradient_accumulation_steps": gradient_accumulation_steps,
-                                "weight_decay": weight_decay,
-                                "seed": seed,
-                                "num_workers": num_workers,
-                                "mixed_precision": mixed_precision,
-                            },
-                            "data": {
-                                "allowed_labels": allowed_label or [],
-                                "merge_amounts": merge_amounts,
-                                "merge_date_time": merge_date_time,
-                                "merge_address_phone": merge_address_phone,
-                                "presets": preset or [],
-                                "validation_split": validation_split,
-                                "dataset": str(dataset.resolve()) if dataset else None,
-                                "dynamo_table": dynamo_table,
-                                "dataset_snapshot_load": str(dataset_snapshot_load)
-                                if dataset_snapshot_load
-                                else None,
-                                "dataset_snapshot_save": str(dataset_snapshot_save)
-                                if dataset_snapshot_save
-                                else None,
-                            },
-                            "model": {
-                                "model_size": model_size,
-                                "pretrained": pretrained,
-                                "max_seq_length": max_seq_length,
-                                "stride": stride,
-                            },
-                        },
-                    }
-                )
-            )
-        job = runtime.jobs.get_job(job_id)
-        console.out.print(f"job [bold]{job.name}[/] ({job.id})")
-        # torch loads only once the job is valid: bad input is refused in well under a second
-        from receipts.adapters.torch.trainer import LayoutLMTrainer
-        from receipts.application.training import run_training
-        from receipts.entrypoints.training_wiring import load_dataset
+def _interrupted_job(runtime: Runtime, key: str) -> UUID:
+    job = runtime.jobs.find_job(key)
+    if job.status is not JobStatus.INTERRUPTED:
+        raise InvalidInput("--resume", [f"job {job.name} is {job.status.value}, not interrupted"])
+    return job.id
 
-        trainer = LayoutLMTrainer(
-            load_dataset,
-            output_dir or runtime.settings.artifacts_dir / "runs",
-            runtime.artifacts,
-            runtime.runs_prefix(),
-            progress=RichTrainingProgress(console.out),
-            keep_checkpoints=keep_checkpoints,
-        )
-        status = run_training(runtime.jobs, job_id, trainer)
-        job = runtime.jobs.get_job(job_id)
-        if status is JobStatus.SUCCEEDED and job.results:
-            r = job.results
-            field_f1 = r.extra.get("best_field_f1")
-            console.out.print(
-                f"[green]succeeded[/]: best entity F1 {r.best_f1:.4f} at epoch {r.best_epoch}"
-                + (f", field F1 {field_f1:.4f}" if field_f1 is not None else "")
-                + f"; {r.epochs_run} epoch(s){' (early stop)' if r.stopped_early else ''}"
-            )
-            console.out.print(f"best checkpoint: {r.best_checkpoint_uri}")
-            export = runtime.exports.auto_export_of(job_id)
-            if export:
-                console.out.print(
-                    f"CoreML export {export.id} {export.status.value}"
-                    f" ({export.request.quantization.value})"
-                )
-            return
-        if status is JobStatus.INTERRUPTED:
-            console.err.print(
-                f"[yellow]interrupted[/]: checkpoint {job.resume_checkpoint_uri}\n"
-                f"resume with: receipts train --resume {job.name}"
-            )
-            raise typer.Exit(130)
-        console.err.print(f"[red]{status.value}[/]: {job.status_reason}")
-        raise typer.Exit(1)
 
-    @app.command(rich_help_panel=TRAINING_HELP)
-    def evaluate(
-        checkpoint: Annotated[Path, typer.Option(help="A checkpoint directory (HF layout).")],
-        dataset: Annotated[Path, typer.Option(help="Labelled receipts, JSONL.")],
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    ) -> None:
-        """Entity-level and field-level scores of a checkpoint on a data set."""
-        from receipts.entrypoints.evaluation import evaluate_checkpoint
+def _run_training(
+    runtime: Runtime, job_id: UUID, output_dir: Path | None, keep_checkpoints: int
+) -> None:
+    """Trains the recorded job and says how it ended: exit 130 when interrupted, 1 failed."""
+    job = runtime.jobs.get_job(job_id)
+    console.out.print(f"job [bold]{job.name}[/] ({job.id})")
+    # torch loads only once the job is valid: bad input is refused in well under a second
+    from receipts.adapters.torch.trainer import LayoutLMTrainer
+    from receipts.application.training import run_training
+    from receipts.entrypoints.training_wiring import load_dataset
 
-        report = evaluate_checkpoint(checkpoint, dataset)
-        if as_json:
-            console.print_json(report)
-            return
-        field_f1 = report["field_f1"]
-        fields = f"; field F1 {field_f1:.4f}" if field_f1 is not None else ""
+    trainer = LayoutLMTrainer(
+        load_dataset,
+        output_dir or runtime.settings.artifacts_dir / "runs",
+        runtime.artifacts,
+        runtime.runs_prefix(),
+        progress=RichTrainingProgress(console.out),
+        keep_checkpoints=keep_checkpoints,
+    )
+    status = run_training(runtime.jobs, job_id, trainer)
+    job = runtime.jobs.get_job(job_id)
+    if status is JobStatus.SUCCEEDED and job.results:
+        r = job.results
+        field_f1 = r.extra.get("best_field_f1")
         console.out.print(
-            f"{report['receipts']} receipts, {report['words']} words: entity F1 {report['f1']:.4f}"
-            f" (P {report['precision']:.4f}, R {report['recall']:.4f}){fields}"
+            f"[green]succeeded[/]: best entity F1 {r.best_f1:.4f} at epoch {r.best_epoch}"
+            + (f", field F1 {field_f1:.4f}" if field_f1 is not None else "")
+            + f"; {r.epochs_run} epoch(s){' (early stop)' if r.stopped_early else ''}"
         )
-        for label, score in sorted(report["per_label"].items()):
+        console.out.print(f"best checkpoint: {r.best_checkpoint_uri}")
+        export = runtime.exports.auto_export_of(job_id)
+        if export:
             console.out.print(
-                f"  {label:<16} F1 {score['f1']:.4f}  P {score['precision']:.4f}"
-                f"  R {score['recall']:.4f}  n={score['support']}"
+                f"CoreML export {export.id} {export.status.value}"
+                f" ({export.request.quantization.value})"
             )
-
-    @app.command(rich_help_panel=TRAINING_HELP)
-    def synthesize(
-        output: Annotated[Path, typer.Option(help="JSONL file to write.")],
-        count: Annotated[int, typer.Option(min=1, help="Receipts.")] = 500,
-        seed: Annotated[int, typer.Option(help="Seed: same seed, same receipts.")] = 0,
-        images: Annotated[Path | None, typer.Option(help="Also render PNG images here.")] = None,
-    ) -> None:
-        """Write the project's synthetic labelled receipts (and optionally their images)."""
-        from receipts.adapters.jsonl.label_store import to_record
-        from receipts.adapters.synthetic.generator import generate_receipt, render
-
-        output.parent.mkdir(parents=True, exist_ok=True)
-        if images:
-            images.mkdir(parents=True, exist_ok=True)
-        partial = output.with_name(output.name + ".partial")
-        with partial.open("w", encoding="utf-8") as out:
-            for index in range(count):
-                receipt, _ = generate_receipt(seed, index)
-                record = to_record(receipt)
-                if images:
-                    path = images / f"{receipt.receipt_id}.png"
-                    render(seed, index).save(path)
-                    record["image"] = str(path.resolve())
-                out.write(json.dumps(record) + "\n")
-        partial.replace(output)
-        console.out.print(
-            f"wrote {count} receipts to {output}" + (f" and images to {images}" if images else "")
+        return
+    if status is JobStatus.INTERRUPTED:
+        console.err.print(
+            f"[yellow]interrupted[/]: checkpoint {job.resume_checkpoint_uri}\n"
+            f"resume with: receipts train --resume {job.name}"
         )
+        raise typer.Exit(130)
+    console.err.print(f"[red]{status.value}[/]: {job.status_reason}")
+    raise typer.Exit(1)
+
+
+@app.command(rich_help_panel=TRAINING_HELP)
+def evaluate(
+    checkpoint: Annotated[Path, typer.Option(help="A checkpoint directory (HF layout).")],
+    dataset: Annotated[Path, typer.Option(help="Labelled receipts, JSONL.")],
+    as_json: AsJson = False,
+) -> None:
+    """Entity-level and field-level scores of a checkpoint on a data set."""
+    from receipts.entrypoints.evaluation import evaluate_checkpoint
+
+    report = evaluate_checkpoint(checkpoint, dataset)
+    if as_json:
+        console.print_json(report)
+        return
+    field_f1 = report["field_f1"]
+    fields = f"; field F1 {field_f1:.4f}" if field_f1 is not None else ""
+    console.out.print(
+        f"{report['receipts']} receipts, {report['words']} words: entity F1 {report['f1']:.4f}"
+        f" (P {report['precision']:.4f}, R {report['recall']:.4f}){fields}"
+    )
+    for label, score in sorted(report["per_label"].items()):
+        console.out.print(
+            f"  {label:<16} F1 {score['f1']:.4f}  P {score['precision']:.4f}"
+            f"  R {score['recall']:.4f}  n={score['support']}"
+        )
+
+
+@app.command(rich_help_panel=TRAINING_HELP)
+def synthesize(
+    output: Annotated[Path, typer.Option(help="JSONL file to write.")],
+    count: Annotated[int, typer.Option(min=1, help="Receipts.")] = 500,
+    seed: Annotated[int, typer.Option(help="Seed: same seed, same receipts.")] = 0,
+    images: Annotated[Path | None, typer.Option(help="Also render PNG images here.")] = None,
+) -> None:
+    """Write the project's synthetic labelled receipts (and optionally their images)."""
+    from receipts.adapters.jsonl.label_store import to_record
+    from receipts.adapters.synthetic.generator import generate_receipt, render
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if images:
+        images.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(output.name + ".partial")
+    with partial.open("w", encoding="utf-8") as out:
+        for index in range(count):
+            receipt, _ = generate_receipt(seed, index)
+            record = to_record(receipt)
+            if images:
+                path = images / f"{receipt.receipt_id}.png"
+                render(seed, index).save(path)
+                record["image"] = str(path.resolve())
+            out.write(json.dumps(record) + "\n")
+    partial.replace(output)
+    console.out.print(
+        f"wrote {count} receipts to {output}" + (f" and images to {images}" if images else "")
+    )
