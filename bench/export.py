@@ -46,9 +46,9 @@ from receipts.adapters.torch.checkpoints import save_checkpoint
 from receipts.adapters.torch.models import SIZES, build_model
 from receipts.adapters.torch.tokenization import SPECIAL, load_tokenizer
 from receipts.adapters.torch.trainer import LayoutLMTrainer, SilentReporter
-from receipts.application.datasets import prepare_dataset
 from receipts.application.ports.training_backend import TrainingReporter, TrainingSpec
 from receipts.application.ports.training_data import PreparedDataset
+from receipts.application.training.datasets import prepare_dataset
 from receipts.domain.config import JobConfig
 from receipts.domain.quantization import Quantization
 

@@ -20,7 +20,7 @@ label per word (tokenizing, tensors, forward, soft-max, arg-max):
   `quantize_graph`, `write_metadata_files`; the exporter's parity checks skipped, agreement
   is measured here instead).
 
-Worker: the real OCR worker (`application/ocr_worker.py`, built as `receipts ocr-worker`
+Worker: the real OCR worker (`application/ocr/ocr_worker.py`, built as `receipts ocr-worker`
 builds it, on a memory runtime) drains `--worker-receipts` queued dev images one job at a
 time: receipts/min measured, beside an ESTIMATE from this bench's OCR + inference p50s.
 
@@ -349,7 +349,7 @@ class WorkerFigures:
 def worker_throughput(
     images: Sequence[Path], model_dir: Path, predictor: str, threads: int
 ) -> WorkerFigures:
-    """Receipts/min of the real OCR worker (`application/ocr_worker.py`, built as
+    """Receipts/min of the real OCR worker (`application/ocr/ocr_worker.py`, built as
     `receipts ocr-worker` builds it) on a memory runtime: every image uploaded and submitted
     as an OCR job first (not timed), then `serve(continuous=True)` drains the queue: the
     download, Tesseract, LayoutLM, fields, routing, result uploads, the word-label record and

@@ -33,8 +33,8 @@ from machine import cpu_pressure
 from receipts.adapters.jsonl.label_store import JSONLLabelStore, to_record
 from receipts.adapters.synthetic.generator import generate_receipt
 from receipts.adapters.torch.trainer import LayoutLMTrainer
-from receipts.application.training import run_training
-from receipts.application.worker_log import StdlibWorkerLog
+from receipts.application.queueing.worker_log import StdlibWorkerLog
+from receipts.application.training.run_training import run_training
 from receipts.bootstrap import Runtime, bootstrap
 from receipts.domain.fields import extract_fields, normalize_field, words_with_labels
 from receipts.domain.job import JobDraft

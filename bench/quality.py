@@ -42,18 +42,18 @@ import torch
 from machine import cpu_pressure
 from receipts.adapters.jsonl.label_store import JSONLLabelStore
 from receipts.adapters.torch.trainer import LayoutLMTrainer
-from receipts.application.datasets import (
-    content_hash,
-    label_receipt,
-    prepare_dataset,
-)
 from receipts.application.ports.training_backend import TrainingReporter, TrainingSpec
 from receipts.application.ports.training_data import (
     DatasetStats,
     LabelledReceipt,
     PreparedDataset,
 )
-from receipts.application.training import run_training
+from receipts.application.training.datasets import (
+    content_hash,
+    label_receipt,
+    prepare_dataset,
+)
+from receipts.application.training.run_training import run_training
 from receipts.bootstrap import Runtime, bootstrap
 from receipts.domain.config import JobConfig
 from receipts.domain.fields import extract_fields, score_fields, words_with_labels

@@ -27,7 +27,7 @@ from moto.server import ThreadedMotoServer
 from receipts.adapters.dynamodb.job_read_model import DynamoDBJobReadModel
 from receipts.adapters.dynamodb.label_store import DynamoDBLabelStore
 from receipts.adapters.synthetic.generator import generate_receipts
-from receipts.application.job_views import JobCatalog
+from receipts.application.training.job_views import JobCatalog
 from receipts.bootstrap import Runtime, bootstrap
 from receipts.domain.job import JobDraft, JobResults, JobStatus
 from receipts.domain.job_log import LogEntry

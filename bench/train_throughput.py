@@ -32,8 +32,8 @@ from receipts.adapters.torch.batching import Batch, collate, plan_batches
 from receipts.adapters.torch.encoding import Encoded, encode_receipt
 from receipts.adapters.torch.models import build_model, load_model, resolve_pretrained
 from receipts.adapters.torch.tokenization import load_tokenizer, train_tokenizer
-from receipts.application.datasets import prepare_dataset
 from receipts.application.ports.training_data import PreparedDataset
+from receipts.application.training.datasets import prepare_dataset
 from receipts.domain.config import DataConfig
 
 RATIO_TARGET = 3.0

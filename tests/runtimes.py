@@ -11,7 +11,7 @@ import pytest
 from tests.support import Train, quick_config, simulated_backend
 
 from receipts.application.insight import Insight
-from receipts.application.training import run_training
+from receipts.application.training.run_training import run_training
 from receipts.bootstrap import Runtime, bootstrap
 from receipts.domain.job import JobDraft, JobStatus
 from receipts.settings import Settings

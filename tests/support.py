@@ -8,7 +8,7 @@ from uuid import UUID
 
 from receipts.adapters.simulated.exporter import SimulatedExporter
 from receipts.adapters.simulated.training_backend import SimulatedTrainingBackend
-from receipts.application.export_worker import ExportWorker
+from receipts.application.export.export_worker import ExportWorker
 from receipts.bootstrap import Runtime
 from receipts.domain.job import JobResults
 

@@ -16,16 +16,16 @@ from receipts.adapters.memory.label_store import InMemoryLabelStore
 from receipts.adapters.memory.queue import InMemoryQueue
 from receipts.adapters.memory.read_model import InMemoryJobReadModel
 from receipts.adapters.sqlite.queue import SQLiteQueue
-from receipts.application.dispatch import QueueDispatcher
-from receipts.application.exports import Exports
-from receipts.application.job_views import JobCatalog
-from receipts.application.jobs import Jobs
-from receipts.application.ocr_jobs import OCRJobs
+from receipts.application.event_sourcing.dispatch import QueueDispatcher
+from receipts.application.export.exports import Exports
+from receipts.application.ocr.ocr_jobs import OCRJobs
 from receipts.application.ports.artifact_store import ArtifactStore
 from receipts.application.ports.label_store import LabelStore
 from receipts.application.ports.queue import MessageQueue
 from receipts.application.ports.read_model import JobReadModel
 from receipts.application.system import APPLICATIONS, receipts_system
+from receipts.application.training.job_views import JobCatalog
+from receipts.application.training.jobs import Jobs
 from receipts.settings import Settings
 
 

@@ -23,9 +23,9 @@ from tests.aws.lambda_support import completed
 from receipts.adapters.aws_clients import client
 from receipts.adapters.simulated.exporter import SimulatedExporter
 from receipts.adapters.simulated.training_backend import SimulatedTrainingBackend
-from receipts.application.export_worker import ExportWorker
+from receipts.application.export.export_worker import ExportWorker
 from receipts.application.ports.training_backend import TrainingBackend, TrainingSpec
-from receipts.application.training import JobReporter
+from receipts.application.training.run_training import JobReporter
 from receipts.bootstrap import Runtime, bootstrap
 from receipts.domain.artifacts import ArtifactURI
 from receipts.domain.export_job import ExportJob, ExportStatus
@@ -208,9 +208,9 @@ def test_a_tiny_layoutlm_trained_to_s3_is_what_the_export_message_points_at(
     torch = pytest.importorskip("torch")
     from receipts.adapters.synthetic.generator import generate_receipts
     from receipts.adapters.torch.trainer import LayoutLMTrainer
-    from receipts.application.datasets import prepare_dataset
     from receipts.application.ports.training_backend import TrainingReporter
     from receipts.application.ports.training_data import PreparedDataset
+    from receipts.application.training.datasets import prepare_dataset
 
     receipts = generate_receipts(12, seed=3)
 

@@ -37,11 +37,11 @@ from tests.aws.dynamodb_event_store_support import (
 from receipts.adapters.dynamodb.event_store import DynamoDBFactory
 from receipts.adapters.memory.queue import InMemoryQueue
 from receipts.adapters.memory.read_model import InMemoryJobReadModel
-from receipts.application.dispatch import QueueDispatcher
-from receipts.application.exports import Exports
-from receipts.application.job_views import JobCatalog
-from receipts.application.jobs import Jobs
+from receipts.application.event_sourcing.dispatch import QueueDispatcher
+from receipts.application.export.exports import Exports
 from receipts.application.system import receipts_system
+from receipts.application.training.job_views import JobCatalog
+from receipts.application.training.jobs import Jobs
 from receipts.bootstrap import event_store_env
 from receipts.domain.export_job import ExportJob, ExportStatus
 from receipts.domain.job import JobDraft, JobResults, JobStatus

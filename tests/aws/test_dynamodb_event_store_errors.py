@@ -34,7 +34,7 @@ from receipts.adapters.dynamodb.event_store import (
     MalformedStoredEvent,
     TableMissing,
 )
-from receipts.application.jobs import Jobs
+from receipts.application.training.jobs import Jobs
 from receipts.bootstrap import event_store_env
 from receipts.domain.job import Job, JobDraft
 from receipts.domain.job_log import JobLog, LogEntry

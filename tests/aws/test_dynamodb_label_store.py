@@ -17,8 +17,8 @@ from receipts.adapters.dynamodb.label_store import DynamoDBLabelStore
 from receipts.adapters.dynamodb.table import TableMissing
 from receipts.adapters.memory.label_store import InMemoryLabelStore
 from receipts.adapters.synthetic.generator import generate_receipts
-from receipts.application.datasets import prepare_dataset
 from receipts.application.ports.training_backend import TrainingFailed, TrainingSpec
+from receipts.application.training.datasets import prepare_dataset
 from receipts.domain.config import DataConfig, JobConfig
 from receipts.domain.errors import InvalidInput
 from receipts.domain.labels import ValidationStatus

@@ -14,7 +14,7 @@ from receipts.adapters.aws_clients import client
 from receipts.adapters.dynamodb.job_read_model import DynamoDBJobReadModel
 from receipts.adapters.dynamodb.keys import sortable
 from receipts.adapters.dynamodb.table import ItemTooLarge, TableMissing
-from receipts.application.job_views import JobCatalog
+from receipts.application.training.job_views import JobCatalog
 from receipts.bootstrap import Runtime, bootstrap
 from receipts.domain.job import JobDraft, JobResults
 from receipts.domain.job_log import LogEntry

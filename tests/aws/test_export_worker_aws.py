@@ -25,9 +25,9 @@ from receipts.adapters.aws_clients import client
 from receipts.adapters.simulated.exporter import SimulatedExporter
 from receipts.adapters.simulated.training_backend import SimulatedTrainingBackend
 from receipts.adapters.sqs.queue import SQSQueue
-from receipts.application.export_worker import ExportWorker
+from receipts.application.export.export_worker import ExportWorker
 from receipts.application.ports.exporter import BundleReport
-from receipts.application.training import run_training
+from receipts.application.training.run_training import run_training
 from receipts.bootstrap import Runtime, bootstrap
 from receipts.domain.artifacts import ArtifactURI
 from receipts.domain.export_job import ExportJob, ExportStatus

@@ -17,9 +17,9 @@ from tests.aws.lambda_support import completed, sqs_event, state_change
 from receipts.adapters.dynamodb.event_store import TableMissing
 from receipts.adapters.s3.artifact_store import BucketMissing
 from receipts.adapters.sqs.queue import QueueMissing
-from receipts.application.jobs import Jobs
 from receipts.application.ports.queue import MessageQueue
 from receipts.application.ports.training_backend import TrainingSpec
+from receipts.application.training.jobs import Jobs
 from receipts.bootstrap import Runtime, bootstrap, event_store_env
 from receipts.domain.errors import InvalidInput
 from receipts.domain.export_job import ExportJob, ExportRequest, ExportStatus

@@ -18,8 +18,8 @@ from PIL import Image
 from tests.conftest import aws_mode_settings
 from tests.ml.ocr.conftest import sidecar, write_receipt_image
 
-from receipts.application.model_cache import ModelCache
-from receipts.application.ocr_worker import OCRWorker
+from receipts.application.ocr.model_cache import ModelCache
+from receipts.application.ocr.ocr_worker import OCRWorker
 from receipts.bootstrap import Runtime, bootstrap
 from receipts.domain.labels import ValidationStatus
 from receipts.domain.ocr_job import OCRStatus

@@ -30,7 +30,7 @@ from receipts.adapters.sagemaker.training_backend import (
     training_job_name,
 )
 from receipts.application.ports.training_backend import TrainingSpec
-from receipts.application.training import run_training
+from receipts.application.training.run_training import run_training
 from receipts.bootstrap import Runtime, bootstrap
 from receipts.domain.config import JobConfig
 from receipts.domain.job import JobDraft, JobResults, JobStatus

@@ -14,8 +14,8 @@ from tests.integration.report.fakes import EchoPredictor
 from receipts.adapters.html.inference_page import render_inference_page
 from receipts.adapters.html.receipt_image import receipt_image
 from receipts.adapters.synthetic.generator import generate_receipt
-from receipts.application.inference_report import build_inference_response
-from receipts.application.inference_response import InferenceResponse
+from receipts.application.inference.report import build_inference_response
+from receipts.application.inference.response import InferenceResponse
 from receipts.domain.receipt import Receipt
 
 SCREENSHOTS_VARIABLE = "RECEIPTS_TEST_SCREENSHOTS"

@@ -33,8 +33,8 @@ from eventsourcing.utils import Environment
 from tests.aws.dynamodb_event_store_support import SerializedTransactions
 
 from receipts.adapters.dynamodb.event_store import DynamoDBFactory
-from receipts.application.jobs import Jobs
-from receipts.application.persistence import JSONTranscoder, PydanticMapper
+from receipts.application.event_sourcing.persistence import JSONTranscoder, PydanticMapper
+from receipts.application.training.jobs import Jobs
 from receipts.bootstrap import event_store_env
 from receipts.domain.aggregate import Aggregate
 from receipts.domain.config import DataConfig, Hyperparameters, JobConfig, ModelConfig

@@ -40,7 +40,7 @@ from eventsourcing.utils import Environment
 from tests.aws.dynamodb_event_store_support import SerializedTransactions
 
 from receipts.adapters.dynamodb import event_store as dynamodb
-from receipts.application.jobs import Jobs
+from receipts.application.training.jobs import Jobs
 from receipts.bootstrap import event_store_env
 from receipts.settings import Mode, Settings
 

@@ -14,8 +14,8 @@ from uuid import UUID
 import pytest
 
 from receipts.adapters.memory.read_model import InMemoryJobReadModel
-from receipts.application.job_views import JobCatalog
 from receipts.application.ports.read_model import JobReadModel, ReadModelChanges
+from receipts.application.training.job_views import JobCatalog
 from receipts.bootstrap import Runtime, bootstrap
 from receipts.domain.errors import JobNotFound
 from receipts.domain.export_job import ExportOutcome, ExportRequest, ExportStatus

@@ -20,7 +20,7 @@ from tests.e2e.conftest import Demo
 from tests.support import quick_config, simulated_backend
 
 from receipts.adapters.sqlite.queue import SQLiteQueue
-from receipts.application.training import run_training
+from receipts.application.training.run_training import run_training
 from receipts.bootstrap import Runtime, bootstrap
 from receipts.domain.export_job import ExportJob, ExportStatus
 from receipts.domain.job import JobDraft, JobStatus

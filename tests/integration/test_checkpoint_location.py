@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from receipts.application.checkpoint_source import locate_checkpoint
+from receipts.application.export.checkpoint_source import locate_checkpoint
 from receipts.application.ports.exporter import ExportFailed
 
 

@@ -11,8 +11,8 @@ import pytest
 from eventsourcing.utils import get_topic
 from tests.support import Train, export_worker, results_for
 
-from receipts.application.jobs import Jobs
 from receipts.application.ports.queue import MessageQueue
+from receipts.application.training.jobs import Jobs
 from receipts.bootstrap import Runtime, bootstrap, event_store_env
 from receipts.domain.export_job import ExportJob, ExportStatus
 from receipts.domain.job import JobDraft, JobResults

@@ -55,9 +55,9 @@ def test_domain_and_application_load_no_infrastructure_libraries() -> None:
     for module in (
         "receipts.domain.job",
         "receipts.domain.job_metric",
-        "receipts.application.jobs",
-        "receipts.application.exports",
-        "receipts.application.persistence",
+        "receipts.application.training.jobs",
+        "receipts.application.export.exports",
+        "receipts.application.event_sourcing.persistence",
         "receipts.application.ports.queue",
     ):
         assert module in imported

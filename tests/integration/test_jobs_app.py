@@ -15,7 +15,7 @@ from receipts.application.ports.training_backend import (
     TrainingReporter,
     TrainingSpec,
 )
-from receipts.application.training import run_training
+from receipts.application.training.run_training import run_training
 from receipts.bootstrap import Runtime
 from receipts.domain.errors import (
     DuplicateJobName,

@@ -13,9 +13,9 @@ from receipts.adapters.jsonl.label_store import JSONLLabelStore, to_record
 from receipts.adapters.jsonl.snapshot import load_snapshot, save_snapshot
 from receipts.adapters.memory.label_store import InMemoryLabelStore
 from receipts.adapters.synthetic.generator import generate_receipts
-from receipts.application.datasets import prepare_dataset
 from receipts.application.ports.label_store import LabelStore
 from receipts.application.ports.training_data import PreparedDataset
+from receipts.application.training.datasets import prepare_dataset
 from receipts.domain.config import DataConfig
 from receipts.domain.errors import InvalidInput
 from receipts.domain.labels import ValidationStatus

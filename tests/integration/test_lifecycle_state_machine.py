@@ -28,7 +28,7 @@ from hypothesis.stateful import (
 )
 from tests.support import export_worker
 
-from receipts.application.messages import ExportMessage
+from receipts.application.queueing.messages import ExportMessage
 from receipts.bootstrap import bootstrap
 from receipts.domain.aggregate import NAMESPACE
 from receipts.domain.errors import DuplicateJobName, IllegalTransition, JobNotFound

@@ -10,7 +10,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 from tests.support import quick_config, results_for
 
-from receipts.application.conflicts import retry_on_conflict
+from receipts.application.event_sourcing.conflicts import retry_on_conflict
 from receipts.bootstrap import Runtime
 from receipts.domain.export_job import ExportOutcome, ExportRequest, ExportStatus
 from receipts.domain.job import JobDraft, JobStatus

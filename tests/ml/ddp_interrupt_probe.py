@@ -21,13 +21,13 @@ from uuid import UUID
 from receipts.adapters.synthetic.generator import generate_receipts
 from receipts.adapters.torch.distributed import Distributed
 from receipts.adapters.torch.trainer import LayoutLMTrainer
-from receipts.application.datasets import prepare_dataset
 from receipts.application.ports.training_backend import (
     TrainingInterrupted,
     TrainingReporter,
     TrainingSpec,
 )
 from receipts.application.ports.training_data import PreparedDataset
+from receipts.application.training.datasets import prepare_dataset
 from receipts.domain.config import JobConfig
 from receipts.domain.job_metric import Evaluation
 

@@ -24,13 +24,13 @@ from receipts.adapters.coreml.library import ct  # noqa: E402
 from receipts.adapters.export_bundle.manifest import sha256_of  # noqa: E402
 from receipts.adapters.synthetic.generator import generate_receipts  # noqa: E402
 from receipts.adapters.torch.trainer import LayoutLMTrainer, SilentReporter  # noqa: E402
-from receipts.application.datasets import prepare_dataset  # noqa: E402
 from receipts.application.ports.exporter import BundleReport, ExportFailed  # noqa: E402
 from receipts.application.ports.training_backend import (  # noqa: E402
     TrainingReporter,
     TrainingSpec,
 )
 from receipts.application.ports.training_data import PreparedDataset  # noqa: E402
+from receipts.application.training.datasets import prepare_dataset  # noqa: E402
 from receipts.domain.config import JobConfig  # noqa: E402
 from receipts.domain.export_job import ExportOutcome  # noqa: E402
 from receipts.domain.quantization import Quantization  # noqa: E402

@@ -18,10 +18,10 @@ from tests.support import Train
 
 from receipts.adapters.archives import SafeTarExtractor
 from receipts.adapters.simulated.exporter import SimulatedExporter
-from receipts.application.export_worker import ExportWorker
+from receipts.application.export.export_worker import ExportWorker
 from receipts.application.ports.exporter import BundleReport, ExportFailed
 from receipts.application.ports.queue import MessageQueue, QueueMessage
-from receipts.application.visibility_heartbeat import VisibilityHeartbeat
+from receipts.application.queueing.visibility_heartbeat import VisibilityHeartbeat
 from receipts.bootstrap import Runtime
 from receipts.domain.export_job import ExportJob, ExportStatus
 from receipts.domain.quantization import Quantization

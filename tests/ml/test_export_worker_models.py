@@ -14,7 +14,7 @@ import pytest
 from tests.ml.tiny_checkpoint import TAGS, tiny_model_archive
 
 from receipts.adapters.archives import SafeTarExtractor
-from receipts.application.export_worker import ExportWorker
+from receipts.application.export.export_worker import ExportWorker
 from receipts.application.ports.exporter import Exporter
 from receipts.bootstrap import Runtime
 from receipts.domain.export_job import ExportJob, ExportStatus

@@ -20,13 +20,13 @@ from transformers import LayoutLMForTokenClassification  # noqa: E402
 from receipts.adapters.jsonl.label_store import to_record  # noqa: E402
 from receipts.adapters.synthetic.generator import generate_receipts  # noqa: E402
 from receipts.adapters.torch.trainer import LayoutLMTrainer  # noqa: E402
-from receipts.application.datasets import prepare_dataset  # noqa: E402
 from receipts.application.ports.training_backend import (  # noqa: E402
     TrainingReporter,
     TrainingSpec,
 )
 from receipts.application.ports.training_data import PreparedDataset  # noqa: E402
-from receipts.application.training import run_training  # noqa: E402
+from receipts.application.training.datasets import prepare_dataset  # noqa: E402
+from receipts.application.training.run_training import run_training  # noqa: E402
 from receipts.bootstrap import Runtime, bootstrap  # noqa: E402
 from receipts.domain.config import JobConfig  # noqa: E402
 from receipts.domain.decoding import LINE_LABELS_CONFIG_KEY, line_level_labels  # noqa: E402

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from receipts.adapters.torch.metrics import word_confusion
-from receipts.application.jobs import Jobs
+from receipts.application.training.jobs import Jobs
 from receipts.domain.job import JobDraft
 from receipts.domain.job_metric import Evaluation
 

@@ -8,17 +8,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from receipts.application.datasets import (
+from receipts.application.ports.training_data import (
+    DatasetStats,
+    LabelledReceipt,
+    PreparedDataset,
+)
+from receipts.application.training.datasets import (
     balance_outside,
     content_hash,
     label_receipt,
     prepare_dataset,
     split,
-)
-from receipts.application.ports.training_data import (
-    DatasetStats,
-    LabelledReceipt,
-    PreparedDataset,
 )
 from receipts.domain.boxes import BoundingBox
 from receipts.domain.config import DataConfig

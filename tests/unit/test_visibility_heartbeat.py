@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from receipts.application.ports.queue import QueueMessage
-from receipts.application.visibility_heartbeat import VisibilityHeartbeat
+from receipts.application.queueing.visibility_heartbeat import VisibilityHeartbeat
 
 
 class FakeQueue:

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from receipts.application.worker_log import StdlibWorkerLog
+from receipts.application.queueing.worker_log import StdlibWorkerLog
 
 
 class Counted:

@@ -6,10 +6,10 @@ from functools import cache
 
 from eventsourcing.system import System
 
-from receipts.application.dispatch import QueueDispatcher
-from receipts.application.exports import Exports
-from receipts.application.jobs import Jobs
-from receipts.application.ocr_jobs import OCRJobs
+from receipts.application.event_sourcing.dispatch import QueueDispatcher
+from receipts.application.export.exports import Exports
+from receipts.application.ocr.ocr_jobs import OCRJobs
+from receipts.application.training.jobs import Jobs
 
 APPLICATIONS = (Jobs, Exports, OCRJobs, QueueDispatcher)
 

@@ -17,10 +17,10 @@ from receipts.adapters.jsonl.label_store import to_record
 from receipts.adapters.simulated.exporter import SimulatedExporter
 from receipts.adapters.synthetic.generator import generate_receipt, render
 from receipts.adapters.torch.trainer import LayoutLMTrainer
-from receipts.application.export_worker import ExportWorker
-from receipts.application.ocr_worker import SIDECAR_SUFFIX
+from receipts.application.export.export_worker import ExportWorker
+from receipts.application.ocr.ocr_worker import SIDECAR_SUFFIX
 from receipts.application.ports.exporter import Exporter
-from receipts.application.training import run_training
+from receipts.application.training.run_training import run_training
 from receipts.bootstrap import Runtime
 from receipts.domain.job import JobDraft
 from receipts.domain.receipt import Receipt
@@ -221,7 +221,7 @@ def write_inference_report(
 ) -> None:
     """Seed 002's report of one receipt: predictions beside its labels, JSON and HTML."""
     from receipts.adapters.jsonl.label_store import JSONLLabelStore
-    from receipts.application.inference_cache import InferenceCache, InferenceReports
+    from receipts.application.inference.cache import InferenceCache, InferenceReports
     from receipts.entrypoints.report_cli import write_report
 
     labels = JSONLLabelStore(dataset)

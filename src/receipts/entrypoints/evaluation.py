@@ -11,7 +11,7 @@ from receipts.adapters.torch.metrics import entity_scores
 from receipts.adapters.torch.models import NotAModel, load_model, resolve_pretrained
 from receipts.adapters.torch.prediction import predict, predicted_words
 from receipts.adapters.torch.tokenization import load_tokenizer
-from receipts.application.datasets import label_receipt
+from receipts.application.training.datasets import label_receipt
 from receipts.domain.config import JobConfig
 from receipts.domain.errors import InvalidInput
 from receipts.domain.fields import extract_fields, score_fields

@@ -22,7 +22,7 @@ import structlog
 import typer
 
 from receipts.adapters.archives import SafeTarExtractor
-from receipts.application.export_worker import ExportWorker, Handled
+from receipts.application.export.export_worker import ExportWorker, Handled
 from receipts.application.ports.exporter import Exporter
 from receipts.bootstrap import Runtime
 from receipts.entrypoints import console

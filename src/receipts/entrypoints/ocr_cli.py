@@ -16,11 +16,11 @@ from rich.progress import TextColumn
 from rich.table import Table
 
 from receipts.adapters.image_files import checked_image
-from receipts.application.model_cache import ModelCache
-from receipts.application.ocr_worker import SIDECAR_SUFFIX, Handled, OCRWorker
+from receipts.application.ocr.model_cache import ModelCache
+from receipts.application.ocr.ocr_worker import SIDECAR_SUFFIX, Handled, OCRWorker
+from receipts.application.ocr.receipt_reading import ReceiptReading, read_receipt
 from receipts.application.ports.ocr_engine import OCREngine, OCREngineUnavailable, OCRFailed
 from receipts.application.ports.predictor import ModelUnusable
-from receipts.application.receipt_reading import ReceiptReading, read_receipt
 from receipts.bootstrap import Runtime
 from receipts.domain.labels import ValidationStatus
 from receipts.domain.ocr_job import OCREngineName, OCRStatus

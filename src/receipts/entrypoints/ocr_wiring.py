@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 from typing import get_args
 
-from receipts.application.model_cache import ModelCache
-from receipts.application.ocr_worker import OCRWorker
+from receipts.application.ocr.model_cache import ModelCache
+from receipts.application.ocr.ocr_worker import OCRWorker
 from receipts.application.ports.ocr_engine import OCREngine, OCREngineUnavailable
 from receipts.application.ports.predictor import Predictor
-from receipts.application.worker_log import WorkerLog
+from receipts.application.queueing.worker_log import WorkerLog
 from receipts.bootstrap import Runtime
 from receipts.domain.ocr_job import OCREngineName
 from receipts.domain.routing import RoutingPolicy

@@ -21,14 +21,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from receipts.application.inference_cache import (
+from receipts.application.inference.cache import (
     InferenceCache,
     InferenceReports,
     NoModel,
     ReportOutcome,
     receipt_file_name,
 )
-from receipts.application.inference_response import InferenceResponse
+from receipts.application.inference.response import InferenceResponse
 from receipts.application.ports.label_store import LabelStore
 from receipts.application.ports.predictor import ModelUnusable, Predictor
 from receipts.domain.config import DataConfig

@@ -39,7 +39,7 @@ from receipts.application.ports.training_backend import (
     TrainingSpec,
 )
 from receipts.application.ports.training_data import PreparedDataset
-from receipts.application.training import JobReporter, run_training
+from receipts.application.training.run_training import JobReporter, run_training
 from receipts.bootstrap import Runtime, bootstrap
 from receipts.domain.errors import JobNotFound
 from receipts.domain.job import JobDraft, JobStatus

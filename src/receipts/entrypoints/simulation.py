@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from receipts.adapters.simulated.exporter import SimulatedExporter
 from receipts.adapters.simulated.training_backend import SimulatedTrainingBackend
-from receipts.application.export_worker import ExportWorker
-from receipts.application.training import run_training
+from receipts.application.export.export_worker import ExportWorker
+from receipts.application.training.run_training import run_training
 from receipts.bootstrap import Runtime
 from receipts.domain.job import JobDraft
 from receipts.domain.ocr_job import OCROutcome, RoutingDecision

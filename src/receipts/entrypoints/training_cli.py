@@ -141,7 +141,7 @@ def _run_training(
     console.out.print(f"job [bold]{job.name}[/] ({job.id})")
     # torch loads only once the job is valid: bad input is refused in well under a second
     from receipts.adapters.torch.trainer import LayoutLMTrainer
-    from receipts.application.training import run_training
+    from receipts.application.training.run_training import run_training
     from receipts.entrypoints.training_wiring import load_dataset
 
     trainer = LayoutLMTrainer(

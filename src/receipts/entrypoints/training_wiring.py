@@ -6,7 +6,6 @@ from pathlib import Path
 
 from receipts.adapters.jsonl.label_store import JSONLLabelStore
 from receipts.adapters.jsonl.snapshot import load_snapshot, save_snapshot
-from receipts.application.datasets import prepare_dataset
 from receipts.application.ports.label_store import LabelStore
 from receipts.application.ports.resources import ResourceMissing
 from receipts.application.ports.training_backend import (
@@ -15,6 +14,7 @@ from receipts.application.ports.training_backend import (
     TrainingSpec,
 )
 from receipts.application.ports.training_data import PreparedDataset
+from receipts.application.training.datasets import prepare_dataset
 from receipts.domain.config import DataConfig
 from receipts.domain.errors import InvalidInput
 from receipts.settings import Settings

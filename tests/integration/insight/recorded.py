@@ -10,7 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from receipts.adapters.simulated.exporter import SimulatedExporter
-from receipts.application.export_worker import ExportWorker
+from receipts.application.export.export_worker import ExportWorker
 from receipts.bootstrap import Runtime
 from receipts.domain.job import DatasetLineage, JobDraft, JobResults
 from receipts.domain.job_log import LogEntry

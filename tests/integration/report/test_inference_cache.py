@@ -10,7 +10,7 @@ from tests.integration.report.fakes import EchoPredictor
 from receipts.adapters.memory.artifact_store import InMemoryArtifactStore
 from receipts.adapters.memory.label_store import InMemoryLabelStore
 from receipts.adapters.synthetic.generator import generate_receipts
-from receipts.application.inference_cache import (
+from receipts.application.inference.cache import (
     LATEST_KEY,
     CacheNotFound,
     InferenceCache,

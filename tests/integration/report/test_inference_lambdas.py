@@ -16,13 +16,13 @@ from tests.integration.report.fakes import EchoPredictor
 
 from receipts.adapters.memory.label_store import InMemoryLabelStore
 from receipts.adapters.synthetic.generator import generate_receipts
-from receipts.application.inference_cache import (
+from receipts.application.inference.cache import (
     LATEST_KEY,
     InferenceReports,
     NoModel,
     receipt_key,
 )
-from receipts.application.inference_response import InferenceResponse
+from receipts.application.inference.response import InferenceResponse
 from receipts.bootstrap import Runtime, bootstrap
 from receipts.domain.labels import OUTSIDE, ValidationStatus
 from receipts.entrypoints.lambdas import inference_api, inference_cache_generator

@@ -6,7 +6,7 @@ from tests.integration.report.fakes import EchoPredictor
 
 from receipts.adapters.html.inference_page import render_inference_page
 from receipts.adapters.synthetic.generator import generate_receipt
-from receipts.application.inference_report import build_inference_response
+from receipts.application.inference.report import build_inference_response
 
 SCRIPT = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"

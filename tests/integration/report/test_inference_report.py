@@ -10,12 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from receipts.adapters.synthetic.generator import generate_receipt
-from receipts.application.inference_report import (
+from receipts.application.inference.report import (
     PredictionMismatch,
     build_inference_response,
     fair_label_map,
 )
-from receipts.application.inference_response import InferenceResponse
+from receipts.application.inference.response import InferenceResponse
 from receipts.domain.boxes import BoundingBox
 from receipts.domain.labels import OUTSIDE, ValidationStatus, merge_map
 from receipts.domain.predictions import ModelInfo, ReceiptPrediction, WordPrediction

@@ -10,8 +10,8 @@ import pytest
 from tests.e2e.cli import Result, no_traceback
 from tests.e2e.cli import run as run_cli
 
-from receipts.application.inference_cache import LATEST_KEY, receipt_key
-from receipts.application.inference_response import InferenceResponse
+from receipts.application.inference.cache import LATEST_KEY, receipt_key
+from receipts.application.inference.response import InferenceResponse
 
 
 def run(home: Path, *args: str) -> Result:

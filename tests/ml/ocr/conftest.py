@@ -14,8 +14,8 @@ pytest.importorskip("torch")
 
 
 from receipts.adapters.synthetic.generator import generate_receipt, render
-from receipts.application.model_cache import ModelCache
-from receipts.application.ocr_worker import SIDECAR_SUFFIX, OCRWorker
+from receipts.application.ocr.model_cache import ModelCache
+from receipts.application.ocr.ocr_worker import SIDECAR_SUFFIX, OCRWorker
 from receipts.bootstrap import Runtime, bootstrap
 from receipts.domain.receipt import Receipt
 from receipts.entrypoints.model_loading import load_predictor
@@ -67,7 +67,7 @@ def make_worker(tiny_model: Path, tmp_path: Path) -> MakeWorker:
             models.default = str(tiny_model)
         import logging
 
-        from receipts.application.worker_log import StdlibWorkerLog
+        from receipts.application.queueing.worker_log import StdlibWorkerLog
 
         options.setdefault("log", StdlibWorkerLog("receipts.ocr_worker"))
         logging.getLogger("receipts.ocr_worker").setLevel(logging.INFO)

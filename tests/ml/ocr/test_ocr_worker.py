@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from tests.ml.ocr.conftest import MakeWorker, upload, write_receipt_image
 
-from receipts.application.messages import OCRMessage, OCRResultMessage
+from receipts.application.queueing.messages import OCRMessage, OCRResultMessage
 from receipts.bootstrap import Runtime
 from receipts.domain.labels import ValidationStatus
 from receipts.domain.ocr_job import OCRStatus, RoutingDecision

@@ -22,12 +22,12 @@ from pydantic import BaseModel
 from receipts.adapters.aws_clients import client
 from receipts.adapters.dynamodb import keys
 from receipts.adapters.dynamodb.table import DESERIALIZER, Item, Table, to_item
-from receipts.application.export_views import ExportRecord
-from receipts.application.ocr_views import OCRRecord
 from receipts.application.ports.read_model import (
+    ExportRecord,
     JobSummary,
     LogRecord,
     MetricRecord,
+    OCRRecord,
     ReadModelChanges,
 )
 from receipts.domain.aggregate import iso

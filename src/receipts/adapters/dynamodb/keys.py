@@ -47,9 +47,13 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from receipts.application.export_views import ExportRecord
-from receipts.application.ocr_views import OCRRecord
-from receipts.application.ports.read_model import JobSummary, LogRecord, MetricRecord
+from receipts.application.ports.read_model import (
+    ExportRecord,
+    JobSummary,
+    LogRecord,
+    MetricRecord,
+    OCRRecord,
+)
 from receipts.domain.labels import OUTSIDE
 from receipts.domain.receipt import Word
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from receipts.adapters.html import PAGES
 from receipts.adapters.html.label_colours import MISMATCH_COLOUR, OUTSIDE_COLOUR, label_colour
-from receipts.application.inference_response import InferenceResponse
+from receipts.application.inference.response import InferenceResponse
 from receipts.domain.aggregate import iso
 from receipts.domain.labels import OUTSIDE
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from receipts.application.datasets import content_hash
 from receipts.application.ports.training_data import PreparedDataset
+from receipts.application.training.datasets import content_hash
 from receipts.domain.errors import InvalidInput
 
 

@@ -7,12 +7,12 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
-from receipts.application.export_views import ExportRecord
-from receipts.application.ocr_views import OCRRecord
 from receipts.application.ports.read_model import (
+    ExportRecord,
     JobSummary,
     LogRecord,
     MetricRecord,
+    OCRRecord,
     ReadModelChanges,
 )
 from receipts.domain.job import JobStatus

@@ -13,8 +13,8 @@ import numpy as np
 from receipts.adapters.onnx.runtime import MODEL_FILE, BundleUnusable, ONNXPredictor
 from receipts.adapters.torch.encoding import Encoded, encode_receipt, merge_windows
 from receipts.adapters.torch.tokenization import load_tokenizer
-from receipts.application.datasets import inference_input
 from receipts.application.ports.predictor import ModelUnusable
+from receipts.application.training.datasets import inference_input
 from receipts.domain.decoding import (
     LINE_LABELS_CONFIG_KEY,
     decode_receipt,

@@ -14,12 +14,12 @@ import asyncio
 from types import TracebackType
 from typing import Protocol, Self
 
-from receipts.application.visibility_heartbeat import (
+from receipts.application.queueing.visibility_heartbeat import (
     ChangesVisibility,
     VisibilityHeartbeat,
     check_heartbeat,
 )
-from receipts.application.worker_log import WorkerLog
+from receipts.application.queueing.worker_log import WorkerLog
 
 __all__ = ["AsyncHeartbeat", "Heartbeat", "check_heartbeat"]
 

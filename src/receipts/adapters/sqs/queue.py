@@ -17,7 +17,7 @@ from receipts.adapters.sqs.errors import (
     ReceiptHandleInvalid,
 )
 from receipts.application.ports.queue import QueueMessage
-from receipts.application.visibility_heartbeat import VisibilityHeartbeat
+from receipts.application.queueing.visibility_heartbeat import VisibilityHeartbeat
 
 __all__ = [
     "MessageRefused",

@@ -29,9 +29,9 @@ from receipts.adapters.torch.float16_safety import Probe
 from receipts.adapters.torch.metrics import entity_scores
 from receipts.adapters.torch.prediction import predict
 from receipts.adapters.torch.weight_quantization import WeightQuantization, quantize_weights
-from receipts.application.datasets import label_receipt
 from receipts.application.ports.exporter import ExportFailed
 from receipts.application.ports.training_data import LabelledReceipt
+from receipts.application.training.datasets import label_receipt
 from receipts.domain.config import JobConfig
 from receipts.domain.errors import DomainError
 

@@ -23,8 +23,8 @@ from receipts.adapters.torch.checkpoints import read_state
 from receipts.adapters.torch.models import NotAModel, model_tags, resolve_pretrained
 from receipts.adapters.torch.prediction import predict
 from receipts.adapters.torch.tokenization import load_tokenizer
-from receipts.application.datasets import inference_input
 from receipts.application.ports.predictor import ModelUnusable
+from receipts.application.training.datasets import inference_input
 from receipts.domain.decoding import DecodedWord
 from receipts.domain.labels import entity_labels_of
 from receipts.domain.predictions import ModelInfo, ReceiptPrediction

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from pydantic import BaseModel, ConfigDict, JsonValue
 
 from receipts.application.insight.runs import RunRecord, best_evaluation, find_run, run_record
-from receipts.application.job_views import JobCatalog
+from receipts.application.training.job_views import JobCatalog
 from receipts.domain.config import JobConfig
 from receipts.domain.errors import InvalidInput
 

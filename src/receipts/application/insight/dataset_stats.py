@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel, ConfigDict
 
-from receipts.application.datasets import prepare_dataset
+from receipts.application.training.datasets import prepare_dataset
 from receipts.domain.config import DataConfig
 from receipts.domain.errors import InvalidInput
 from receipts.domain.labels import OUTSIDE, ValidationStatus

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from receipts.application.insight.runs import RunRecord, best_first, run_record
-from receipts.application.job_views import JobCatalog
+from receipts.application.training.job_views import JobCatalog
 from receipts.domain.job import JobStatus
 
 

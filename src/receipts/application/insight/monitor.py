@@ -8,8 +8,8 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict
 
 from receipts.application.insight.runs import ACTIVE, EpochMetrics, RunRecord, find_run, run_record
-from receipts.application.job_views import JobCatalog
 from receipts.application.ports.read_model import JobSummary
+from receipts.application.training.job_views import JobCatalog
 from receipts.domain.aggregate import Timestamp, utc_now
 from receipts.domain.job_log import LogEntry
 

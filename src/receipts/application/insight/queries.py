@@ -10,7 +10,7 @@ from receipts.application.insight.dataset_stats import DatasetInsight, dataset_i
 from receipts.application.insight.history import RunHistory, run_history
 from receipts.application.insight.monitor import MonitorSnapshot, monitor_snapshot
 from receipts.application.insight.run_report import RunReport, run_report
-from receipts.application.job_views import JobCatalog
+from receipts.application.training.job_views import JobCatalog
 from receipts.domain.config import DataConfig
 from receipts.domain.job import JobStatus
 from receipts.domain.receipt import Receipt

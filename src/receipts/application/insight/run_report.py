@@ -9,9 +9,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from receipts.application.export_views import ExportRecord
 from receipts.application.insight.runs import RunRecord, best_evaluation, find_run, run_record
-from receipts.application.job_views import JobCatalog
+from receipts.application.ports.read_model import ExportRecord
+from receipts.application.training.job_views import JobCatalog
 from receipts.domain.aggregate import Timestamp
 from receipts.domain.job import DatasetLineage, JobResults
 from receipts.domain.job_log import LogEntry

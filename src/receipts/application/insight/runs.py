@@ -7,8 +7,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from receipts.application.job_views import JobCatalog
 from receipts.application.ports.read_model import JobSummary
+from receipts.application.training.job_views import JobCatalog
 from receipts.domain.aggregate import Timestamp
 from receipts.domain.config import JobConfig
 from receipts.domain.errors import JobNotFound

@@ -11,16 +11,58 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from receipts.application.export_views import ExportRecord
-from receipts.application.ocr_views import OCRRecord
 from receipts.domain.aggregate import Timestamp
 from receipts.domain.config import JobConfig
+from receipts.domain.export_job import ExportStatus
 from receipts.domain.job import JobStatus
 from receipts.domain.job_log import LogEntry
 from receipts.domain.job_metric import Evaluation
-from receipts.domain.ocr_job import OCRStatus
+from receipts.domain.ocr_job import OCRStatus, RoutingDecision
+from receipts.domain.quantization import Quantization
+
+
+class ExportRecord(BaseModel):
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    export_id: UUID
+    status: ExportStatus
+    source_job_id: UUID | None = None
+    source_job_name: str | None = None
+    checkpoint_uri: str
+    quantization: Quantization
+    output_prefix: str
+    requested_by: str
+    attempts: int = 0
+    worker: str | None = None
+    bundle_uri: str | None = None
+    total_bytes: int | None = None
+    error: str | None = None
+    created_at: Timestamp
+    updated_at: Timestamp
+    position: int = 0
+    """The notification id of the last event applied (replays of older ones are ignored)."""
+
+
+class OCRRecord(BaseModel):
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    ocr_job_id: UUID
+    status: OCRStatus
+    image_uri: str
+    ocr_engine: str
+    submitted_by: str
+    attempts: int = 0
+    worker: str | None = None
+    word_count: int | None = None
+    routing: RoutingDecision | None = None
+    result_uris: dict[str, str] = Field(default_factory=dict)
+    error: str | None = None
+    created_at: Timestamp
+    updated_at: Timestamp
+    position: int = 0
+    """The notification id of the last event applied (replays of older ones are ignored)."""
 
 
 class JobSummary(BaseModel):

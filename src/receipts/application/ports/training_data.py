@@ -1,5 +1,5 @@
 """What training and inference adapters receive: receipts as the model sees them, and a
-prepared data set (split, tags, statistics, lineage). Made by `application/datasets.py`."""
+prepared data set (split, tags, statistics, lineage). Made by `application/training/datasets.py`."""
 
 from __future__ import annotations
 

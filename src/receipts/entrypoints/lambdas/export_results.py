@@ -18,8 +18,8 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from receipts.application.exports import Exports
-from receipts.application.messages import ExportResultMessage
+from receipts.application.export.exports import Exports
+from receipts.application.queueing.messages import ExportResultMessage
 from receipts.bootstrap import Runtime
 from receipts.domain.errors import InvalidInput
 from receipts.domain.export_job import ExportOutcome, ExportStatus

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from receipts.application.inference_cache import (
+from receipts.application.inference.cache import (
     NoGroundTruth,
     NoLabelledReceipts,
     ReceiptNotFound,

@@ -16,8 +16,8 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from receipts.application.inference_cache import InferenceCache, InferenceReports, NoModel
-from receipts.application.model_cache import ModelCache
+from receipts.application.inference.cache import InferenceCache, InferenceReports, NoModel
+from receipts.application.ocr.model_cache import ModelCache
 from receipts.application.ports.label_store import LabelStore
 from receipts.application.ports.predictor import ModelUnusable, Predictor
 from receipts.bootstrap import Runtime

@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from receipts.application.messages import OCRResultMessage
-from receipts.application.ocr_jobs import OCRJobs
+from receipts.application.ocr.ocr_jobs import OCRJobs
+from receipts.application.queueing.messages import OCRResultMessage
 from receipts.bootstrap import Runtime
 from receipts.domain.config import validation_problems
 from receipts.domain.errors import InvalidInput

@@ -27,8 +27,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from receipts.application.jobs import Jobs, TrainingStatus
 from receipts.application.ports.artifact_store import ArtifactNotFound
+from receipts.application.training.jobs import Jobs, TrainingStatus
 from receipts.bootstrap import Runtime
 from receipts.domain.artifacts import ArtifactURI, URIText
 from receipts.domain.config import validation_problems

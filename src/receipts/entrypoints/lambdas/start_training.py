@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from receipts.adapters.simulated.training_backend import SimulatedTrainingBackend
 from receipts.application.ports.training_backend import TrainingBackend, TrainingSpec
-from receipts.application.training import run_training
+from receipts.application.training.run_training import run_training
 from receipts.bootstrap import Runtime
 from receipts.domain.config import split_hyperparameter_map, validation_problems
 from receipts.domain.errors import DuplicateJobName, InvalidInput

@@ -23,14 +23,14 @@ from pathlib import Path
 from typing import Literal, cast
 from uuid import UUID
 
-from receipts.application.checkpoint_source import fetch_checkpoint
-from receipts.application.exports import Exports
-from receipts.application.messages import ExportMessage, ExportResultMessage
+from receipts.application.export.checkpoint_source import fetch_checkpoint
+from receipts.application.export.exports import Exports
 from receipts.application.ports.archives import ArchiveExtractor
 from receipts.application.ports.artifact_store import ArtifactStore
 from receipts.application.ports.exporter import Exporter, ExportFailed
 from receipts.application.ports.queue import QueueMessage
-from receipts.application.queue_worker import QueueWorker
+from receipts.application.queueing.messages import ExportMessage, ExportResultMessage
+from receipts.application.queueing.queue_worker import QueueWorker
 from receipts.domain.artifacts import ArtifactURI
 from receipts.domain.errors import ExportJobNotFound
 from receipts.domain.export_job import ExportJob, ExportOutcome, ExportRequest, ExportStatus

@@ -8,8 +8,8 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 from pydantic import ValidationError
 
-from receipts.application.conflicts import retry_on_conflict
-from receipts.application.persistence import PydanticApplication
+from receipts.application.event_sourcing.conflicts import retry_on_conflict
+from receipts.application.event_sourcing.persistence import PydanticApplication
 from receipts.domain.config import validation_problems
 from receipts.domain.errors import InvalidInput, OCRJobNotFound
 from receipts.domain.ocr_job import OCRJob, OCROutcome, OCRRequest, OCRStatus

@@ -6,7 +6,6 @@ import math
 from typing import Any
 from uuid import UUID
 
-from receipts.application.jobs import Jobs
 from receipts.application.ports.training_backend import (
     TrainingBackend,
     TrainingCancelled,
@@ -14,6 +13,7 @@ from receipts.application.ports.training_backend import (
     TrainingInterrupted,
     TrainingSpec,
 )
+from receipts.application.training.jobs import Jobs
 from receipts.domain.job import JobStatus
 from receipts.domain.job_log import LogEntry, LogLevel
 from receipts.domain.job_metric import Evaluation

@@ -21,8 +21,8 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from receipts.application.inference_report import build_inference_response
-from receipts.application.inference_response import InferenceResponse
+from receipts.application.inference.report import build_inference_response
+from receipts.application.inference.response import InferenceResponse
 from receipts.application.ports.artifact_store import ArtifactNotFound, ArtifactStore
 from receipts.application.ports.label_store import LabelStore
 from receipts.application.ports.predictor import Predictor

@@ -20,18 +20,20 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.utils import get_topic
 
-from receipts.application.export_views import EXPORT_EVENTS, ExportRecord, evolve_export
-from receipts.application.exports import Exports
-from receipts.application.jobs import Jobs
-from receipts.application.ocr_jobs import OCRJobs
-from receipts.application.ocr_views import OCR_EVENTS, OCRRecord, evolve_ocr
+from receipts.application.export.export_views import EXPORT_EVENTS, evolve_export
+from receipts.application.export.exports import Exports
+from receipts.application.ocr.ocr_jobs import OCRJobs
+from receipts.application.ocr.ocr_views import OCR_EVENTS, evolve_ocr
 from receipts.application.ports.read_model import (
+    ExportRecord,
     JobReadModel,
     JobSummary,
     LogRecord,
     MetricRecord,
+    OCRRecord,
     ReadModelChanges,
 )
+from receipts.application.training.jobs import Jobs
 from receipts.domain.errors import JobNotFound
 from receipts.domain.job import Job, JobStatus
 from receipts.domain.job_log import JobLog, LogEntry

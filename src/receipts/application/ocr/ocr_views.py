@@ -3,34 +3,11 @@
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from receipts.domain.aggregate import Timestamp
-from receipts.domain.ocr_job import OCRJob, OCRStatus, RoutingDecision
+from receipts.application.ports.read_model import OCRRecord
+from receipts.domain.ocr_job import OCRJob, OCRStatus
 
 OCR_EVENTS = (OCRJob.Submitted, OCRJob.ProcessingStarted, OCRJob.Completed, OCRJob.Failed)
-
-
-class OCRRecord(BaseModel):
-    model_config = ConfigDict(frozen=True, defer_build=True)
-
-    ocr_job_id: UUID
-    status: OCRStatus
-    image_uri: str
-    ocr_engine: str
-    submitted_by: str
-    attempts: int = 0
-    worker: str | None = None
-    word_count: int | None = None
-    routing: RoutingDecision | None = None
-    result_uris: dict[str, str] = Field(default_factory=dict)
-    error: str | None = None
-    created_at: Timestamp
-    updated_at: Timestamp
-    position: int = 0
-    """The notification id of the last event applied (replays of older ones are ignored)."""
 
 
 def evolve_ocr(record: OCRRecord | None, event: Any, position: int) -> OCRRecord | None:

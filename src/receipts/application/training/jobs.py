@@ -8,8 +8,8 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
-from receipts.application.conflicts import retry_on_conflict
-from receipts.application.persistence import PydanticApplication
+from receipts.application.event_sourcing.conflicts import retry_on_conflict
+from receipts.application.event_sourcing.persistence import PydanticApplication
 from receipts.domain.errors import DuplicateJobName, JobNotFound
 from receipts.domain.job import Job, JobDraft, JobResults, JobStatus
 from receipts.domain.job_log import JobLog, LogEntry

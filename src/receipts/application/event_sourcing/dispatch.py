@@ -15,9 +15,9 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.system import ProcessApplication
 from eventsourcing.utils import get_topic
 
-from receipts.application.messages import ExportMessage, OCRMessage
-from receipts.application.persistence import PydanticApplication
+from receipts.application.event_sourcing.persistence import PydanticApplication
 from receipts.application.ports.queue import MessageQueue
+from receipts.application.queueing.messages import ExportMessage, OCRMessage
 from receipts.domain.export_job import ExportJob
 from receipts.domain.ocr_job import OCRJob
 

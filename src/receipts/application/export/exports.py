@@ -12,8 +12,8 @@ from eventsourcing.persistence import IntegrityError
 from eventsourcing.system import ProcessApplication
 from eventsourcing.utils import get_topic
 
-from receipts.application.conflicts import retry_on_conflict
-from receipts.application.persistence import PydanticApplication
+from receipts.application.event_sourcing.conflicts import retry_on_conflict
+from receipts.application.event_sourcing.persistence import PydanticApplication
 from receipts.domain.errors import ExportJobNotFound
 from receipts.domain.export_job import (
     ExportJob,

@@ -20,16 +20,16 @@ from pathlib import Path
 from typing import Literal
 from uuid import UUID
 
-from receipts.application.messages import OCRMessage, OCRResultMessage
-from receipts.application.model_cache import ModelCache
-from receipts.application.ocr_jobs import OCRJobs
+from receipts.application.ocr.model_cache import ModelCache
+from receipts.application.ocr.ocr_jobs import OCRJobs
+from receipts.application.ocr.receipt_reading import ReceiptReading, read_receipt
 from receipts.application.ports.artifact_store import ArtifactNotFound, ArtifactStore
 from receipts.application.ports.label_store import LabelStore
 from receipts.application.ports.ocr_engine import OCREngine, OCREngineUnavailable, OCRFailed
 from receipts.application.ports.predictor import ModelUnusable
 from receipts.application.ports.queue import QueueMessage
-from receipts.application.queue_worker import QueueWorker
-from receipts.application.receipt_reading import ReceiptReading, read_receipt
+from receipts.application.queueing.messages import OCRMessage, OCRResultMessage
+from receipts.application.queueing.queue_worker import QueueWorker
 from receipts.domain.artifacts import ArtifactURI, InvalidArtifactURI
 from receipts.domain.errors import OCRJobNotFound
 from receipts.domain.ocr_job import OCRJob, OCROutcome, OCRStatus

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from receipts.application.inference_response import (
+from receipts.application.inference.response import (
     ExtractedFields,
     InferenceMetrics,
     InferenceResponse,

@@ -3,37 +3,11 @@
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
-
-from receipts.domain.aggregate import Timestamp
+from receipts.application.ports.read_model import ExportRecord
 from receipts.domain.export_job import ExportJob, ExportStatus
-from receipts.domain.quantization import Quantization
 
 EXPORT_EVENTS = (ExportJob.Requested, ExportJob.Started, ExportJob.Succeeded, ExportJob.Failed)
-
-
-class ExportRecord(BaseModel):
-    model_config = ConfigDict(frozen=True, defer_build=True)
-
-    export_id: UUID
-    status: ExportStatus
-    source_job_id: UUID | None = None
-    source_job_name: str | None = None
-    checkpoint_uri: str
-    quantization: Quantization
-    output_prefix: str
-    requested_by: str
-    attempts: int = 0
-    worker: str | None = None
-    bundle_uri: str | None = None
-    total_bytes: int | None = None
-    error: str | None = None
-    created_at: Timestamp
-    updated_at: Timestamp
-    position: int = 0
-    """The notification id of the last event applied (replays of older ones are ignored)."""
 
 
 def evolve_export(record: ExportRecord | None, event: Any, position: int) -> ExportRecord | None:

@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from receipts.application.ports.queue import MAX_VISIBILITY_TIMEOUT, QueueMessage
-from receipts.application.worker_log import StdlibWorkerLog, WorkerLog
+from receipts.application.queueing.worker_log import StdlibWorkerLog, WorkerLog
 
 __all__ = ["ChangesVisibility", "VisibilityHeartbeat", "check_heartbeat"]
 

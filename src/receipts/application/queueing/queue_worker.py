@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar, cast
 
 from receipts.application.ports.queue import MessageQueue, QueueMessage
-from receipts.application.visibility_heartbeat import VisibilityHeartbeat
-from receipts.application.worker_log import StdlibWorkerLog, WorkerLog
+from receipts.application.queueing.visibility_heartbeat import VisibilityHeartbeat
+from receipts.application.queueing.worker_log import StdlibWorkerLog, WorkerLog
 from receipts.domain.errors import InvalidInput
 
 Request = TypeVar("Request")

@@ -1,0 +1,1 @@
+"""Event-sourcing plumbing: pydantic persistence, the system of applications, the outbox relay."""

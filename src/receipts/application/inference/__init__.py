@@ -1,0 +1,1 @@
+"""Inference: the cached predictions, the inference report and the API response."""

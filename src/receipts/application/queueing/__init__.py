@@ -1,0 +1,1 @@
+"""Queue workers: the shared loop, visibility heartbeats, the worker log, message formats."""

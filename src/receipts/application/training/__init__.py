@@ -1,0 +1,1 @@
+"""Training jobs: the Jobs application, its views, the training use case and data preparation."""
