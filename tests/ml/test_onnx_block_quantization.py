@@ -1,5 +1,6 @@
 """8- and 4-bit weights packed with numpy: the layouts ONNX Runtime's MatMulNBits and
-GatherBlockQuantized read, checked by running them."""
+GatherBlockQuantized read, checked by running them; and the int8 mode, ONNX Runtime's
+dynamic quantization with those 8-bit tables."""
 
 from __future__ import annotations
 
@@ -131,8 +132,12 @@ def test_embedding_tables_read_by_gathers_alone_are_looked_up_exactly_as_decoded
     assert np.abs(ya - table[a]).max() <= scales.max() / 2 + 1e-6
 
 
-def test_int8_uses_blocks_of_128_and_16_for_tables_too_narrow_for_them(tmp_path: Path) -> None:
-    table = np.random.default_rng(3).normal(size=(20, 48)).astype(np.float32)  # 48: not 128s
+def test_int8_quantizes_matmuls_dynamically_and_tables_in_blocks_of_128_or_16(
+    tmp_path: Path,
+) -> None:
+    rng = np.random.default_rng(3)
+    table = rng.normal(size=(20, 48)).astype(np.float32)  # 48: not whole blocks of 128
+    weight = rng.normal(size=(48, 8)).astype(np.float32)
     graph = helper.make_graph(
         [
             helper.make_node("Gather", ["table", "i"], ["e"]),
@@ -141,22 +146,30 @@ def test_int8_uses_blocks_of_128_and_16_for_tables_too_narrow_for_them(tmp_path:
         "narrow",
         [helper.make_tensor_value_info("i", TensorProto.INT64, ["n"])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 8])],
-        [
-            numpy_helper.from_array(table, "table"),
-            numpy_helper.from_array(np.eye(48, 8, dtype=np.float32), "w"),
-        ],
+        [numpy_helper.from_array(table, "table"), numpy_helper.from_array(weight, "w")],
     )
     source, target = tmp_path / "fp32.onnx", tmp_path / "int8.onnx"
     onnx.save(_model(graph), str(source))
     to_int8(source, target)
     quantized = onnx.load(str(target))
-    blocks = {
-        node.op_type: attribute.i
-        for node in quantized.graph.node
-        for attribute in node.attribute
-        if attribute.name == "block_size"
-    }
-    assert blocks == {"GatherBlockQuantized": 16, "MatMulNBits": 128}
+    ops = {node.op_type for node in quantized.graph.node}
+    assert {"MatMulInteger", "GatherBlockQuantized"} <= ops and not {"MatMul", "Gather"} & ops
+    (gather,) = [node for node in quantized.graph.node if node.op_type == "GatherBlockQuantized"]
+    assert {a.name: a.i for a in gather.attribute}["block_size"] == 16
     session = ort.InferenceSession(str(target), providers=["CPUExecutionProvider"])
     (y,) = session.run(None, {"i": np.array([0, 19])})
-    np.testing.assert_allclose(y, table[[0, 19], :8], atol=np.abs(table).max() / 127)
+    exact = table[[0, 19]] @ weight
+    assert np.linalg.norm(y - exact) < 0.02 * np.linalg.norm(exact)
+
+
+def test_int8_refuses_a_graph_without_a_matmul_to_quantize(tmp_path: Path) -> None:
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "none",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])],
+    )
+    source = tmp_path / "fp32.onnx"
+    onnx.save(_model(graph), str(source))
+    with pytest.raises(ValueError, match="no MatMul with a constant weight to quantize"):
+        to_int8(source, tmp_path / "int8.onnx")

@@ -127,19 +127,18 @@ def test_quantized_graphs_shrink_in_mode_order_and_use_their_operators(
     assert sizes[Quantization.INT4] < sizes[Quantization.INT8]
     errors = [bundles[mode][1].validation[mode.value]["max_abs_diff"] for mode in Quantization]
     assert errors == sorted(errors)  # float16 < int8 < int4
-    for mode in (Quantization.INT8, Quantization.INT4):
+    expected = {  # this vocabulary (64 rows) is under 8,192 rows: int4 keeps its table 8-bit
+        Quantization.INT8: {("MatMulInteger", None), ("GatherBlockQuantized", 8)},
+        Quantization.INT4: {("MatMulNBits", 4), ("GatherBlockQuantized", 8)},
+    }
+    for mode, operators in expected.items():
         graph = onnx.load(str(bundles[mode][0] / MODEL_FILE)).graph
-        ops = {node.op_type for node in graph.node}
-        assert {"MatMulNBits", "GatherBlockQuantized"} <= ops
-        bits = {
-            (node.op_type, attribute.i)
+        quantized = {
+            (node.op_type, next((a.i for a in node.attribute if a.name == "bits"), None))
             for node in graph.node
-            for attribute in node.attribute
-            if attribute.name == "bits"
+            if node.op_type in {"MatMulInteger", "MatMulNBits", "GatherBlockQuantized"}
         }
-        # int4: this vocabulary (64 rows) is under 8,192 rows, so its table stays 8-bit
-        expected = 8 if mode is Quantization.INT8 else 4
-        assert bits == {("MatMulNBits", expected), ("GatherBlockQuantized", 8)}
+        assert quantized == operators
         floats = {i.name for i in graph.initializer if i.data_type == onnx.TensorProto.FLOAT}
         matmuls = [node for node in graph.node if node.op_type == "MatMul"]
         assert matmuls  # attention's scores and context: activations only, left as they are
