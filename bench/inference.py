@@ -63,11 +63,11 @@ from receipts.adapters.torch.models import build_model, minilm_directory, model_
 from receipts.adapters.torch.predictor import TorchPredictor
 from receipts.application.ports.predictor import Predictor
 from receipts.bootstrap import bootstrap
+from receipts.bootstrap.inference import Precision
+from receipts.bootstrap.ocr import build_ocr_worker, model_cache
 from receipts.domain.labels import OUTSIDE
 from receipts.domain.quantization import Quantization
 from receipts.domain.receipt import Receipt
-from receipts.entrypoints.model_loading import Precision
-from receipts.entrypoints.ocr_wiring import build_ocr_worker, model_cache
 from receipts.settings import Settings
 
 TARGET_SPEEDUP = 5.0

@@ -36,12 +36,12 @@ from receipts.adapters.torch.trainer import LayoutLMTrainer
 from receipts.application.queueing.worker_log import StdlibWorkerLog
 from receipts.application.training.run_training import run_training
 from receipts.bootstrap import Runtime, bootstrap
+from receipts.bootstrap.ocr import build_ocr_worker, model_cache
+from receipts.bootstrap.training import load_dataset
 from receipts.domain.fields import extract_fields, normalize_field, words_with_labels
 from receipts.domain.job import JobDraft
 from receipts.domain.labels import AMOUNT_LABELS
 from receipts.domain.ocr_job import OCRStatus
-from receipts.entrypoints.ocr_wiring import build_ocr_worker, model_cache
-from receipts.entrypoints.training_wiring import load_dataset
 from receipts.settings import Settings
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "wildreceipt" / "dev.jsonl"

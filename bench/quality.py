@@ -54,13 +54,12 @@ from receipts.application.training.datasets import (
     prepare_dataset,
 )
 from receipts.application.training.run_training import run_training
-from receipts.bootstrap import Runtime, bootstrap
+from receipts.bootstrap import Runtime, bootstrap, training
 from receipts.domain.config import JobConfig
 from receipts.domain.fields import extract_fields, score_fields, words_with_labels
 from receipts.domain.job import JobDraft
 from receipts.domain.job_metric import Evaluation
 from receipts.domain.labels import OUTSIDE
-from receipts.entrypoints import training_wiring
 from receipts.entrypoints.structured_logs import configure_logging
 from receipts.settings import Settings
 
@@ -289,7 +288,7 @@ def sroie_run(runtime: Runtime, args: argparse.Namespace) -> RunResult:
     data = {**SROIE_DATA, "dataset": str(args.sroie)}
     config = job_config(args, data, args.epochs or 7, patience=2)
     if args.limit is None:
-        load_dataset: DatasetLoader = training_wiring.load_dataset  # the real `receipts train` path
+        load_dataset: DatasetLoader = training.load_dataset  # the real `receipts train` path
     else:
 
         def load_dataset(spec: TrainingSpec, reporter: TrainingReporter) -> PreparedDataset:

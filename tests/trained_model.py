@@ -23,7 +23,7 @@ def train_tiny_model(directory: Path, receipts: int = TRAINING_RECEIPTS, epochs:
 
     from receipts.adapters.torch.trainer import LayoutLMTrainer
     from receipts.application.training.run_training import run_training
-    from receipts.entrypoints.training_wiring import load_dataset
+    from receipts.bootstrap.training import load_dataset
 
     directory.mkdir(parents=True, exist_ok=True)
     dataset = directory / "synthetic.jsonl"

@@ -94,7 +94,7 @@ class Settings(EnvSettings):
     model_cache: Path | None = None
     """Where downloaded models are kept (the seeds' --layoutlm-cache-path); unset: under home."""
     training_backend: str = "none"  # of the start-training Lambda: none, simulated, module:factory
-    # the inference Lambdas' (entrypoints/lambdas/inference_wiring.py)
+    # the inference Lambdas' (bootstrap/inference.py)
     inference_model: str | None = Field(None, validation_alias="MODEL_S3_URI")
     inference_cache_bucket: str | None = Field(None, validation_alias="S3_CACHE_BUCKET")
     # the SageMaker training container's (entrypoints/sagemaker_train.py; unset: SageMaker's)

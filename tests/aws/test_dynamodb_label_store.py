@@ -19,11 +19,11 @@ from receipts.adapters.memory.label_store import InMemoryLabelStore
 from receipts.adapters.synthetic.generator import generate_receipts
 from receipts.application.ports.training_backend import TrainingFailed, TrainingSpec
 from receipts.application.training.datasets import prepare_dataset
+from receipts.bootstrap.training import label_store_for, load_dataset
 from receipts.domain.config import DataConfig, JobConfig
 from receipts.domain.errors import InvalidInput
 from receipts.domain.labels import ValidationStatus
 from receipts.domain.receipt import Receipt
-from receipts.entrypoints.training_wiring import label_store_for, load_dataset
 from receipts.settings import Settings
 
 

@@ -20,7 +20,8 @@ from receipts.adapters.sqs.queue import QueueMissing
 from receipts.application.ports.queue import MessageQueue
 from receipts.application.ports.training_backend import TrainingSpec
 from receipts.application.training.jobs import Jobs
-from receipts.bootstrap import Runtime, bootstrap, event_store_env
+from receipts.bootstrap import Runtime, bootstrap, event_store_env, training
+from receipts.bootstrap.training import training_backend_for
 from receipts.domain.errors import InvalidInput
 from receipts.domain.export_job import ExportJob, ExportRequest, ExportStatus
 from receipts.domain.job import JobDraft, JobResults, JobStatus
@@ -29,10 +30,7 @@ from receipts.domain.ocr_job import OCRStatus
 from receipts.entrypoints.lambdas import export_results, ocr_results, queue_export, start_training
 from receipts.entrypoints.lambdas.runtime import current_runtime
 from receipts.entrypoints.lambdas.sqs_batch import SQSRecord, process_batch
-from receipts.entrypoints.lambdas.start_training import (
-    StartTrainingRequest,
-    backend_factory,
-)
+from receipts.entrypoints.lambdas.start_training import StartTrainingRequest
 from receipts.settings import Settings
 
 SEED_PAYLOAD: dict[str, Any] = {
@@ -249,14 +247,14 @@ def test_the_simulated_backend_trains_in_the_handler_and_the_export_is_queued(
 
 
 def test_the_backend_variable_names_a_factory_or_is_refused() -> None:
-    assert backend_factory("none") is None
-    assert backend_factory("") is None
-    named = "receipts.entrypoints.lambdas.start_training:simulated_backend"
-    factory = backend_factory(named)
-    assert factory is start_training.simulated_backend
+    assert training_backend_for("none") is None
+    assert training_backend_for("") is None
+    assert training_backend_for("simulated") is training.simulated_backend
+    named = "receipts.bootstrap.training:simulated_backend"
+    assert training_backend_for(named) is training.simulated_backend
     for bad in ("sagemaker", "receipts.nowhere:factory", "receipts.settings:NOPE"):
         with pytest.raises(ValueError, match="RECEIPTS_TRAINING_BACKEND"):
-            backend_factory(bad)
+            training_backend_for(bad)
 
 
 # --- queue_export -----------------------------------------------------------------------

@@ -21,12 +21,12 @@ from tests.ml.ocr.conftest import sidecar, write_receipt_image
 from receipts.application.ocr.model_cache import ModelCache
 from receipts.application.ocr.ocr_worker import OCRWorker
 from receipts.bootstrap import Runtime, bootstrap
+from receipts.bootstrap.inference import load_predictor
+from receipts.bootstrap.ocr import build_ocr_worker
 from receipts.domain.labels import ValidationStatus
 from receipts.domain.ocr_job import OCRStatus
 from receipts.entrypoints.lambdas.ocr_results import record_ocr_result
 from receipts.entrypoints.lambdas.ocr_upload import make_handler
-from receipts.entrypoints.model_loading import load_predictor
-from receipts.entrypoints.ocr_wiring import build_ocr_worker
 
 pytest.importorskip("torch")
 

@@ -353,8 +353,8 @@ def test_the_start_training_lambda_launches_a_spot_training_job(
     sagemaker: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from receipts.bootstrap.training import sagemaker_backend
     from receipts.entrypoints.lambdas.start_training import start_training
-    from receipts.entrypoints.sagemaker_wiring import sagemaker_backend
 
     monkeypatch.setenv("RECEIPTS_SAGEMAKER_ROLE_ARN", ROLE)
     monkeypatch.setenv("RECEIPTS_SAGEMAKER_IMAGE_URI", IMAGE)
@@ -391,7 +391,7 @@ def test_the_start_training_lambda_launches_a_spot_training_job(
 
 
 def test_the_sagemaker_backend_needs_aws_mode(runtime: Runtime) -> None:
-    from receipts.entrypoints.sagemaker_wiring import sagemaker_backend
+    from receipts.bootstrap.training import sagemaker_backend
 
     with pytest.raises(ValueError, match="needs RECEIPTS_MODE=aws"):
         sagemaker_backend(runtime)

@@ -127,7 +127,7 @@ def _simulated(request: pytest.FixtureRequest, tmp_path: Path) -> Adapter:
 def _torch(request: pytest.FixtureRequest, tmp_path: Path) -> Adapter:
     request.getfixturevalue("one_torch_thread")
     from receipts.adapters.torch.trainer import LayoutLMTrainer
-    from receipts.entrypoints.training_wiring import load_dataset
+    from receipts.bootstrap.training import load_dataset
 
     store, runs = InMemoryArtifactStore(), "memory://bucket/runs/"
 

@@ -22,9 +22,9 @@ from tests.support import quick_config, simulated_backend
 from receipts.adapters.sqlite.queue import SQLiteQueue
 from receipts.application.training.run_training import run_training
 from receipts.bootstrap import Runtime, bootstrap
+from receipts.bootstrap.export import ExporterUnavailable, exporter_for
 from receipts.domain.export_job import ExportJob, ExportStatus
 from receipts.domain.job import JobDraft, JobStatus
-from receipts.entrypoints.export_worker import ExporterUnavailable, build_exporter
 from receipts.settings import Settings
 
 BIN = Path(sys.executable).parent
@@ -290,14 +290,14 @@ def test_an_exporter_whose_library_is_missing_says_what_to_do(
     )
 
     with pytest.raises(ExporterUnavailable) as refused:
-        build_exporter("coreml")
+        exporter_for("coreml")
 
     message = str(refused.value)
     assert "the coreml exporter needs coremltools, which is not installed here" in message
     assert "--exporter onnx | simulated" in message
-    assert build_exporter("simulated").name == "simulated"
+    assert exporter_for("simulated").name == "simulated"
     with pytest.raises(ExporterUnavailable, match=r"receipts\.nowhere"):
-        build_exporter("receipts.nowhere:Exporter")
+        exporter_for("receipts.nowhere:Exporter")
 
 
 def test_the_demo_ends_with_a_coreml_bundle_made_by_the_worker(demo: Demo) -> None:

@@ -28,12 +28,12 @@ from receipts.application.ports.training_data import PreparedDataset  # noqa: E4
 from receipts.application.training.datasets import prepare_dataset  # noqa: E402
 from receipts.application.training.run_training import run_training  # noqa: E402
 from receipts.bootstrap import Runtime, bootstrap  # noqa: E402
+from receipts.bootstrap.training import load_dataset  # noqa: E402
 from receipts.domain.config import JobConfig  # noqa: E402
 from receipts.domain.decoding import LINE_LABELS_CONFIG_KEY, line_level_labels  # noqa: E402
 from receipts.domain.errors import InvalidInput  # noqa: E402
 from receipts.domain.job import Job, JobDraft, JobResults, JobStatus  # noqa: E402
 from receipts.domain.receipt import Receipt  # noqa: E402
-from receipts.entrypoints.training_wiring import load_dataset  # noqa: E402
 from receipts.settings import Settings  # noqa: E402
 
 S = JobStatus

@@ -12,23 +12,21 @@ from uuid import UUID
 import structlog
 from rich.table import Table
 
-from receipts.adapters.archives import SafeTarExtractor
 from receipts.adapters.jsonl.label_store import to_record
-from receipts.adapters.simulated.exporter import SimulatedExporter
 from receipts.adapters.synthetic.generator import generate_receipt, render
-from receipts.adapters.torch.trainer import LayoutLMTrainer
 from receipts.application.export.export_worker import ExportWorker
 from receipts.application.ocr.ocr_worker import SIDECAR_SUFFIX
 from receipts.application.ports.exporter import Exporter
 from receipts.application.training.run_training import run_training
 from receipts.bootstrap import Runtime
+from receipts.bootstrap.export import ExporterUnavailable, archive_extractor, exporter_for
+from receipts.bootstrap.ocr import build_ocr_worker, model_cache
+from receipts.bootstrap.training import label_store_for, layoutlm_trainer
+from receipts.domain.config import DataConfig
 from receipts.domain.job import JobDraft
 from receipts.domain.receipt import Receipt
 from receipts.entrypoints import console
-from receipts.entrypoints.export_worker import ExporterUnavailable, build_exporter
-from receipts.entrypoints.ocr_wiring import build_ocr_worker, model_cache
 from receipts.entrypoints.progress import RichTrainingProgress
-from receipts.entrypoints.training_wiring import load_dataset
 
 DEMO_RECEIPTS = 1000
 DEMO_SEED = 0
@@ -59,9 +57,9 @@ def sidecar_json(receipt: Receipt) -> bytes:
 def demo_exporter() -> tuple[Exporter, str]:
     """The CoreML exporter when it can run here, else the simulated one (and why)."""
     try:
-        return build_exporter("coreml"), ""
+        return exporter_for("coreml"), ""
     except ExporterUnavailable as error:
-        return SimulatedExporter(), f"; [yellow]CoreML unavailable: {error}[/]"
+        return exporter_for("simulated"), f"; [yellow]CoreML unavailable: {error}[/]"
 
 
 def run_demo(runtime: Runtime, receipts: int = DEMO_RECEIPTS, epochs: int = 12) -> None:
@@ -96,13 +94,7 @@ def run_demo(runtime: Runtime, receipts: int = DEMO_RECEIPTS, epochs: int = 12) 
     out.print(
         f"2. created job [bold]{name}[/] ({job_id}): tiny LayoutLM from scratch, amounts merged"
     )
-    trainer = LayoutLMTrainer(
-        load_dataset,
-        settings.artifacts_dir / "runs",
-        runtime.artifacts,
-        runtime.runs_prefix(),
-        progress=RichTrainingProgress(out),
-    )
+    trainer = layoutlm_trainer(runtime, progress=RichTrainingProgress(out))
     status = run_training(runtime.jobs, job_id, trainer)
     job = runtime.jobs.get_job(job_id)
     out.print(f"3. job {status.value}" + (f": {job.status_reason}" if job.status_reason else ""))
@@ -144,7 +136,7 @@ def run_auto_export(runtime: Runtime, job_id: UUID) -> None:
         artifacts=runtime.artifacts,
         exporter=exporter,
         worker_name="demo-worker",
-        extractor=SafeTarExtractor(),
+        extractor=archive_extractor(),
         log=structlog.get_logger("receipts.export_worker").bind(worker="demo-worker"),
     )
     handled = worker.serve(continuous=True, until_empty=True)
@@ -220,11 +212,10 @@ def write_inference_report(
     runtime: Runtime, dataset: Path, checkpoint_uri: str, home: Path
 ) -> None:
     """Seed 002's report of one receipt: predictions beside its labels, JSON and HTML."""
-    from receipts.adapters.jsonl.label_store import JSONLLabelStore
     from receipts.application.inference.cache import InferenceCache, InferenceReports
     from receipts.entrypoints.report_cli import write_report
 
-    labels = JSONLLabelStore(dataset)
+    labels = label_store_for(DataConfig(dataset=str(dataset)))
     models = model_cache(runtime, checkpoint_uri)
     reports = InferenceReports(
         labels=labels,

@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from receipts.adapters.jsonl.label_store import JSONLLabelStore
 from receipts.adapters.torch.checkpoints import read_state
 from receipts.adapters.torch.metrics import entity_scores
 from receipts.adapters.torch.models import NotAModel, load_model, resolve_pretrained
 from receipts.adapters.torch.prediction import predict, predicted_words
 from receipts.adapters.torch.tokenization import load_tokenizer
 from receipts.application.training.datasets import label_receipt
-from receipts.domain.config import JobConfig
+from receipts.bootstrap.training import label_store_for
+from receipts.domain.config import DataConfig, JobConfig
 from receipts.domain.errors import InvalidInput
 from receipts.domain.fields import extract_fields, score_fields
 
@@ -33,7 +33,8 @@ def evaluate_checkpoint(checkpoint: Path, dataset: Path) -> dict[str, Any]:
         config = JobConfig()
     model = load_model(source)
     tokenizer = load_tokenizer(checkpoint)
-    receipts = [label_receipt(r, config.data) for r in JSONLLabelStore(dataset).receipts()]
+    store = label_store_for(DataConfig(dataset=str(dataset)))
+    receipts = [label_receipt(r, config.data) for r in store.receipts()]
     run = predict(
         model,
         tokenizer,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 from rich.table import Table
@@ -19,6 +19,9 @@ from receipts.domain.quantization import Quantization
 from receipts.entrypoints import console
 from receipts.entrypoints.cli_options import AsJson
 from receipts.entrypoints.cli_state import State
+
+if TYPE_CHECKING:
+    from receipts.adapters.coreml.exporter import CoreMLExporter
 
 EXPORT_HELP = "Export"
 app = typer.Typer()
@@ -129,10 +132,13 @@ def _export(
     source_uri: str,
 ) -> BundleReport:
     inspect_checkpoint(checkpoint)  # a bad checkpoint is named before torch loads
-    from receipts.adapters.coreml.exporter import CoreMLExporter
+    from receipts.bootstrap.export import exporter_for
 
-    exporter = CoreMLExporter(
-        validation_dataset=validation_data, synthetic_receipts=validation_receipts
+    exporter = cast(
+        "CoreMLExporter",
+        exporter_for(
+            "coreml", validation_dataset=validation_data, synthetic_receipts=validation_receipts
+        ),
     )
     return exporter.export(checkpoint, output_dir, quantize, source_uri=source_uri)
 

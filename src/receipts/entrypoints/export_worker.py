@@ -9,8 +9,6 @@ in aws mode or off a terminal); a terminal gets a live status line.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 import sys
 from collections import Counter
@@ -21,10 +19,10 @@ from typing import Annotated
 import structlog
 import typer
 
-from receipts.adapters.archives import SafeTarExtractor
 from receipts.application.export.export_worker import ExportWorker, Handled
 from receipts.application.ports.exporter import Exporter
 from receipts.bootstrap import Runtime
+from receipts.bootstrap.export import ExporterUnavailable, archive_extractor, exporter_for
 from receipts.entrypoints import console
 from receipts.entrypoints.cli_options import MaxMessages
 from receipts.entrypoints.cli_state import State
@@ -33,47 +31,6 @@ from receipts.entrypoints.signals import stop_on_signals
 EXPORT_HELP = "Export"
 app = typer.Typer()
 DEFAULT_EXPORTER = "coreml"
-EXPORTERS: dict[str, tuple[str, str, str | None]] = {
-    # name: (module, class, the library it needs)
-    "coreml": ("receipts.adapters.coreml.exporter", "CoreMLExporter", "coremltools"),
-    "onnx": ("receipts.adapters.onnx.exporter", "ONNXExporter", "onnx"),
-    "simulated": ("receipts.adapters.simulated.exporter", "SimulatedExporter", None),
-}
-
-
-class ExporterUnavailable(RuntimeError):
-    """The chosen exporter cannot run here; the message says why and what to do."""
-
-
-def build_exporter(choice: str) -> Exporter:
-    """`coreml`, `onnx`, `simulated`, or `package.module:Class` (built with no arguments)."""
-    if ":" in choice:
-        module_name, _, class_name = choice.partition(":")
-        library = None
-    elif choice in EXPORTERS:
-        module_name, class_name, library = EXPORTERS[choice]
-    else:
-        raise ExporterUnavailable(
-            f"unknown exporter {choice!r}: choose {', '.join(EXPORTERS)} or module:Class"
-        )
-    if library is not None and importlib.util.find_spec(library) is None:
-        raise ExporterUnavailable(
-            f"the {choice} exporter needs {library}, which is not installed here: install the"
-            " export extra (pip install 'receipts[export]'; coremltools wants Python 3.11/3.12)"
-            " or choose --exporter " + " | ".join(name for name in EXPORTERS if name != choice)
-        )
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as error:
-        raise ExporterUnavailable(
-            f"the {choice} exporter ({module_name}) cannot be imported: {error}"
-        ) from None
-    try:
-        exporter_class = getattr(module, class_name)
-    except AttributeError:
-        raise ExporterUnavailable(f"{module_name} has no {class_name}") from None
-    exporter: Exporter = exporter_class()
-    return exporter
 
 
 @app.command("export-worker", rich_help_panel=EXPORT_HELP)
@@ -125,7 +82,7 @@ def export_worker(
     state = ctx.ensure_object(State)
     state.override(export_queue=job_queue_url, export_results_queue=results_queue_url)
     try:
-        chosen = build_exporter(exporter)
+        chosen = exporter_for(exporter)
     except ExporterUnavailable as error:
         console.fail(error, 2)
     worker = _ready_worker(
@@ -171,7 +128,7 @@ def _ready_worker(
         visibility_timeout=visibility_timeout or runtime.settings.visibility_timeout,
         heartbeat_every=heartbeat_every,
         grace_seconds=grace_seconds,
-        extractor=SafeTarExtractor(),
+        extractor=archive_extractor(),
         log=structlog.get_logger("receipts.export_worker").bind(worker=name),
     )
     worker.log.info(

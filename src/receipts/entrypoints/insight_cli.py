@@ -105,7 +105,7 @@ def dataset_stats(
 ) -> None:
     """Receipts, lines, words, labels by validation status, what the presets and whitelist
     make of them, and the O:entity balance."""
-    from receipts.entrypoints.training_wiring import label_store_for
+    from receipts.bootstrap.training import label_store_for
 
     runtime = ctx.ensure_object(State).runtime()
     with _refusals():

@@ -22,14 +22,14 @@ from receipts.application.ocr.receipt_reading import ReceiptReading, read_receip
 from receipts.application.ports.ocr_engine import OCREngine, OCREngineUnavailable, OCRFailed
 from receipts.application.ports.predictor import ModelUnusable
 from receipts.bootstrap import Runtime
+from receipts.bootstrap.inference import Precision, PredictorRuntime, load_predictor
+from receipts.bootstrap.ocr import build_engine, build_ocr_worker, model_cache
 from receipts.domain.labels import ValidationStatus
 from receipts.domain.ocr_job import OCREngineName, OCRStatus
 from receipts.domain.routing import FIELD_NAMES, RoutingPolicy
 from receipts.entrypoints import console
 from receipts.entrypoints.cli_options import AsJson, MaxMessages
 from receipts.entrypoints.cli_state import State
-from receipts.entrypoints.model_loading import Precision, PredictorRuntime, load_predictor
-from receipts.entrypoints.ocr_wiring import build_engine, build_ocr_worker, model_cache
 from receipts.entrypoints.progress import counting_bar
 from receipts.entrypoints.signals import stop_on_signals
 

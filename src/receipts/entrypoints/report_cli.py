@@ -31,12 +31,12 @@ from receipts.application.inference.cache import (
 from receipts.application.inference.response import InferenceResponse
 from receipts.application.ports.label_store import LabelStore
 from receipts.application.ports.predictor import ModelUnusable, Predictor
+from receipts.bootstrap.inference import PredictorRuntime, load_predictor
 from receipts.domain.config import DataConfig
 from receipts.domain.labels import MERGE_PRESETS, merge_map
 from receipts.entrypoints import console
 from receipts.entrypoints.cli_options import DynamoTable
 from receipts.entrypoints.cli_state import State
-from receipts.entrypoints.model_loading import PredictorRuntime, load_predictor
 from receipts.settings import Settings
 
 INFERENCE_HELP = "Inference"
@@ -150,7 +150,7 @@ def _label_store(dataset: Path | None, dynamo_table: str | None, settings: Setti
         )
     if dataset is not None and not dataset.is_file():
         raise typer.BadParameter(f"{dataset}: no such file", param_hint="--dataset")
-    from receipts.entrypoints.training_wiring import label_store_for
+    from receipts.bootstrap.training import label_store_for
 
     source = DataConfig(dataset=str(dataset) if dataset else None, dynamo_table=dynamo_table)
     return label_store_for(source, settings)

@@ -41,10 +41,10 @@ from receipts.application.ports.training_backend import (
 from receipts.application.ports.training_data import PreparedDataset
 from receipts.application.training.run_training import JobReporter, run_training
 from receipts.bootstrap import Runtime, bootstrap
+from receipts.bootstrap.training import load_dataset
 from receipts.domain.errors import JobNotFound
 from receipts.domain.job import JobDraft, JobStatus
 from receipts.domain.job_metric import Evaluation
-from receipts.entrypoints.training_wiring import load_dataset
 from receipts.settings import InvalidSettings, Settings
 
 MODULE = "receipts.entrypoints.sagemaker_train"

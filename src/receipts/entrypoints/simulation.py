@@ -8,11 +8,11 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from receipts.adapters.simulated.exporter import SimulatedExporter
-from receipts.adapters.simulated.training_backend import SimulatedTrainingBackend
 from receipts.application.export.export_worker import ExportWorker
 from receipts.application.training.run_training import run_training
 from receipts.bootstrap import Runtime
+from receipts.bootstrap.export import exporter_for
+from receipts.bootstrap.training import simulated_backend
 from receipts.domain.job import JobDraft
 from receipts.domain.ocr_job import OCROutcome, RoutingDecision
 
@@ -44,15 +44,13 @@ def simulate_lifecycles(
     """Each lifecycle: create a job, train (metrics per epoch), succeed or fail, the policy
     requests an export, the worker exports it, and one OCR job is submitted and completed."""
     rng = random.Random(seed)
-    backend = SimulatedTrainingBackend(
-        runtime.artifacts, runtime.runs_prefix(), fail_rate=fail_rate
-    )
+    backend = simulated_backend(runtime, fail_rate=fail_rate)
     worker = ExportWorker(
         exports=runtime.exports,
         jobs_queue=runtime.queues.export_jobs,
         results_queue=runtime.queues.export_results,
         artifacts=runtime.artifacts,
-        exporter=SimulatedExporter(),
+        exporter=exporter_for("simulated"),
         worker_name="simulate",
     )
     report = SimulationReport(lifecycles=jobs, seconds=0.0)

@@ -140,15 +140,12 @@ def _run_training(
     job = runtime.jobs.get_job(job_id)
     console.out.print(f"job [bold]{job.name}[/] ({job.id})")
     # torch loads only once the job is valid: bad input is refused in well under a second
-    from receipts.adapters.torch.trainer import LayoutLMTrainer
     from receipts.application.training.run_training import run_training
-    from receipts.entrypoints.training_wiring import load_dataset
+    from receipts.bootstrap.training import layoutlm_trainer
 
-    trainer = LayoutLMTrainer(
-        load_dataset,
-        output_dir or runtime.settings.artifacts_dir / "runs",
-        runtime.artifacts,
-        runtime.runs_prefix(),
+    trainer = layoutlm_trainer(
+        runtime,
+        output_dir,
         progress=RichTrainingProgress(console.out),
         keep_checkpoints=keep_checkpoints,
     )

@@ -24,12 +24,12 @@ from receipts.application.inference.cache import (
 )
 from receipts.application.inference.response import InferenceResponse
 from receipts.bootstrap import Runtime, bootstrap
-from receipts.domain.labels import OUTSIDE, ValidationStatus
-from receipts.entrypoints.lambdas import inference_api, inference_cache_generator
-from receipts.entrypoints.lambdas.inference_wiring import (
+from receipts.bootstrap.inference import (
     forget_predictors,
     inference_cache,
 )
+from receipts.domain.labels import OUTSIDE, ValidationStatus
+from receipts.entrypoints.lambdas import inference_api, inference_cache_generator
 from receipts.entrypoints.lambdas.runtime import reset_runtime
 from receipts.settings import Settings
 

@@ -17,9 +17,9 @@ from receipts.adapters.synthetic.generator import generate_receipt, render
 from receipts.application.ocr.model_cache import ModelCache
 from receipts.application.ocr.ocr_worker import SIDECAR_SUFFIX, OCRWorker
 from receipts.bootstrap import Runtime, bootstrap
+from receipts.bootstrap.inference import load_predictor
+from receipts.bootstrap.ocr import build_ocr_worker
 from receipts.domain.receipt import Receipt
-from receipts.entrypoints.model_loading import load_predictor
-from receipts.entrypoints.ocr_wiring import build_ocr_worker
 from receipts.settings import Settings
 
 TEST_SEED = 99

@@ -12,9 +12,9 @@ from tests.ml.ocr.conftest import TEST_SEED
 
 from receipts.adapters.synthetic.generator import generate_receipt
 from receipts.application.ports.predictor import ModelUnusable
+from receipts.bootstrap.inference import load_predictor
 from receipts.domain.boxes import BoundingBox
 from receipts.domain.receipt import Receipt, Word
-from receipts.entrypoints.model_loading import load_predictor
 
 
 def receipts(count: int) -> list[Receipt]:

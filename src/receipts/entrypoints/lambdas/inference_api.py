@@ -25,7 +25,7 @@ from receipts.application.inference.cache import (
     ReceiptNotFound,
 )
 from receipts.bootstrap import Runtime
-from receipts.entrypoints.lambdas.inference_wiring import (
+from receipts.bootstrap.inference import (
     NoLabelStore,
     ReportsFactory,
     reports_from_env,

@@ -19,7 +19,7 @@ from receipts.application.inference.cache import (
     ReceiptNotFound,
 )
 from receipts.bootstrap import Runtime
-from receipts.entrypoints.lambdas.inference_wiring import ReportsFactory, reports_from_env
+from receipts.bootstrap.inference import ReportsFactory, reports_from_env
 from receipts.entrypoints.lambdas.runtime import current_runtime
 
 log = logging.getLogger("receipts.lambdas")

@@ -18,7 +18,6 @@ factory returns:
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -26,10 +25,10 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from receipts.adapters.simulated.training_backend import SimulatedTrainingBackend
 from receipts.application.ports.training_backend import TrainingBackend, TrainingSpec
 from receipts.application.training.run_training import run_training
 from receipts.bootstrap import Runtime
+from receipts.bootstrap.training import training_backend_for
 from receipts.domain.config import split_hyperparameter_map, validation_problems
 from receipts.domain.errors import DuplicateJobName, InvalidInput
 from receipts.domain.job import JobDraft, Priority
@@ -156,36 +155,14 @@ def start_training(
     )
 
 
-def backend_factory(choice: str) -> BackendFactory | None:
-    """The factory `RECEIPTS_TRAINING_BACKEND` names: none, simulated or module:callable."""
-    if choice in ("", "none"):
-        return None
-    if choice == "simulated":
-        return simulated_backend
-    named = f"RECEIPTS_TRAINING_BACKEND={choice!r}"
-    module_name, _, attribute = choice.partition(":")
-    if not module_name or not attribute:
-        raise ValueError(f"{named}: expected none, simulated or package.module:factory")
-    try:
-        factory = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as error:
-        raise ValueError(f"{named}: {error}") from None
-    if not callable(factory):
-        raise ValueError(f"{named} is not callable")
-    chosen: BackendFactory = factory
-    return chosen
-
-
-def simulated_backend(runtime: Runtime, request: StartTrainingRequest) -> TrainingBackend:
-    return SimulatedTrainingBackend(runtime.artifacts, runtime.runs_prefix())
-
-
 def make_handler(
     runtime: RuntimeProvider = current_runtime,
 ) -> Callable[[Mapping[str, Any], Any], dict[str, Any]]:
     def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         current = runtime()
-        return start_training(event, current, backend_factory(current.settings.training_backend))
+        return start_training(
+            event, current, training_backend_for(current.settings.training_backend)
+        )
 
     return handle
 

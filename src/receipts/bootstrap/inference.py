@@ -1,4 +1,5 @@
-"""What the two inference Lambdas share: the cache, the label store and the model.
+"""Which predictor runs a model, and what the two inference Lambdas share: the cache, the
+label store and the model.
 
 - The cache is in the artifact store at the seed's keys; `S3_CACHE_BUCKET` (the seed's
   variable, `Settings.inference_cache_bucket`) puts it in another bucket (aws mode).
@@ -15,6 +16,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Literal
 
 from receipts.application.inference.cache import InferenceCache, InferenceReports, NoModel
 from receipts.application.ocr.model_cache import ModelCache
@@ -24,6 +26,43 @@ from receipts.bootstrap import Runtime
 from receipts.domain.errors import DomainError
 from receipts.domain.labels import ValidationStatus
 from receipts.domain.receipt import Receipt
+
+PredictorRuntime = Literal["auto", "torch", "onnx"]
+Precision = Literal["float32", "bfloat16", "int8"]
+
+
+def load_predictor(
+    path: Path,
+    *,
+    runtime: PredictorRuntime = "auto",
+    quantize: Precision = "float32",
+    threads: int | None = None,
+    job_id: str = "",
+    source_uri: str | None = None,
+) -> Predictor:
+    """`auto`: a bundle with LayoutLM.onnx runs on ONNX Runtime, a checkpoint (config.json +
+    model.safetensors, or a run directory with best/) on torch. Raises ModelUnusable."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise ModelUnusable(path, "no such file or directory")
+    if runtime == "onnx" or (runtime == "auto" and (path / "LayoutLM.onnx").is_file()):
+        from receipts.adapters.onnx.predictor import ONNXBundlePredictor
+
+        return ONNXBundlePredictor(path, threads=threads, job_id=job_id, source_uri=source_uri)
+    weights = (path / "config.json").is_file() and (path / "model.safetensors").is_file()
+    if runtime == "auto" and (path / "LayoutLM.mlpackage").exists() and not weights:
+        raise ModelUnusable(
+            path,
+            "it holds only a CoreML model (LayoutLM.mlpackage), which runs on Apple"
+            " devices; give the checkpoint it was exported from, or an ONNX bundle"
+            " (receipts export-worker --exporter onnx)",
+        )
+    from receipts.adapters.torch.predictor import TorchPredictor
+
+    return TorchPredictor(
+        path, quantize=quantize, threads=threads, job_id=job_id, source_uri=source_uri
+    )
+
 
 _lock = threading.Lock()
 _predictors: dict[str, Predictor] = {}
@@ -62,8 +101,6 @@ def stored_predictor(runtime: Runtime, uri: str, directory: Path | None = None) 
     per container."""
     with _lock:
         if uri not in _predictors:
-            from receipts.entrypoints.model_loading import load_predictor
-
             prefix = uri if uri.endswith("/") else uri + "/"
             models = ModelCache(
                 runtime.artifacts,

@@ -14,9 +14,9 @@ from receipts.application.ports.ocr_engine import OCREngine, OCREngineUnavailabl
 from receipts.application.ports.predictor import Predictor
 from receipts.application.queueing.worker_log import WorkerLog
 from receipts.bootstrap import Runtime
+from receipts.bootstrap.inference import Precision, PredictorRuntime, load_predictor
 from receipts.domain.ocr_job import OCREngineName
 from receipts.domain.routing import RoutingPolicy
-from receipts.entrypoints.model_loading import Precision, PredictorRuntime, load_predictor
 
 ENGINES = get_args(OCREngineName)
 
