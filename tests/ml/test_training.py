@@ -436,7 +436,9 @@ def test_pickled_pretrained_weights_are_refused(runtime: Runtime, tmp_path: Path
 def test_a_learning_rate_of_1e3_is_refused_before_any_job_exists(runtime: Runtime) -> None:
     with pytest.raises(InvalidInput, match="learning_rate"):
         runtime.jobs.create_job(
-            JobDraft(name="too-fast", config=config(hyperparameters={"learning_rate": 1e3}))
+            JobDraft.parse(
+                {"name": "too-fast", "config": config(hyperparameters={"learning_rate": 1e3})}
+            )
         )
 
     assert runtime.catalog().all() == []
