@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 import typer
@@ -112,18 +112,20 @@ def train(
 ) -> None:
     """Train a LayoutLM token classifier as a tracked job (the seeds' `layoutlm-cli train`)."""
     runtime = ctx.ensure_object(State).runtime()
-    if resume:
-        job_id = _interrupted_job(runtime, resume)
-    else:
-        draft = {
-            "name": job_name or f"receipts-{time.strftime('%Y-%m-%d-%H%M%S')}",
-            "description": description,
-            "created_by": created_by,
-            "tags": _tags(tag or []),
-            "config": job_config_input(ctx.params),  # each config flag is named after its field
-        }
-        job_id = runtime.jobs.create_job(JobDraft.parse(draft))
+    job_id = _interrupted_job(runtime, resume) if resume else _new_job(runtime, ctx.params)
     _run_training(runtime, job_id, output_dir, keep_checkpoints)
+
+
+def _new_job(runtime: Runtime, params: dict[str, Any]) -> UUID:
+    name = params["job_name"] or f"receipts-{time.strftime('%Y-%m-%d-%H%M%S')}"
+    draft = {
+        "name": name,
+        "description": params["description"],
+        "created_by": params["created_by"],
+        "tags": _tags(params["tag"] or []),
+        "config": job_config_input(params),  # each config flag is named after its field
+    }
+    return runtime.jobs.create_job(JobDraft.parse(draft))
 
 
 def _interrupted_job(runtime: Runtime, key: str) -> UUID:
