@@ -62,8 +62,7 @@ class ExportWorker(QueueWorker[ExportMessage, Handled]):
     def __post_init__(self) -> None:
         if self.grace_seconds < 0:
             raise ValueError(f"grace_seconds must be 0 or more, got {self.grace_seconds:g}")
-        every = self.heartbeat_every
-        every = self.default_heartbeat_every() if every is None else every
+        every = self.heartbeat_interval()
         if every and not every < self.visibility_timeout:
             raise ValueError(
                 f"heartbeat every {every:g} s must be shorter than the visibility timeout"

@@ -164,11 +164,14 @@ class QueueWorker(ABC, Generic[Request, Outcome]):
             )
             return cast(Outcome, "error")
 
+    def heartbeat_interval(self) -> float:
+        """Seconds between visibility extensions (0: none)."""
+        every = self.heartbeat_every
+        return self.default_heartbeat_every() if every is None else every
+
     def heartbeat(self, message: QueueMessage) -> AbstractContextManager[object]:
         """Keeps the message invisible while it is worked on (see `VisibilityHeartbeat`)."""
-        every = self.heartbeat_every
-        if every is None:
-            every = self.default_heartbeat_every()
+        every = self.heartbeat_interval()
         if every <= 0 or self.visibility_timeout <= 0:
             return nullcontext()
         return VisibilityHeartbeat(
