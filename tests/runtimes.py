@@ -8,11 +8,12 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
-from tests.support import Train, quick_config, simulated_backend
+from tests.support import Train, quick_config
 
 from receipts.application.insight import Insight
 from receipts.application.training.run_training import run_training
 from receipts.bootstrap import Runtime, bootstrap
+from receipts.bootstrap.training import simulated_backend
 from receipts.domain.job import JobDraft, JobStatus
 from receipts.settings import Settings
 

@@ -7,7 +7,6 @@ from typing import Any
 from uuid import UUID
 
 from receipts.adapters.simulated.exporter import SimulatedExporter
-from receipts.adapters.simulated.training_backend import SimulatedTrainingBackend
 from receipts.application.export.export_worker import ExportWorker
 from receipts.bootstrap import Runtime
 from receipts.domain.job import JobResults
@@ -17,10 +16,6 @@ Train = Callable[..., UUID]
 
 def quick_config(epochs: int = 2) -> dict[str, Any]:
     return {"hyperparameters": {"epochs": epochs, "early_stopping_patience": 0}}
-
-
-def simulated_backend(runtime: Runtime) -> SimulatedTrainingBackend:
-    return SimulatedTrainingBackend(runtime.artifacts, runtime.runs_prefix())
 
 
 def results_for(runtime: Runtime, name: str) -> JobResults:

@@ -17,12 +17,13 @@ from uuid import UUID, uuid4
 
 import pytest
 from tests.e2e.conftest import Demo
-from tests.support import quick_config, simulated_backend
+from tests.support import quick_config
 
 from receipts.adapters.sqlite.queue import SQLiteQueue
 from receipts.application.training.run_training import run_training
 from receipts.bootstrap import Runtime, bootstrap
 from receipts.bootstrap.export import ExporterUnavailable, exporter_for
+from receipts.bootstrap.training import simulated_backend
 from receipts.domain.export_job import ExportJob, ExportStatus
 from receipts.domain.job import JobDraft, JobStatus
 from receipts.settings import Settings

@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-from tests.support import quick_config, results_for, simulated_backend
+from tests.support import quick_config, results_for
 
 from receipts.application.ports.training_backend import (
     TrainingCancelled,
@@ -17,6 +17,7 @@ from receipts.application.ports.training_backend import (
 )
 from receipts.application.training.run_training import run_training
 from receipts.bootstrap import Runtime
+from receipts.bootstrap.training import simulated_backend
 from receipts.domain.errors import (
     DuplicateJobName,
     IllegalTransition,
