@@ -30,7 +30,6 @@ from receipts.application.ports.read_model import (
     OCRRecord,
     ReadModelChanges,
 )
-from receipts.domain.aggregate import iso
 from receipts.domain.job import JobStatus
 from receipts.domain.job_log import LogEntry
 from receipts.domain.job_metric import Evaluation
@@ -120,13 +119,8 @@ class DynamoDBJobReadModel:
     # -- queries -------------------------------------------------------------------------
 
     def _series(self, kind: type[R], job_id: UUID, prefix: str) -> list[R]:
-        items = self.table.items(
-            "query",
-            KeyConditionExpression="PK = :pk AND begins_with(SK, :prefix)",
-            ExpressionAttributeValues=to_item(
-                {":pk": keys.job_partition(job_id), ":prefix": prefix}
-            ),
-        )
+        values = {":pk": keys.job_partition(job_id), ":prefix": prefix}
+        items = self.table.query("PK = :pk AND begins_with(SK, :prefix)", values)
         return [_record(kind, item) for item in items]
 
     def _index(
@@ -143,15 +137,9 @@ class DynamoDBJobReadModel:
         if sk_prefix is not None:
             condition += f" AND begins_with({index}SK, :prefix)"
             values[":prefix"] = sk_prefix
-        items = self.table.items(
-            "query",
-            IndexName=index,
-            KeyConditionExpression=condition,
-            ExpressionAttributeValues=to_item(values),
-            ScanIndexForward=not newest_first,
-            limit=limit,
+        return list(
+            self.table.query(condition, values, index=index, desc=newest_first, limit=limit)
         )
-        return list(items)
 
 
 def _moves_forward(position: int) -> dict[str, Any]:
@@ -166,82 +154,38 @@ def _record(kind: type[R], item: Item) -> R:
     return kind.model_validate_json(DESERIALIZER.deserialize(item["data"]))
 
 
-def _job_item(summary: JobSummary) -> Item:
-    return to_item(
-        {
-            **keys.job_keys(summary),
-            "TYPE": "JOB",
-            "job_id": str(summary.job_id),
-            "name": summary.name,
-            "status": summary.status,
-            "created_at": iso(summary.created_at),
-            "updated_at": iso(summary.updated_at),
-            "position": summary.position,
-            "best_f1": summary.best_f1,
-            "data": summary.model_dump_json(),
-        }
-    )
+def _item(key: keys.Key, kind: str, record: BaseModel, readable: dict[str, Any]) -> Item:
+    """A record's item: its keys, `TYPE`, the readable attributes and `data`, the record as
+    JSON (timestamps in readable attributes are ISO 8601 with `+00:00`, as in `data`)."""
+    return to_item({**key, "TYPE": kind, **readable, "data": record.model_dump_json()})
+
+
+def _job_item(job: JobSummary) -> Item:
+    readable = {"job_id", "name", "status", "created_at", "updated_at", "position", "best_f1"}
+    return _item(keys.job_keys(job), "JOB", job, job.model_dump(mode="json", include=readable))
 
 
 def _metric_item(metric: MetricRecord) -> Item:
-    evaluation = metric.evaluation
-    return to_item(
-        {
-            **keys.metric_key(metric),
-            "TYPE": "METRIC",
-            "job_id": str(metric.job_id),
-            "epoch": evaluation.epoch,
-            "global_step": evaluation.global_step,
-            "f1": evaluation.f1,
-            "precision": evaluation.precision,
-            "recall": evaluation.recall,
-            "timestamp": iso(evaluation.timestamp),
-            "data": metric.model_dump_json(),
-        }
+    readable = {"epoch", "global_step", "f1", "precision", "recall", "timestamp"}
+    evaluation = metric.evaluation.model_dump(mode="json", include=readable)
+    return _item(
+        keys.metric_key(metric), "METRIC", metric, {"job_id": str(metric.job_id), **evaluation}
     )
 
 
 def _log_item(log: LogRecord) -> Item:
-    entry = log.entry
-    return to_item(
-        {
-            **keys.log_key(log),
-            "TYPE": "LOG",
-            "job_id": str(log.job_id),
-            "kind": entry.kind,
-            "level": entry.level,
-            "message": entry.message[:MESSAGE_CHARS],
-            "timestamp": iso(entry.timestamp),
-            "data": log.model_dump_json(),
-        }
-    )
+    entry = log.entry.model_dump(mode="json", include={"kind", "level", "timestamp"})
+    entry["message"] = log.entry.message[:MESSAGE_CHARS]
+    return _item(keys.log_key(log), "LOG", log, {"job_id": str(log.job_id), **entry})
 
 
 def _export_item(export: ExportRecord) -> Item:
-    return to_item(
-        {
-            **keys.export_keys(export),
-            "TYPE": "EXPORT",
-            "export_id": str(export.export_id),
-            "status": export.status,
-            "quantization": export.quantization,
-            "updated_at": iso(export.updated_at),
-            "position": export.position,
-            "data": export.model_dump_json(),
-        }
+    readable = {"export_id", "status", "quantization", "updated_at", "position"}
+    return _item(
+        keys.export_keys(export), "EXPORT", export, export.model_dump(mode="json", include=readable)
     )
 
 
 def _ocr_item(ocr: OCRRecord) -> Item:
-    return to_item(
-        {
-            **keys.ocr_keys(ocr),
-            "TYPE": "OCR",
-            "ocr_job_id": str(ocr.ocr_job_id),
-            "status": ocr.status,
-            "image_uri": ocr.image_uri,
-            "updated_at": iso(ocr.updated_at),
-            "position": ocr.position,
-            "data": ocr.model_dump_json(),
-        }
-    )
+    readable = {"ocr_job_id", "status", "image_uri", "updated_at", "position"}
+    return _item(keys.ocr_keys(ocr), "OCR", ocr, ocr.model_dump(mode="json", include=readable))

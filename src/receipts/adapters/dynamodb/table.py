@@ -153,6 +153,44 @@ class Table:
         except ClientError as error:
             self.refuse(error, operation)
 
+    def query(
+        self,
+        condition: str,
+        values: Mapping[str, Any],
+        *,
+        index: str | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+        **kwargs: Any,
+    ) -> Iterator[Item]:
+        """The items of a Query on the table (or `index`): `condition` on the keys, `values`
+        the Python values of its (and a FilterExpression's) `:placeholders`."""
+        if index is not None:
+            kwargs["IndexName"] = index
+        return self.items(
+            "query",
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=to_item(values),
+            ScanIndexForward=not desc,
+            limit=limit,
+            **kwargs,
+        )
+
+    def update(
+        self, key: Mapping[str, Any], expression: str, values: Mapping[str, Any], **kwargs: Any
+    ) -> Any:
+        """One UpdateItem; `values` are the Python values of the `:placeholders`."""
+        answer = self.call(
+            "update_item",
+            TableName=self.name,
+            Key=to_item(key),
+            UpdateExpression=expression,
+            ExpressionAttributeValues=to_item(values),
+            **kwargs,
+        )
+        self.writes += 1
+        return answer
+
     def put(self, item: Item, **conditions: Any) -> bool:
         """Puts one item; with a ConditionExpression, returns False when the condition fails."""
         self._check_size(item)
