@@ -96,12 +96,11 @@ class DynamoDBAggregateRecorder(AggregateRecorder):
         for attempt in range(1, MAX_HEAD_RETRIES + 1):
             writes = build()
             self._check_limits(writes)
+            items = [{"Put": {"TableName": self.datastore.name, **w.put}} for w in writes]
             try:
-                self._transact(
-                    [{"Put": {"TableName": self.datastore.name, **w.put}} for w in writes]
-                )
-            except _Cancelled as cancelled:
-                self._raise_unless_retryable(cancelled, writes)
+                self.datastore.call("transact_write_items", TransactItems=items)
+            except ClientError as error:
+                self._raise_unless_retryable(error, writes)
                 self._lost_race()
                 time.sleep(random.uniform(0, min(0.2, 0.002 * 2**attempt)))
                 continue
@@ -114,11 +113,22 @@ class DynamoDBAggregateRecorder(AggregateRecorder):
     def _lost_race(self) -> None:
         """Forgets what this recorder believed about the counter."""
 
-    def _raise_unless_retryable(self, cancelled: _Cancelled, writes: list[Write]) -> None:
+    def _raise_unless_retryable(self, error: ClientError, writes: list[Write]) -> None:
+        """Raises what a failed transaction means, unless it lost a race worth retrying."""
+        code = error.response["Error"]["Code"]
+        message = error.response["Error"].get("Message", "")
+        if code == "ValidationException" and "size" in message.lower():
+            raise EventStoreLimitExceeded(
+                f"{self.app}: DynamoDB refused the save as too large: {message}"
+            ) from None
+        if code != "TransactionCanceledException":
+            raise error
+        reasons = error.response.get("CancellationReasons") or []
+        codes = [reason.get("Code", "None") for reason in reasons]
         failed = [
             write
-            for write, code in zip(writes, cancelled.codes, strict=False)
-            if code == "ConditionalCheckFailed"
+            for write, reason in zip(writes, codes, strict=False)
+            if reason == "ConditionalCheckFailed"
         ]
         versions = [
             f"{write.event.originator_id} v{write.event.originator_version}"
@@ -133,11 +143,10 @@ class DynamoDBAggregateRecorder(AggregateRecorder):
             raise IntegrityError(
                 f"{self.app}: the tracking position is not ahead of the one recorded"
             )
-        unexpected = set(cancelled.codes) - RETRYABLE_CANCELLATIONS
-        if unexpected or not cancelled.codes:
+        if not codes or set(codes) - RETRYABLE_CANCELLATIONS:
             raise PersistenceError(
                 f"{self.app}: DynamoDB cancelled the save in table {self.datastore.name!r}:"
-                f" {cancelled.codes or cancelled.message}"
+                f" {codes or message}"
             )
 
     def _check_limits(self, writes: list[Write]) -> None:
@@ -163,21 +172,6 @@ class DynamoDBAggregateRecorder(AggregateRecorder):
                 f"{self.app}: a save of {total:,} bytes is over the {MAX_TRANSACT_BYTES:,}-byte"
                 " limit of one DynamoDB transaction (4 MB): save fewer or smaller events at once"
             )
-
-    def _transact(self, items: list[Item]) -> None:
-        try:
-            self.datastore.call("transact_write_items", TransactItems=items)
-        except ClientError as error:
-            code = error.response["Error"]["Code"]
-            message = error.response["Error"].get("Message", "")
-            if code == "TransactionCanceledException":
-                reasons = error.response.get("CancellationReasons") or []
-                raise _Cancelled([r.get("Code", "None") for r in reasons], message) from None
-            if code == "ValidationException" and "size" in message.lower():
-                raise EventStoreLimitExceeded(
-                    f"{self.app}: DynamoDB refused the save as too large: {message}"
-                ) from None
-            raise
 
     def select_events(
         self,
@@ -227,13 +221,6 @@ class DynamoDBAggregateRecorder(AggregateRecorder):
             raise MalformedStoredEvent(
                 f"{self.app}: {what} in table {self.datastore.name!r} is malformed: {error}"
             ) from None
-
-
-class _Cancelled(Exception):
-    def __init__(self, codes: list[str], message: str) -> None:
-        super().__init__(f"transaction cancelled: {codes} {message}")
-        self.codes = codes
-        self.message = message
 
 
 class DynamoDBApplicationRecorder(DynamoDBAggregateRecorder, ApplicationRecorder):

@@ -19,6 +19,7 @@ is refused by name on reading, and putting it again repairs it.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -118,17 +119,13 @@ class DynamoDBLabelStore:
         """Label → validation status → words (O excluded), from GSI2 (keys only)."""
         counts: dict[str, dict[str, int]] = {}
         for label in sorted(KNOWN_LABELS):
-            by_status: dict[str, int] = {}
-            for item in self.table.query(
-                "GSI2PK = :label",
-                {":label": keys.labelled(label)},
-                index="GSI2",
-                ProjectionExpression="GSI2SK",
-            ):
-                status = keys.status_of(from_item(item)["GSI2SK"])
-                by_status[status] = by_status.get(status, 0) + 1
+            values = {":label": keys.labelled(label)}
+            items = self.table.query(
+                "GSI2PK = :label", values, index="GSI2", ProjectionExpression="GSI2SK"
+            )
+            by_status = Counter(keys.status_of(from_item(item)["GSI2SK"]) for item in items)
             if by_status:
-                counts[label] = by_status
+                counts[label] = dict(by_status)
         return counts
 
     def _parse(

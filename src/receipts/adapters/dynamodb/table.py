@@ -158,14 +158,14 @@ class Table:
         condition: str,
         values: Mapping[str, Any],
         *,
-        index: str | None = None,
+        index: str = "",
         desc: bool = False,
         limit: int | None = None,
         **kwargs: Any,
     ) -> Iterator[Item]:
         """The items of a Query on the table (or `index`): `condition` on the keys, `values`
         the Python values of its (and a FilterExpression's) `:placeholders`."""
-        if index is not None:
+        if index:
             kwargs["IndexName"] = index
         return self.items(
             "query",
