@@ -87,16 +87,14 @@ class Table:
         just created it)."""
         types = {"PK": "S", "SK": sort_key_type}
         types |= {f"{index}{part}": "S" for index in indexes for part in ("PK", "SK")}
-        extra: dict[str, Any] = {}
-        if indexes:
-            extra["GlobalSecondaryIndexes"] = [
-                {
-                    "IndexName": index,
-                    "KeySchema": _key_schema(index),
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-                for index in indexes
-            ]
+        global_indexes = [
+            {
+                "IndexName": index,
+                "KeySchema": _key_schema(index),
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for index in indexes
+        ]
         try:
             self.db.create_table(
                 TableName=self.name,
@@ -105,7 +103,7 @@ class Table:
                 ],
                 KeySchema=_key_schema(""),
                 BillingMode="PAY_PER_REQUEST",
-                **extra,
+                **({"GlobalSecondaryIndexes": global_indexes} if indexes else {}),
             )
         except ClientError as error:
             if error.response["Error"]["Code"] != "ResourceInUseException":
