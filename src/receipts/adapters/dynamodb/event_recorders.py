@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -52,9 +53,9 @@ class Write(NamedTuple):
     nid: int | None = None
 
 
-def _put(table: str, item: Mapping[str, Any], condition: str, **values: Any) -> dict[str, Any]:
+def _put(item: Mapping[str, Any], condition: str, **values: Any) -> dict[str, Any]:
     """A conditional Put of Python values; `values` fill the condition's `:placeholders`."""
-    put = {"TableName": table, "Item": to_item(item), "ConditionExpression": condition}
+    put = {"Item": to_item(item), "ConditionExpression": condition}
     if values:
         put["ExpressionAttributeValues"] = to_item({f":{k}": v for k, v in values.items()})
     return put
@@ -87,8 +88,7 @@ class DynamoDBAggregateRecorder(AggregateRecorder):
     def _put_event(self, event: StoredEvent, nid: int | None) -> Write:
         key = keys.event_key(self.app, self.purpose, event.originator_id, event.originator_version)
         item = {**key, "topic": event.topic, "state": bytes(event.state), "nid": nid}
-        put = _put(self.datastore.name, item, "attribute_not_exists(PK)")
-        return Write("event", put, event, nid)
+        return Write("event", _put(item, "attribute_not_exists(PK)"), event, nid)
 
     def _write(self, build: Callable[[], list[Write]]) -> list[Write]:
         """Writes the items `build` returns in one transaction; on a lost race for the
@@ -96,10 +96,11 @@ class DynamoDBAggregateRecorder(AggregateRecorder):
         for attempt in range(1, MAX_HEAD_RETRIES + 1):
             writes = build()
             self._check_limits(writes)
+            items = [{"Put": {"TableName": self.datastore.name, **w.put}} for w in writes]
             try:
-                self._transact([{"Put": write.put} for write in writes])
-            except _Cancelled as cancelled:
-                self._raise_unless_retryable(cancelled, writes)
+                self.datastore.call("transact_write_items", TransactItems=items)
+            except ClientError as error:
+                self._raise_unless_retryable(error, writes)
                 self._lost_race()
                 time.sleep(random.uniform(0, min(0.2, 0.002 * 2**attempt)))
                 continue
@@ -112,18 +113,29 @@ class DynamoDBAggregateRecorder(AggregateRecorder):
     def _lost_race(self) -> None:
         """Forgets what this recorder believed about the counter."""
 
-    def _raise_unless_retryable(self, cancelled: _Cancelled, writes: list[Write]) -> None:
+    def _raise_unless_retryable(self, error: ClientError, writes: list[Write]) -> None:
+        """Raises what a failed transaction means, unless it lost a race worth retrying."""
+        code = error.response["Error"]["Code"]
+        message = error.response["Error"].get("Message", "")
+        if code == "ValidationException" and "size" in message.lower():
+            raise EventStoreLimitExceeded(
+                f"{self.app}: DynamoDB refused the save as too large: {message}"
+            ) from None
+        if code != "TransactionCanceledException":
+            raise error
+        reasons = error.response.get("CancellationReasons") or []
+        codes = [reason.get("Code", "None") for reason in reasons]
         failed = [
             write
-            for write, code in zip(writes, cancelled.codes, strict=False)
-            if code == "ConditionalCheckFailed"
+            for write, reason in zip(writes, codes, strict=False)
+            if reason == "ConditionalCheckFailed"
         ]
-        if any(write.kind == "event" for write in failed):
-            versions = [
-                f"{write.event.originator_id} v{write.event.originator_version}"
-                for write in failed
-                if write.kind == "event" and write.event
-            ]
+        versions = [
+            f"{write.event.originator_id} v{write.event.originator_version}"
+            for write in failed
+            if write.kind == "event" and write.event
+        ]
+        if versions:
             raise IntegrityError(
                 f"{self.app}: already recorded (a concurrent save?): {', '.join(versions)}"
             )
@@ -131,11 +143,10 @@ class DynamoDBAggregateRecorder(AggregateRecorder):
             raise IntegrityError(
                 f"{self.app}: the tracking position is not ahead of the one recorded"
             )
-        unexpected = set(cancelled.codes) - RETRYABLE_CANCELLATIONS
-        if unexpected or not cancelled.codes:
+        if not codes or set(codes) - RETRYABLE_CANCELLATIONS:
             raise PersistenceError(
                 f"{self.app}: DynamoDB cancelled the save in table {self.datastore.name!r}:"
-                f" {cancelled.codes or cancelled.message}"
+                f" {codes or message}"
             )
 
     def _check_limits(self, writes: list[Write]) -> None:
@@ -161,21 +172,6 @@ class DynamoDBAggregateRecorder(AggregateRecorder):
                 f"{self.app}: a save of {total:,} bytes is over the {MAX_TRANSACT_BYTES:,}-byte"
                 " limit of one DynamoDB transaction (4 MB): save fewer or smaller events at once"
             )
-
-    def _transact(self, items: list[Item]) -> None:
-        try:
-            self.datastore.call("transact_write_items", TransactItems=items)
-        except ClientError as error:
-            code = error.response["Error"]["Code"]
-            message = error.response["Error"].get("Message", "")
-            if code == "TransactionCanceledException":
-                reasons = error.response.get("CancellationReasons") or []
-                raise _Cancelled([r.get("Code", "None") for r in reasons], message) from None
-            if code == "ValidationException" and "size" in message.lower():
-                raise EventStoreLimitExceeded(
-                    f"{self.app}: DynamoDB refused the save as too large: {message}"
-                ) from None
-            raise
 
     def select_events(
         self,
@@ -203,48 +199,28 @@ class DynamoDBAggregateRecorder(AggregateRecorder):
             values[":hi"] = lte
         return [
             self._stored_event(item, originator_id)
-            for item in self._query(condition, values, desc=desc, limit=limit)
+            for item in self.datastore.query(condition, values, desc=desc, limit=limit)
         ]
 
     def _stored_event(self, item: Item, originator_id: UUID | str) -> StoredEvent:
         version = item.get("SK", {}).get("N", "?")
-        try:
+        with self._malformed(f"stored event v{version} of {originator_id}"):
             return StoredEvent(
                 originator_id=originator_id,
                 originator_version=int(version),
                 topic=read_attribute(item, "topic", "S"),
                 state=read_attribute(item, "state", "B"),
             )
+
+    @contextmanager
+    def _malformed(self, what: str) -> Iterator[None]:
+        """Raises MalformedStoredEvent naming `what` for an attribute missing or mistyped."""
+        try:
+            yield
         except (KeyError, TypeError, ValueError) as error:
             raise MalformedStoredEvent(
-                f"{self.app}: stored event v{version} of {originator_id} in table"
-                f" {self.datastore.name!r} is malformed: {error}"
+                f"{self.app}: {what} in table {self.datastore.name!r} is malformed: {error}"
             ) from None
-
-    def _query(
-        self,
-        condition: str,
-        values: Mapping[str, Any],
-        *,
-        desc: bool = False,
-        limit: int | None = None,
-        filter_expression: str | None = None,
-    ) -> Iterator[Item]:
-        return self.datastore.items(
-            "query",
-            KeyConditionExpression=condition,
-            ExpressionAttributeValues=to_item(values),
-            ScanIndexForward=not desc,
-            limit=limit,
-            **({"FilterExpression": filter_expression} if filter_expression else {}),
-        )
-
-
-class _Cancelled(Exception):
-    def __init__(self, codes: list[str], message: str) -> None:
-        super().__init__(f"transaction cancelled: {codes} {message}")
-        self.codes = codes
-        self.message = message
 
 
 class DynamoDBApplicationRecorder(DynamoDBAggregateRecorder, ApplicationRecorder):
@@ -273,7 +249,7 @@ class DynamoDBApplicationRecorder(DynamoDBAggregateRecorder, ApplicationRecorder
             if stored_events:
                 writes.append(self._advance_head(head, head + len(stored_events)))
             if tracking is not None:
-                writes.append(self._advance_tracking(tracking))
+                writes.append(Write("tracking", _tracking_put(self.app, tracking)))
             return writes
 
         writes = self._write(build)
@@ -293,9 +269,7 @@ class DynamoDBApplicationRecorder(DynamoDBAggregateRecorder, ApplicationRecorder
             "topic": event.topic,
             "state": bytes(event.state),
         }
-        return Write(
-            "notification", _put(self.datastore.name, item, "attribute_not_exists(PK)"), event
-        )
+        return Write("notification", _put(item, "attribute_not_exists(PK)"), event)
 
     def _advance_head(self, head: int, last: int) -> Write:
         # A whole-item Put, not an Update: both are atomic on DynamoDB, but moto applies an
@@ -303,12 +277,9 @@ class DynamoDBApplicationRecorder(DynamoDBAggregateRecorder, ApplicationRecorder
         # between saw a counter without `last` (issue 20). The counter item holds nothing else.
         item = {**keys.counter_key(self.app), "last": last}
         if head == 0:
-            return Write("head", _put(self.datastore.name, item, "attribute_not_exists(PK)"))
-        put = _put(self.datastore.name, item, "#last = :head", head=head)
+            return Write("head", _put(item, "attribute_not_exists(PK)"))
+        put = _put(item, "#last = :head", head=head)
         return Write("head", put | {"ExpressionAttributeNames": {"#last": "last"}})
-
-    def _advance_tracking(self, tracking: Tracking) -> Write:
-        return Write("tracking", _tracking_put(self.datastore, tracking))
 
     def max_notification_id(self) -> int | None:
         item = self.datastore.get(keys.counter_key(self.app))
@@ -334,12 +305,10 @@ class DynamoDBApplicationRecorder(DynamoDBAggregateRecorder, ApplicationRecorder
         head = self.max_notification_id() or 0
         last = head if stop is None else min(stop, head)
         notifications: list[Notification] = []
-        filter_expression = None
-        topic_values: dict[str, str] = {}
+        topic_values = {f":t{i}": topic for i, topic in enumerate(topics)}
+        topic_filter: dict[str, Any] = {}
         if topics:
-            names = [f":t{i}" for i in range(len(topics))]
-            filter_expression = f"topic IN ({', '.join(names)})"
-            topic_values = dict(zip(names, topics, strict=True))
+            topic_filter["FilterExpression"] = f"topic IN ({', '.join(topic_values)})"
         bucket_size = keys.NOTIFICATION_BUCKET
         while first <= last and len(notifications) < limit:
             bucket = first // bucket_size
@@ -349,11 +318,11 @@ class DynamoDBApplicationRecorder(DynamoDBAggregateRecorder, ApplicationRecorder
                 ":hi": min(last, (bucket + 1) * bucket_size - 1),
                 **topic_values,
             }
-            items = self._query(
+            items = self.datastore.query(
                 "PK = :pk AND SK BETWEEN :lo AND :hi",
                 values,
                 limit=limit - len(notifications),
-                filter_expression=filter_expression,
+                **topic_filter,
             )
             notifications += [self._notification(item) for item in items]
             first = (bucket + 1) * bucket_size
@@ -361,20 +330,14 @@ class DynamoDBApplicationRecorder(DynamoDBAggregateRecorder, ApplicationRecorder
 
     def _notification(self, item: Item) -> Notification:
         nid = item.get("SK", {}).get("N", "?")
-        try:
-            oid = read_attribute(item, "oid", "S")
+        with self._malformed(f"notification {nid}"):
             return Notification(
                 id=int(nid),
-                originator_id=_originator_id(oid),
+                originator_id=_originator_id(read_attribute(item, "oid", "S")),
                 originator_version=int(read_attribute(item, "ver", "N")),
                 topic=read_attribute(item, "topic", "S"),
                 state=read_attribute(item, "state", "B"),
             )
-        except (KeyError, TypeError, ValueError) as error:
-            raise MalformedStoredEvent(
-                f"{self.app}: notification {nid} in table {self.datastore.name!r} is"
-                f" malformed: {error}"
-            ) from None
 
     def subscribe(
         self, gt: int | None = None, topics: Sequence[str] = ()
@@ -389,11 +352,11 @@ def _originator_id(value: str) -> UUID | str:
         return value
 
 
-def _tracking_put(datastore: DynamoDBDatastore, tracking: Tracking) -> dict[str, Any]:
+def _tracking_put(app: str, tracking: Tracking) -> dict[str, Any]:
     """The tracking position as a whole item (a Put, for the reason `_advance_head` gives)."""
     nid = tracking.notification_id
-    item = {**keys.tracking_key(datastore.app, tracking.application_name), "nid": nid}
-    return _put(datastore.name, item, "attribute_not_exists(PK) OR nid < :nid", nid=nid)
+    item = {**keys.tracking_key(app, tracking.application_name), "nid": nid}
+    return _put(item, "attribute_not_exists(PK) OR nid < :nid", nid=nid)
 
 
 class DynamoDBTrackingRecorder(TrackingRecorder):
@@ -402,15 +365,12 @@ class DynamoDBTrackingRecorder(TrackingRecorder):
         self.app = datastore.app
 
     def insert_tracking(self, tracking: Tracking) -> None:
-        try:
-            self.datastore.call("put_item", **_tracking_put(self.datastore, tracking))
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise IntegrityError(
-                    f"{self.app}: tracking {tracking.application_name}"
-                    f" {tracking.notification_id} is not ahead of the position recorded"
-                ) from None
-            raise
+        put = _tracking_put(self.app, tracking)
+        if not self.datastore.put(put.pop("Item"), **put):
+            raise IntegrityError(
+                f"{self.app}: tracking {tracking.application_name}"
+                f" {tracking.notification_id} is not ahead of the position recorded"
+            )
 
     def max_tracking_id(self, application_name: str) -> int | None:
         item = self.datastore.get(keys.tracking_key(self.app, application_name))

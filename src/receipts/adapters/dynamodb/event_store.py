@@ -39,8 +39,6 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import Environment, EnvType, resolve_topic, strtobool
 
 from receipts.adapters.dynamodb.event_recorders import (
-    MAX_TRANSACT_BYTES,
-    MAX_TRANSACT_ITEMS,
     DynamoDBAggregateRecorder,
     DynamoDBApplicationRecorder,
     DynamoDBProcessRecorder,
@@ -58,13 +56,10 @@ from receipts.adapters.dynamodb.event_table import (
     DynamoDBDatastore,
     shared_client,
 )
-from receipts.adapters.dynamodb.polling_subscription import PollingSubscription
 from receipts.adapters.dynamodb.table import MAX_ITEM_BYTES, TableMissing
 
 __all__ = [
     "MAX_ITEM_BYTES",
-    "MAX_TRANSACT_BYTES",
-    "MAX_TRANSACT_ITEMS",
     "DynamoDBAggregateRecorder",
     "DynamoDBApplicationRecorder",
     "DynamoDBDatastore",
@@ -75,7 +70,6 @@ __all__ = [
     "EventStoreThrottled",
     "Factory",
     "MalformedStoredEvent",
-    "PollingSubscription",
     "TableMissing",
 ]
 

@@ -30,7 +30,6 @@ from receipts.application.ports.read_model import (
     OCRRecord,
     ReadModelChanges,
 )
-from receipts.domain.aggregate import iso
 from receipts.domain.job import JobStatus
 from receipts.domain.job_log import LogEntry
 from receipts.domain.job_metric import Evaluation
@@ -74,84 +73,73 @@ class DynamoDBJobReadModel:
     # -- jobs ----------------------------------------------------------------------------
 
     def get(self, job_id: UUID) -> JobSummary | None:
-        item = self.table.get(keys.job_key(job_id))
-        return _record(JobSummary, item) if item else None
+        return self._get(JobSummary, keys.job_key(job_id))
 
     def by_name(self, name: str) -> JobSummary | None:
-        items = self._index("GSI2", keys.job_named(name), limit=1)
-        return _record(JobSummary, items[0]) if items else None
+        found = self._query(JobSummary, keys.job_named(name), index="GSI2", limit=1)
+        return found[0] if found else None
 
     def by_status(self, status: JobStatus) -> list[JobSummary]:
-        items = self._index("GSI1", keys.jobs_with_status(status))
-        return sorted((_record(JobSummary, i) for i in items), key=lambda s: (s.created_at, s.name))
+        jobs = self._query(JobSummary, keys.jobs_with_status(status), index="GSI1")
+        return sorted(jobs, key=lambda s: (s.created_at, s.name))
 
     def latest_by_status(self, status: JobStatus) -> JobSummary | None:
-        items = self._index("GSI1", keys.jobs_with_status(status), newest_first=True, limit=1)
-        return _record(JobSummary, items[0]) if items else None
+        key = keys.jobs_with_status(status)
+        found = self._query(JobSummary, key, index="GSI1", newest_first=True, limit=1)
+        return found[0] if found else None
 
     def all(self) -> list[JobSummary]:
         jobs = [job for status in JobStatus for job in self.by_status(status)]
         return sorted(jobs, key=lambda s: (s.created_at, s.name))
 
     def metrics(self, job_id: UUID) -> list[Evaluation]:
-        return [r.evaluation for r in self._series(MetricRecord, job_id, keys.METRIC)]
+        records = self._query(MetricRecord, keys.job_partition(job_id), sk_prefix=keys.METRIC)
+        return [record.evaluation for record in records]
 
     def logs(self, job_id: UUID) -> list[LogEntry]:
-        return [r.entry for r in self._series(LogRecord, job_id, keys.LOG)]
+        records = self._query(LogRecord, keys.job_partition(job_id), sk_prefix=keys.LOG)
+        return [record.entry for record in records]
 
     # -- exports and OCR jobs ------------------------------------------------------------
 
     def export(self, export_id: UUID) -> ExportRecord | None:
-        item = self.table.get(keys.export_key(export_id))
-        return _record(ExportRecord, item) if item else None
+        return self._get(ExportRecord, keys.export_key(export_id))
 
     def exports_of(self, job_id: UUID) -> list[ExportRecord]:
-        items = self._index("GSI2", keys.job_partition(job_id), sk_prefix=keys.EXPORT)
-        return [_record(ExportRecord, item) for item in items]
+        key = keys.job_partition(job_id)
+        return self._query(ExportRecord, key, index="GSI2", sk_prefix=keys.EXPORT)
 
     def ocr_job(self, ocr_job_id: UUID) -> OCRRecord | None:
-        item = self.table.get(keys.ocr_key(ocr_job_id))
-        return _record(OCRRecord, item) if item else None
+        return self._get(OCRRecord, keys.ocr_key(ocr_job_id))
 
     def ocr_jobs_by_status(self, status: OCRStatus) -> list[OCRRecord]:
-        items = self._index("GSI1", keys.ocr_jobs_with_status(status))
-        return [_record(OCRRecord, item) for item in items]
+        return self._query(OCRRecord, keys.ocr_jobs_with_status(status), index="GSI1")
 
-    # -- queries -------------------------------------------------------------------------
+    # -- reads ---------------------------------------------------------------------------
 
-    def _series(self, kind: type[R], job_id: UUID, prefix: str) -> list[R]:
-        items = self.table.items(
-            "query",
-            KeyConditionExpression="PK = :pk AND begins_with(SK, :prefix)",
-            ExpressionAttributeValues=to_item(
-                {":pk": keys.job_partition(job_id), ":prefix": prefix}
-            ),
-        )
-        return [_record(kind, item) for item in items]
+    def _get(self, kind: type[R], key: keys.Key) -> R | None:
+        item = self.table.get(key)
+        return _record(kind, item) if item else None
 
-    def _index(
+    def _query(
         self,
-        index: str,
-        key: str,
+        kind: type[R],
+        partition: str,
         *,
+        index: str = "",
         sk_prefix: str | None = None,
         newest_first: bool = False,
         limit: int | None = None,
-    ) -> list[Item]:
-        condition = f"{index}PK = :key"
-        values = {":key": key}
+    ) -> list[R]:
+        """The records in a partition of the table (or of `index`), optionally those whose
+        sort key starts with `sk_prefix`."""
+        condition = f"{index}PK = :pk"
+        values = {":pk": partition}
         if sk_prefix is not None:
             condition += f" AND begins_with({index}SK, :prefix)"
             values[":prefix"] = sk_prefix
-        items = self.table.items(
-            "query",
-            IndexName=index,
-            KeyConditionExpression=condition,
-            ExpressionAttributeValues=to_item(values),
-            ScanIndexForward=not newest_first,
-            limit=limit,
-        )
-        return list(items)
+        items = self.table.query(condition, values, index=index, desc=newest_first, limit=limit)
+        return [_record(kind, item) for item in items]
 
 
 def _moves_forward(position: int) -> dict[str, Any]:
@@ -166,82 +154,43 @@ def _record(kind: type[R], item: Item) -> R:
     return kind.model_validate_json(DESERIALIZER.deserialize(item["data"]))
 
 
-def _job_item(summary: JobSummary) -> Item:
-    return to_item(
-        {
-            **keys.job_keys(summary),
-            "TYPE": "JOB",
-            "job_id": str(summary.job_id),
-            "name": summary.name,
-            "status": summary.status,
-            "created_at": iso(summary.created_at),
-            "updated_at": iso(summary.updated_at),
-            "position": summary.position,
-            "best_f1": summary.best_f1,
-            "data": summary.model_dump_json(),
-        }
-    )
+def _item(
+    key: keys.Key,
+    kind: str,
+    record: BaseModel,
+    readable: set[str],
+    part: BaseModel | None = None,
+    **extra: Any,
+) -> Item:
+    """A record's item: its keys, `TYPE`, the `readable` fields of the record (or of its
+    `part`) as JSON values (timestamps ISO 8601 with `+00:00`), and `data`, the record as JSON."""
+    fields = (part or record).model_dump(mode="json", include=readable)
+    return to_item({**key, "TYPE": kind, **fields, **extra, "data": record.model_dump_json()})
+
+
+def _job_item(job: JobSummary) -> Item:
+    readable = {"job_id", "name", "status", "created_at", "updated_at", "position", "best_f1"}
+    return _item(keys.job_keys(job), "JOB", job, readable)
 
 
 def _metric_item(metric: MetricRecord) -> Item:
-    evaluation = metric.evaluation
-    return to_item(
-        {
-            **keys.metric_key(metric),
-            "TYPE": "METRIC",
-            "job_id": str(metric.job_id),
-            "epoch": evaluation.epoch,
-            "global_step": evaluation.global_step,
-            "f1": evaluation.f1,
-            "precision": evaluation.precision,
-            "recall": evaluation.recall,
-            "timestamp": iso(evaluation.timestamp),
-            "data": metric.model_dump_json(),
-        }
-    )
+    readable = {"epoch", "global_step", "f1", "precision", "recall", "timestamp"}
+    key = keys.metric_key(metric)
+    return _item(key, "METRIC", metric, readable, metric.evaluation, job_id=str(metric.job_id))
 
 
 def _log_item(log: LogRecord) -> Item:
-    entry = log.entry
-    return to_item(
-        {
-            **keys.log_key(log),
-            "TYPE": "LOG",
-            "job_id": str(log.job_id),
-            "kind": entry.kind,
-            "level": entry.level,
-            "message": entry.message[:MESSAGE_CHARS],
-            "timestamp": iso(entry.timestamp),
-            "data": log.model_dump_json(),
-        }
-    )
+    message = log.entry.message[:MESSAGE_CHARS]
+    readable = {"kind", "level", "timestamp"}
+    key = keys.log_key(log)
+    return _item(key, "LOG", log, readable, log.entry, job_id=str(log.job_id), message=message)
 
 
 def _export_item(export: ExportRecord) -> Item:
-    return to_item(
-        {
-            **keys.export_keys(export),
-            "TYPE": "EXPORT",
-            "export_id": str(export.export_id),
-            "status": export.status,
-            "quantization": export.quantization,
-            "updated_at": iso(export.updated_at),
-            "position": export.position,
-            "data": export.model_dump_json(),
-        }
-    )
+    readable = {"export_id", "status", "quantization", "updated_at", "position"}
+    return _item(keys.export_keys(export), "EXPORT", export, readable)
 
 
 def _ocr_item(ocr: OCRRecord) -> Item:
-    return to_item(
-        {
-            **keys.ocr_keys(ocr),
-            "TYPE": "OCR",
-            "ocr_job_id": str(ocr.ocr_job_id),
-            "status": ocr.status,
-            "image_uri": ocr.image_uri,
-            "updated_at": iso(ocr.updated_at),
-            "position": ocr.position,
-            "data": ocr.model_dump_json(),
-        }
-    )
+    readable = {"ocr_job_id", "status", "image_uri", "updated_at", "position"}
+    return _item(keys.ocr_keys(ocr), "OCR", ocr, readable)

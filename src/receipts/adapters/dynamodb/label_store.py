@@ -19,6 +19,7 @@ is refused by name on reading, and putting it again repairs it.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -105,11 +106,7 @@ class DynamoDBLabelStore:
         return iter([receipt for _, receipt in loaded])
 
     def get(self, receipt_id: str) -> Receipt:
-        items = self.table.items(
-            "query",
-            KeyConditionExpression="PK = :pk",
-            ExpressionAttributeValues=to_item({":pk": keys.receipt_partition(receipt_id)}),
-        )
+        items = self.table.query("PK = :pk", {":pk": keys.receipt_partition(receipt_id)})
         problems: list[str] = []
         parsed = self._parse([from_item(item) for item in items], problems)
         if problems:
@@ -122,18 +119,13 @@ class DynamoDBLabelStore:
         """Label → validation status → words (O excluded), from GSI2 (keys only)."""
         counts: dict[str, dict[str, int]] = {}
         for label in sorted(KNOWN_LABELS):
-            by_status: dict[str, int] = {}
-            for item in self.table.items(
-                "query",
-                IndexName="GSI2",
-                KeyConditionExpression="GSI2PK = :label",
-                ExpressionAttributeValues=to_item({":label": keys.labelled(label)}),
-                ProjectionExpression="GSI2SK",
-            ):
-                status = keys.status_of(from_item(item)["GSI2SK"])
-                by_status[status] = by_status.get(status, 0) + 1
+            values = {":label": keys.labelled(label)}
+            items = self.table.query(
+                "GSI2PK = :label", values, index="GSI2", ProjectionExpression="GSI2SK"
+            )
+            by_status = Counter(keys.status_of(from_item(item)["GSI2SK"]) for item in items)
             if by_status:
-                counts[label] = by_status
+                counts[label] = dict(by_status)
         return counts
 
     def _parse(
@@ -221,19 +213,16 @@ class DynamoDBLabelStore:
         self, receipt_id: str, word_id: int, status: ValidationStatus
     ) -> None:
         status = ValidationStatus(status)
+        values = {
+            ":status": status.value,
+            ":gsi2sk": keys.label_sort_key(receipt_id, word_id, status),
+        }
         try:
-            self.table.call(
-                "update_item",
-                TableName=self.table.name,
-                Key=to_item(keys.word_key(receipt_id, word_id)),
-                UpdateExpression="SET validation_status = :status, GSI2SK = :gsi2sk",
+            self.table.update(
+                keys.word_key(receipt_id, word_id),
+                "SET validation_status = :status, GSI2SK = :gsi2sk",
+                values,
                 ConditionExpression="attribute_exists(PK)",
-                ExpressionAttributeValues=to_item(
-                    {
-                        ":status": status.value,
-                        ":gsi2sk": keys.label_sort_key(receipt_id, word_id, status),
-                    }
-                ),
             )
         except self.table.db.exceptions.ConditionalCheckFailedException:
             if self.table.get(keys.receipt_key(receipt_id)) is None:
@@ -241,7 +230,6 @@ class DynamoDBLabelStore:
                     f"unknown receipt {receipt_id!r} in DynamoDB table {self.table.name!r}"
                 ) from None
             raise KeyError(f"receipt {receipt_id!r} has no word {word_id}") from None
-        self.table.writes += 1
 
     def _check(self, incoming: dict[str, Receipt], words: dict[str, list[Item]]) -> None:
         problems: list[str] = []
@@ -286,27 +274,16 @@ class DynamoDBLabelStore:
 
     def _word_keys(self, receipt_id: str) -> list[Item]:
         values = {":pk": keys.receipt_partition(receipt_id), ":word": keys.WORD}
-        items = self.table.items(
-            "query",
-            KeyConditionExpression="PK = :pk AND begins_with(SK, :word)",
-            ExpressionAttributeValues=to_item(values),
-            ProjectionExpression="PK, SK",
-        )
-        return list(items)
+        condition = "PK = :pk AND begins_with(SK, :word)"
+        return list(self.table.query(condition, values, ProjectionExpression="PK, SK"))
 
     def _allocate(self, count: int) -> int:
         """Reserves `count` sequence numbers (an atomic counter) and returns the first."""
         if count == 0:
             return 0
-        answer = self.table.call(
-            "update_item",
-            TableName=self.table.name,
-            Key=to_item(keys.SEQUENCE_KEY),
-            UpdateExpression="ADD next_seq :n",
-            ExpressionAttributeValues=to_item({":n": count}),
-            ReturnValues="UPDATED_NEW",
+        answer = self.table.update(
+            keys.SEQUENCE_KEY, "ADD next_seq :n", {":n": count}, ReturnValues="UPDATED_NEW"
         )
-        self.table.writes += 1
         return int(from_item(answer["Attributes"])["next_seq"]) - count + 1
 
 

@@ -87,16 +87,14 @@ class Table:
         just created it)."""
         types = {"PK": "S", "SK": sort_key_type}
         types |= {f"{index}{part}": "S" for index in indexes for part in ("PK", "SK")}
-        extra: dict[str, Any] = {}
-        if indexes:
-            extra["GlobalSecondaryIndexes"] = [
-                {
-                    "IndexName": index,
-                    "KeySchema": _key_schema(index),
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-                for index in indexes
-            ]
+        global_indexes = [
+            {
+                "IndexName": index,
+                "KeySchema": _key_schema(index),
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for index in indexes
+        ]
         try:
             self.db.create_table(
                 TableName=self.name,
@@ -105,7 +103,7 @@ class Table:
                 ],
                 KeySchema=_key_schema(""),
                 BillingMode="PAY_PER_REQUEST",
-                **extra,
+                **({"GlobalSecondaryIndexes": global_indexes} if indexes else {}),
             )
         except ClientError as error:
             if error.response["Error"]["Code"] != "ResourceInUseException":
@@ -152,6 +150,44 @@ class Table:
                 yield from page["Items"]
         except ClientError as error:
             self.refuse(error, operation)
+
+    def query(
+        self,
+        condition: str,
+        values: Mapping[str, Any],
+        *,
+        index: str = "",
+        desc: bool = False,
+        limit: int | None = None,
+        **kwargs: Any,
+    ) -> Iterator[Item]:
+        """The items of a Query on the table (or `index`): `condition` on the keys, `values`
+        the Python values of its (and a FilterExpression's) `:placeholders`."""
+        if index:
+            kwargs["IndexName"] = index
+        return self.items(
+            "query",
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=to_item(values),
+            ScanIndexForward=not desc,
+            limit=limit,
+            **kwargs,
+        )
+
+    def update(
+        self, key: Mapping[str, Any], expression: str, values: Mapping[str, Any], **kwargs: Any
+    ) -> Any:
+        """One UpdateItem; `values` are the Python values of the `:placeholders`."""
+        answer = self.call(
+            "update_item",
+            TableName=self.name,
+            Key=to_item(key),
+            UpdateExpression=expression,
+            ExpressionAttributeValues=to_item(values),
+            **kwargs,
+        )
+        self.writes += 1
+        return answer
 
     def put(self, item: Item, **conditions: Any) -> bool:
         """Puts one item; with a ConditionExpression, returns False when the condition fails."""
