@@ -30,8 +30,9 @@ from typing import Any
 from receipts.adapters.sagemaker.container import ContainerEnv
 from receipts.adapters.sagemaker.hyperparameters import from_hyperparameters
 from receipts.adapters.sagemaker.results import write_results
+from receipts.adapters.torch.checkpoints import directory_uri, saved_checkpoints
 from receipts.adapters.torch.distributed import Distributed
-from receipts.adapters.torch.trainer import LayoutLMTrainer, SilentReporter
+from receipts.adapters.torch.trainer import LayoutLMTrainer, NoProgress, SilentReporter
 from receipts.application.ports.training_backend import (
     TrainingCancelled,
     TrainingInterrupted,
@@ -43,7 +44,7 @@ from receipts.application.training.run_training import JobReporter, run_training
 from receipts.bootstrap import Runtime, bootstrap
 from receipts.bootstrap.training import load_dataset
 from receipts.domain.errors import JobNotFound
-from receipts.domain.job import JobDraft, JobStatus
+from receipts.domain.job import Job, JobDraft, JobStatus
 from receipts.domain.job_metric import Evaluation
 from receipts.settings import InvalidSettings, Settings
 
@@ -64,14 +65,11 @@ class Assignment:
     runs_prefix: str | None
 
 
-class EpochLines:
+class EpochLines(NoProgress):
     """One line per epoch on stdout (CloudWatch), also matchable by MetricDefinitions."""
 
     def start(self, total_steps: int, completed: int) -> None:
         print(f"training: {total_steps} steps, {completed} done", flush=True)
-
-    def step(self, loss: float, epoch: int) -> None:
-        pass
 
     def epoch(self, evaluation: Evaluation, field_f1: float | None, best: bool) -> None:
         loss = f"{evaluation.loss:.4f}" if evaluation.loss is not None else "n/a"
@@ -81,9 +79,6 @@ class EpochLines:
             f" loss={loss}{' (best)' if best else ''}",
             flush=True,
         )
-
-    def stop(self) -> None:
-        pass
 
 
 def main() -> int:
@@ -119,8 +114,7 @@ def _train(settings: Settings, container: ContainerEnv, dist: Distributed) -> in
             assignment = _assign(settings, container, runtime)
         except Exception as error:
             failure = _reason(error)
-    shared = dist.broadcast((assignment, failure))
-    assignment, failure = shared
+    assignment, failure = dist.broadcast((assignment, failure))
     if failure is not None or assignment is None:
         if dist.is_main:
             _fail(container, failure or "no assignment")
@@ -162,12 +156,18 @@ def _assign(settings: Settings, container: ContainerEnv, runtime: Runtime) -> As
         if job.is_terminal:
             raise ContainerError(f"job {job.name} is {job.status.value}: nothing to train")
         resume = _latest_checkpoint(container.checkpoint_dir / job.name)
-        spec = TrainingSpec(
-            job_id=job.id, job_name=job.name, config=job.config, resume_from_uri=resume
-        )
         if resume:
             JobReporter(jobs, job.id).log("container restarted: resuming", checkpoint_uri=resume)
-        return Assignment(spec=spec, attached=True, runs_prefix=runs_prefix)
+    else:
+        job = _own_job(settings, container, runtime)
+        resume = job.resume_checkpoint_uri
+    spec = TrainingSpec(job_id=job.id, job_name=job.name, config=job.config, resume_from_uri=resume)
+    return Assignment(spec=spec, attached=bool(settings.job_id), runs_prefix=runs_prefix)
+
+
+def _own_job(settings: Settings, container: ContainerEnv, runtime: Runtime) -> Job:
+    """The job this container trains to its end: found by name, or created."""
+    jobs = runtime.jobs
     name = settings.job_name or container.training_job_name
     if not name:
         raise ContainerError(
@@ -193,13 +193,7 @@ def _assign(settings: Settings, container: ContainerEnv, runtime: Runtime) -> As
         job = jobs.get_job(job.id)
     if job.status not in (JobStatus.PENDING, JobStatus.INTERRUPTED):
         raise ContainerError(f"job {job.name} is {job.status.value}: nothing to train")
-    spec = TrainingSpec(
-        job_id=job.id,
-        job_name=job.name,
-        config=job.config,
-        resume_from_uri=job.resume_checkpoint_uri,
-    )
-    return Assignment(spec=spec, attached=False, runs_prefix=runs_prefix)
+    return job
 
 
 def _owned(
@@ -290,14 +284,8 @@ def _in_channel(source: str, channel: Path) -> Path | None:
 
 
 def _latest_checkpoint(run_dir: Path) -> str | None:
-    steps = [
-        (int(p.name.removeprefix("checkpoint-")), p)
-        for p in run_dir.glob("checkpoint-*")
-        if p.name.removeprefix("checkpoint-").isdigit() and (p / "trainer_state.json").is_file()
-    ]
-    if not steps:
-        return None
-    return max(steps)[1].resolve().as_uri() + "/"
+    checkpoints = saved_checkpoints(run_dir)
+    return directory_uri(checkpoints[-1]) if checkpoints else None
 
 
 def _fail(container: ContainerEnv, reason: str) -> None:
