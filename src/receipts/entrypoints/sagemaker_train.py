@@ -23,7 +23,6 @@ import shutil
 import sys
 import time
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,15 +53,6 @@ EXIT_INTERRUPTED = 130
 
 class ContainerError(Exception):
     """The container cannot train this job; the message becomes the FailureReason."""
-
-
-@dataclass(frozen=True)
-class Assignment:
-    """What rank 0 decided and every rank trains: the spec, and who ends the job."""
-
-    spec: TrainingSpec
-    attached: bool
-    runs_prefix: str | None
 
 
 class EpochLines(NoProgress):
@@ -106,20 +96,19 @@ def run(settings: Settings) -> int:
 
 def _train(settings: Settings, container: ContainerEnv, dist: Distributed) -> int:
     runtime: Runtime | None = None
-    assignment: Assignment | None = None
+    spec: TrainingSpec | None = None  # what rank 0 assigns and every rank trains
     failure: str | None = None
     if dist.is_main:
         try:
             runtime = bootstrap(settings)
-            assignment = _assign(settings, container, runtime)
+            spec = _assign(settings, container, runtime)
         except Exception as error:
             failure = _reason(error)
-    assignment, failure = dist.broadcast((assignment, failure))
-    if failure is not None or assignment is None:
+    spec, failure = dist.broadcast((spec, failure))
+    if failure is not None or spec is None:
         if dist.is_main:
-            _fail(container, failure or "no assignment")
+            _fail(container, failure or "no job to train")
         return 1
-    spec = assignment.spec
 
     def load(spec: TrainingSpec, reporter: TrainingReporter) -> PreparedDataset:
         return load_dataset(_localised(spec, container.channel_dir), reporter)
@@ -128,7 +117,7 @@ def _train(settings: Settings, container: ContainerEnv, dist: Distributed) -> in
         load,
         container.checkpoint_dir,
         runtime.artifacts if runtime else None,
-        assignment.runs_prefix,
+        (settings.runs_prefix or runtime.runs_prefix()) if runtime else None,
         progress=EpochLines(),
         keep_checkpoints=settings.sagemaker_keep_checkpoints,
         distributed=dist,
@@ -138,8 +127,8 @@ def _train(settings: Settings, container: ContainerEnv, dist: Distributed) -> in
         return _follow(trainer, spec)
     assert runtime is not None
     try:
-        if assignment.attached:
-            code = _attached(container, runtime, trainer, assignment)
+        if settings.job_id:
+            code = _attached(container, runtime, trainer, spec)
         else:
             code = _owned(container, runtime, trainer, spec)
     finally:
@@ -148,9 +137,10 @@ def _train(settings: Settings, container: ContainerEnv, dist: Distributed) -> in
     return code
 
 
-def _assign(settings: Settings, container: ContainerEnv, runtime: Runtime) -> Assignment:
+def _assign(settings: Settings, container: ContainerEnv, runtime: Runtime) -> TrainingSpec:
+    """The launcher's job (RECEIPTS_JOB_ID) resumed from the latest local checkpoint, or the
+    container's own."""
     jobs = runtime.jobs
-    runs_prefix = settings.runs_prefix or runtime.runs_prefix()
     if settings.job_id:
         job = jobs.get_job(settings.job_id)
         if job.is_terminal:
@@ -161,8 +151,7 @@ def _assign(settings: Settings, container: ContainerEnv, runtime: Runtime) -> As
     else:
         job = _own_job(settings, container, runtime)
         resume = job.resume_checkpoint_uri
-    spec = TrainingSpec(job_id=job.id, job_name=job.name, config=job.config, resume_from_uri=resume)
-    return Assignment(spec=spec, attached=bool(settings.job_id), runs_prefix=runs_prefix)
+    return TrainingSpec(job_id=job.id, job_name=job.name, config=job.config, resume_from_uri=resume)
 
 
 def _own_job(settings: Settings, container: ContainerEnv, runtime: Runtime) -> Job:
@@ -213,10 +202,9 @@ def _owned(
 
 
 def _attached(
-    container: ContainerEnv, runtime: Runtime, trainer: LayoutLMTrainer, assignment: Assignment
+    container: ContainerEnv, runtime: Runtime, trainer: LayoutLMTrainer, spec: TrainingSpec
 ) -> int:
     """The launcher's job: record as it trains, leave the results; the launcher ends it."""
-    spec = assignment.spec
     reporter = JobReporter(runtime.jobs, spec.job_id)
     try:
         results = trainer.train(spec, reporter)
@@ -229,8 +217,8 @@ def _attached(
     except Exception as error:
         _fail(container, _reason(error))
         return 1
-    assert assignment.runs_prefix is not None
-    uri = write_results(runtime.artifacts, assignment.runs_prefix, spec.job_name, results)
+    assert trainer.runs_prefix is not None
+    uri = write_results(runtime.artifacts, trainer.runs_prefix, spec.job_name, results)
     print(f"results: {uri}", flush=True)
     _write_model(container, spec)
     return 0

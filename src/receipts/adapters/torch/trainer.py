@@ -518,8 +518,7 @@ class LayoutLMTrainer:
     def _predict(self, t: _Training) -> tuple[list[list[WordPrediction]], float | None]:
         """Every validation receipt's predicted words (in order) and the mean loss over all
         supervised tokens, each rank predicting every world_size-th receipt."""
-        world, rank = self.dist.world_size, self.dist.rank
-        mine = list(range(rank, len(t.dataset.validation), world))
+        mine = range(self.dist.rank, len(t.dataset.validation), self.dist.world_size)
         receipts = [t.dataset.validation[i] for i in mine]
         result = predict(
             t.model,
