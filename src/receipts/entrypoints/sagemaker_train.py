@@ -257,10 +257,7 @@ def _localised(spec: TrainingSpec, channel: Path) -> TrainingSpec:
             local = _in_channel(source, channel)
             if local is not None:
                 changes[field] = str(local)
-    if not changes:
-        return spec
-    config = spec.config.model_copy(update={"data": data.model_copy(update=changes)})
-    return spec.model_copy(update={"config": config})
+    return spec.with_data(**changes)
 
 
 def _in_channel(source: str, channel: Path) -> Path | None:

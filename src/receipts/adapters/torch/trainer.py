@@ -239,7 +239,10 @@ class LayoutLMTrainer:
         main = self.dist.is_main
         if main:
             run_dir.mkdir(parents=True, exist_ok=True)
-        dataset = self.load_dataset(spec if main else _without_side_effects(spec), reporter)
+        # ranks other than 0 load the data without saving a snapshot
+        dataset = self.load_dataset(
+            spec if main else spec.with_data(dataset_snapshot_save=None), reporter
+        )
         tags = list(dataset.tags)
         torch.manual_seed(hp.seed)
         resume_dir = self._resume_dir(spec)
@@ -652,12 +655,6 @@ def _dataset_record(dataset: PreparedDataset) -> dict[str, Any]:
         "content_hash": dataset.content_hash,
         **dataset.stats.model_dump(),
     }
-
-
-def _without_side_effects(spec: TrainingSpec) -> TrainingSpec:
-    """The spec as ranks other than 0 load their data: without saving a snapshot."""
-    data = spec.config.data.model_copy(update={"dataset_snapshot_save": None})
-    return spec.model_copy(update={"config": spec.config.model_copy(update={"data": data})})
 
 
 def _adamw(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
