@@ -152,14 +152,6 @@ class _Training:
         return self.spec.config.hyperparameters
 
     @property
-    def max_length(self) -> int:
-        return self.spec.config.model.max_seq_length
-
-    @property
-    def stride(self) -> int:
-        return self.spec.config.model.stride
-
-    @property
     def forward(self) -> torch.nn.Module:
         return self.ddp if self.ddp is not None else self.model
 
@@ -262,11 +254,12 @@ class LayoutLMTrainer:
         )
         t = _Training(spec, reporter, run_dir, dataset, tags, model, ddp, tokenizer)
         reporter.run_config(self._run_config(t, resume_dir))
+        window = spec.config.model
         t.examples = [
             example
             for index, receipt in enumerate(dataset.train)
             for example in encode_receipt(
-                index, receipt, tokenizer, t.tag_ids, t.max_length, t.stride
+                index, receipt, tokenizer, t.tag_ids, window.max_seq_length, window.stride
             )
         ]
         if not t.examples:
@@ -523,12 +516,13 @@ class LayoutLMTrainer:
         supervised tokens, each rank predicting every world_size-th receipt."""
         mine = range(self.dist.rank, len(t.dataset.validation), self.dist.world_size)
         receipts = [t.dataset.validation[i] for i in mine]
+        window = t.spec.config.model
         result = predict(
             t.model,
             t.tokenizer,
             receipts,
-            max_length=t.max_length,
-            stride=t.stride,
+            max_length=window.max_seq_length,
+            stride=window.stride,
             tag_ids=t.tag_ids,
         )
         if not self.dist.enabled:
