@@ -23,15 +23,15 @@ import shutil
 import sys
 import time
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from receipts.adapters.sagemaker.container import ContainerEnv
 from receipts.adapters.sagemaker.hyperparameters import from_hyperparameters
 from receipts.adapters.sagemaker.results import write_results
+from receipts.adapters.torch.checkpoints import directory_uri, saved_checkpoints
 from receipts.adapters.torch.distributed import Distributed
-from receipts.adapters.torch.trainer import LayoutLMTrainer, SilentReporter
+from receipts.adapters.torch.trainer import LayoutLMTrainer, NoProgress, SilentReporter
 from receipts.application.ports.training_backend import (
     TrainingCancelled,
     TrainingInterrupted,
@@ -43,7 +43,7 @@ from receipts.application.training.run_training import JobReporter, run_training
 from receipts.bootstrap import Runtime, bootstrap
 from receipts.bootstrap.training import load_dataset
 from receipts.domain.errors import JobNotFound
-from receipts.domain.job import JobDraft, JobStatus
+from receipts.domain.job import Job, JobDraft, JobStatus
 from receipts.domain.job_metric import Evaluation
 from receipts.settings import InvalidSettings, Settings
 
@@ -55,23 +55,11 @@ class ContainerError(Exception):
     """The container cannot train this job; the message becomes the FailureReason."""
 
 
-@dataclass(frozen=True)
-class Assignment:
-    """What rank 0 decided and every rank trains: the spec, and who ends the job."""
-
-    spec: TrainingSpec
-    attached: bool
-    runs_prefix: str | None
-
-
-class EpochLines:
+class EpochLines(NoProgress):
     """One line per epoch on stdout (CloudWatch), also matchable by MetricDefinitions."""
 
     def start(self, total_steps: int, completed: int) -> None:
         print(f"training: {total_steps} steps, {completed} done", flush=True)
-
-    def step(self, loss: float, epoch: int) -> None:
-        pass
 
     def epoch(self, evaluation: Evaluation, field_f1: float | None, best: bool) -> None:
         loss = f"{evaluation.loss:.4f}" if evaluation.loss is not None else "n/a"
@@ -81,9 +69,6 @@ class EpochLines:
             f" loss={loss}{' (best)' if best else ''}",
             flush=True,
         )
-
-    def stop(self) -> None:
-        pass
 
 
 def main() -> int:
@@ -111,21 +96,19 @@ def run(settings: Settings) -> int:
 
 def _train(settings: Settings, container: ContainerEnv, dist: Distributed) -> int:
     runtime: Runtime | None = None
-    assignment: Assignment | None = None
+    spec: TrainingSpec | None = None  # what rank 0 assigns and every rank trains
     failure: str | None = None
     if dist.is_main:
         try:
             runtime = bootstrap(settings)
-            assignment = _assign(settings, container, runtime)
+            spec = _assign(settings, container, runtime)
         except Exception as error:
             failure = _reason(error)
-    shared = dist.broadcast((assignment, failure))
-    assignment, failure = shared
-    if failure is not None or assignment is None:
+    spec, failure = dist.broadcast((spec, failure))
+    if failure is not None or spec is None:
         if dist.is_main:
-            _fail(container, failure or "no assignment")
+            _fail(container, failure or "no job to train")
         return 1
-    spec = assignment.spec
 
     def load(spec: TrainingSpec, reporter: TrainingReporter) -> PreparedDataset:
         return load_dataset(_localised(spec, container.channel_dir), reporter)
@@ -134,7 +117,7 @@ def _train(settings: Settings, container: ContainerEnv, dist: Distributed) -> in
         load,
         container.checkpoint_dir,
         runtime.artifacts if runtime else None,
-        assignment.runs_prefix,
+        (settings.runs_prefix or runtime.runs_prefix()) if runtime else None,
         progress=EpochLines(),
         keep_checkpoints=settings.sagemaker_keep_checkpoints,
         distributed=dist,
@@ -144,8 +127,8 @@ def _train(settings: Settings, container: ContainerEnv, dist: Distributed) -> in
         return _follow(trainer, spec)
     assert runtime is not None
     try:
-        if assignment.attached:
-            code = _attached(container, runtime, trainer, assignment)
+        if settings.job_id:
+            code = _attached(container, runtime, trainer, spec)
         else:
             code = _owned(container, runtime, trainer, spec)
     finally:
@@ -154,20 +137,26 @@ def _train(settings: Settings, container: ContainerEnv, dist: Distributed) -> in
     return code
 
 
-def _assign(settings: Settings, container: ContainerEnv, runtime: Runtime) -> Assignment:
+def _assign(settings: Settings, container: ContainerEnv, runtime: Runtime) -> TrainingSpec:
+    """The launcher's job (RECEIPTS_JOB_ID) resumed from the latest local checkpoint, or the
+    container's own."""
     jobs = runtime.jobs
-    runs_prefix = settings.runs_prefix or runtime.runs_prefix()
     if settings.job_id:
         job = jobs.get_job(settings.job_id)
         if job.is_terminal:
             raise ContainerError(f"job {job.name} is {job.status.value}: nothing to train")
         resume = _latest_checkpoint(container.checkpoint_dir / job.name)
-        spec = TrainingSpec(
-            job_id=job.id, job_name=job.name, config=job.config, resume_from_uri=resume
-        )
         if resume:
             JobReporter(jobs, job.id).log("container restarted: resuming", checkpoint_uri=resume)
-        return Assignment(spec=spec, attached=True, runs_prefix=runs_prefix)
+    else:
+        job = _own_job(settings, container, runtime)
+        resume = job.resume_checkpoint_uri
+    return TrainingSpec(job_id=job.id, job_name=job.name, config=job.config, resume_from_uri=resume)
+
+
+def _own_job(settings: Settings, container: ContainerEnv, runtime: Runtime) -> Job:
+    """The job this container trains to its end: found by name, or created."""
+    jobs = runtime.jobs
     name = settings.job_name or container.training_job_name
     if not name:
         raise ContainerError(
@@ -193,13 +182,7 @@ def _assign(settings: Settings, container: ContainerEnv, runtime: Runtime) -> As
         job = jobs.get_job(job.id)
     if job.status not in (JobStatus.PENDING, JobStatus.INTERRUPTED):
         raise ContainerError(f"job {job.name} is {job.status.value}: nothing to train")
-    spec = TrainingSpec(
-        job_id=job.id,
-        job_name=job.name,
-        config=job.config,
-        resume_from_uri=job.resume_checkpoint_uri,
-    )
-    return Assignment(spec=spec, attached=False, runs_prefix=runs_prefix)
+    return job
 
 
 def _owned(
@@ -219,10 +202,9 @@ def _owned(
 
 
 def _attached(
-    container: ContainerEnv, runtime: Runtime, trainer: LayoutLMTrainer, assignment: Assignment
+    container: ContainerEnv, runtime: Runtime, trainer: LayoutLMTrainer, spec: TrainingSpec
 ) -> int:
     """The launcher's job: record as it trains, leave the results; the launcher ends it."""
-    spec = assignment.spec
     reporter = JobReporter(runtime.jobs, spec.job_id)
     try:
         results = trainer.train(spec, reporter)
@@ -235,8 +217,8 @@ def _attached(
     except Exception as error:
         _fail(container, _reason(error))
         return 1
-    assert assignment.runs_prefix is not None
-    uri = write_results(runtime.artifacts, assignment.runs_prefix, spec.job_name, results)
+    assert trainer.runs_prefix is not None
+    uri = write_results(runtime.artifacts, trainer.runs_prefix, spec.job_name, results)
     print(f"results: {uri}", flush=True)
     _write_model(container, spec)
     return 0
@@ -275,10 +257,7 @@ def _localised(spec: TrainingSpec, channel: Path) -> TrainingSpec:
             local = _in_channel(source, channel)
             if local is not None:
                 changes[field] = str(local)
-    if not changes:
-        return spec
-    config = spec.config.model_copy(update={"data": data.model_copy(update=changes)})
-    return spec.model_copy(update={"config": config})
+    return spec.with_data(**changes)
 
 
 def _in_channel(source: str, channel: Path) -> Path | None:
@@ -290,14 +269,8 @@ def _in_channel(source: str, channel: Path) -> Path | None:
 
 
 def _latest_checkpoint(run_dir: Path) -> str | None:
-    steps = [
-        (int(p.name.removeprefix("checkpoint-")), p)
-        for p in run_dir.glob("checkpoint-*")
-        if p.name.removeprefix("checkpoint-").isdigit() and (p / "trainer_state.json").is_file()
-    ]
-    if not steps:
-        return None
-    return max(steps)[1].resolve().as_uri() + "/"
+    checkpoints = saved_checkpoints(run_dir)
+    return directory_uri(checkpoints[-1]) if checkpoints else None
 
 
 def _fail(container: ContainerEnv, reason: str) -> None:

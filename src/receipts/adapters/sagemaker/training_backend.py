@@ -38,6 +38,18 @@ CHANNEL = "training"
 CHECKPOINT_PATH = "/opt/ml/checkpoints"
 NAME_LIMIT = 63
 _NOT_ALLOWED = re.compile(r"[^A-Za-z0-9-]+")
+# what a container needs to write to the same event store, queues and bucket
+_SHARED_SETTINGS = (
+    "mode",
+    "events_table",
+    "table",
+    "bucket",
+    "export_queue",
+    "export_results_queue",
+    "ocr_queue",
+    "ocr_results_queue",
+    "log_level",
+)
 
 
 class SageMakerStopFailed(TrainingFailed):
@@ -57,19 +69,8 @@ def training_job_name(job_name: str, job_id: object, resume_from: str | None = N
 
 def container_environment(settings: Settings, runs_prefix: str) -> dict[str, str]:
     """The `RECEIPTS_*` settings a container needs to write to the same event store."""
-    return {
-        "RECEIPTS_MODE": settings.mode,
-        "RECEIPTS_EVENTS_TABLE": settings.events_table,
-        "RECEIPTS_TABLE": settings.table,
-        "RECEIPTS_BUCKET": settings.bucket,
-        "RECEIPTS_EXPORT_QUEUE": settings.export_queue,
-        "RECEIPTS_EXPORT_RESULTS_QUEUE": settings.export_results_queue,
-        "RECEIPTS_OCR_QUEUE": settings.ocr_queue,
-        "RECEIPTS_OCR_RESULTS_QUEUE": settings.ocr_results_queue,
-        "RECEIPTS_LOG_FORMAT": "json",
-        "RECEIPTS_LOG_LEVEL": settings.log_level,
-        "RECEIPTS_RUNS_PREFIX": runs_prefix,
-    }
+    shared = {f"RECEIPTS_{name.upper()}": getattr(settings, name) for name in _SHARED_SETTINGS}
+    return {**shared, "RECEIPTS_LOG_FORMAT": "json", "RECEIPTS_RUNS_PREFIX": runs_prefix}
 
 
 class SageMakerTrainingBackend:
@@ -96,9 +97,7 @@ class SageMakerTrainingBackend:
         self.sleep = sleep
 
     def train(self, spec: TrainingSpec, reporter: TrainingReporter) -> JobResults:
-        name = training_job_name(spec.job_name, spec.job_id, spec.resume_from_uri)
-        request = self.request(spec, name, self._input_uri(spec))
-        arn = self._create(request, reporter)
+        name, arn = self._create(spec, reporter)
         reporter.log(
             f"SageMaker training job {name} created",
             training_job_name=name,
@@ -113,8 +112,7 @@ class SageMakerTrainingBackend:
     def launch(self, spec: TrainingSpec) -> str:
         """Creates the training job and returns its ARN at once: the start-training Lambda's
         TrainingLauncher, whose job ends when SageMaker's state change reaches queue_export."""
-        name = training_job_name(spec.job_name, spec.job_id, spec.resume_from_uri)
-        return self._create(self.request(spec, name, self._input_uri(spec)), None)
+        return self._create(spec, None)[1]
 
     def request(self, spec: TrainingSpec, name: str, input_uri: str | None) -> dict[str, Any]:
         """The CreateTrainingJob request for a run of this spec."""
@@ -185,12 +183,14 @@ class SageMakerTrainingBackend:
             )
         return None  # the container reads the labels from DynamoDB
 
-    def _create(self, request: dict[str, Any], reporter: TrainingReporter | None) -> str:
-        name = request["TrainingJobName"]
+    def _create(self, spec: TrainingSpec, reporter: TrainingReporter | None) -> tuple[str, str]:
+        """Creates this run's training job (or finds it created); its name and ARN."""
+        name = training_job_name(spec.job_name, spec.job_id, spec.resume_from_uri)
+        request = self.request(spec, name, self._input_uri(spec))
         try:
             arn: str = self.sagemaker.create_training_job(**request)["TrainingJobArn"]
         except ClientError as error:
-            if _code(error) != "ResourceInUse":
+            if error.response.get("Error", {}).get("Code") != "ResourceInUse":
                 raise TrainingFailed(
                     f"SageMaker refused training job {name}: {_message(error)}"
                 ) from None
@@ -198,7 +198,7 @@ class SageMakerTrainingBackend:
             arn = self._describe(name)["TrainingJobArn"]
             if reporter is not None:
                 reporter.log(f"SageMaker training job {name} exists: following it", "warning")
-        return arn
+        return name, arn
 
     def _wait(self, name: str, spec: TrainingSpec, reporter: TrainingReporter) -> dict[str, Any]:
         stop_requested = False
@@ -267,10 +267,6 @@ class SageMakerTrainingBackend:
                 f"cannot describe SageMaker training job {name}: {_message(error)}"
             ) from None
         return described
-
-
-def _code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 def _message(error: Exception) -> str:

@@ -92,3 +92,18 @@ def copy_checkpoint(source: Path, target: Path, *, weights_only: bool = True) ->
     if target.exists():
         shutil.rmtree(target)
     partial.rename(target)
+
+
+def saved_checkpoints(run_dir: Path) -> list[Path]:
+    """The run's resumable `checkpoint-<step>` directories, oldest step first."""
+    steps = {
+        int(p.name.removeprefix("checkpoint-")): p
+        for p in run_dir.glob("checkpoint-*")
+        if p.name.removeprefix("checkpoint-").isdigit() and (p / STATE_JSON).is_file()
+    }
+    return [steps[step] for step in sorted(steps)]
+
+
+def directory_uri(path: Path) -> str:
+    """A local directory as an artifact prefix: `file:///.../`."""
+    return path.resolve().as_uri() + "/"

@@ -6,6 +6,7 @@ import json
 import math
 import shutil
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -24,9 +25,11 @@ from transformers.utils import logging as hf_logging
 from receipts.adapters.torch.batching import collate, plan_batches
 from receipts.adapters.torch.checkpoints import (
     copy_checkpoint,
+    directory_uri,
     read_state,
     restore_training_state,
     save_checkpoint,
+    saved_checkpoints,
 )
 from receipts.adapters.torch.distributed import SINGLE_PROCESS, Distributed
 from receipts.adapters.torch.encoding import IGNORE, Encoded, encode_receipt
@@ -73,7 +76,7 @@ class TrainingProgress(Protocol):
     def stop(self) -> None: ...
 
 
-class _NoProgress:
+class NoProgress:
     def start(self, total_steps: int, completed: int) -> None:
         pass
 
@@ -149,14 +152,6 @@ class _Training:
         return self.spec.config.hyperparameters
 
     @property
-    def max_length(self) -> int:
-        return self.spec.config.model.max_seq_length
-
-    @property
-    def stride(self) -> int:
-        return self.spec.config.model.stride
-
-    @property
     def forward(self) -> torch.nn.Module:
         return self.ddp if self.ddp is not None else self.model
 
@@ -197,7 +192,7 @@ class LayoutLMTrainer:
         self.output_dir = Path(output_dir)
         self.artifacts = artifacts
         self.runs_prefix = runs_prefix
-        self.progress: TrainingProgress = progress or _NoProgress()
+        self.progress: TrainingProgress = progress or NoProgress()
         self.keep_checkpoints = max(1, keep_checkpoints)
         self.handle_signals = handle_signals
         if device is None and self.dist.enabled:
@@ -210,7 +205,7 @@ class LayoutLMTrainer:
     def train(self, spec: TrainingSpec, reporter: TrainingReporter) -> JobResults:
         if not self.dist.is_main:
             reporter = SilentReporter()
-            self.progress = _NoProgress()
+            self.progress = NoProgress()
         with self._signals():
             try:
                 return self._train(spec, reporter)
@@ -236,7 +231,10 @@ class LayoutLMTrainer:
         main = self.dist.is_main
         if main:
             run_dir.mkdir(parents=True, exist_ok=True)
-        dataset = self.load_dataset(spec if main else _without_side_effects(spec), reporter)
+        # ranks other than 0 load the data without saving a snapshot
+        dataset = self.load_dataset(
+            spec if main else spec.with_data(dataset_snapshot_save=None), reporter
+        )
         tags = list(dataset.tags)
         torch.manual_seed(hp.seed)
         resume_dir = self._resume_dir(spec)
@@ -256,11 +254,12 @@ class LayoutLMTrainer:
         )
         t = _Training(spec, reporter, run_dir, dataset, tags, model, ddp, tokenizer)
         reporter.run_config(self._run_config(t, resume_dir))
+        window = spec.config.model
         t.examples = [
             example
             for index, receipt in enumerate(dataset.train)
             for example in encode_receipt(
-                index, receipt, tokenizer, t.tag_ids, t.max_length, t.stride
+                index, receipt, tokenizer, t.tag_ids, window.max_seq_length, window.stride
             )
         ]
         if not t.examples:
@@ -423,18 +422,22 @@ class LayoutLMTrainer:
         t.run.elapsed = time.perf_counter() - t.started
         path = t.run_dir / f"checkpoint-{t.run.global_step}"
         if self.dist.is_main:
-            state = self._state(t.spec, t.run)
+            state = {
+                "run": vars(t.run),
+                "job_name": t.spec.job_name,
+                "config": t.spec.config.model_dump(mode="json"),
+            }
             save_checkpoint(path, t.model, t.tokenizer, state, t.optimizer, t.scheduler)
         return path
 
     def _interrupted(self, checkpoint: Path) -> TrainingInterrupted:
-        return TrainingInterrupted(self._uri(checkpoint), f"interrupted by {self._stop_signal}")
+        return TrainingInterrupted(directory_uri(checkpoint), f"interrupted by {self._stop_signal}")
 
     def _finish(self, t: _Training, stopped_early: bool) -> JobResults:
         """Rank 0 publishes best/; every rank returns the results."""
         run, dataset = t.run, t.dataset
         best_dir = t.run_dir / "best"
-        best_uri = self._uri(best_dir)
+        best_uri = directory_uri(best_dir)
         if self.dist.is_main:
             if not best_dir.is_dir():
                 raise TrainingFailed(
@@ -511,15 +514,15 @@ class LayoutLMTrainer:
     def _predict(self, t: _Training) -> tuple[list[list[WordPrediction]], float | None]:
         """Every validation receipt's predicted words (in order) and the mean loss over all
         supervised tokens, each rank predicting every world_size-th receipt."""
-        world, rank = self.dist.world_size, self.dist.rank
-        mine = list(range(rank, len(t.dataset.validation), world))
+        mine = range(self.dist.rank, len(t.dataset.validation), self.dist.world_size)
         receipts = [t.dataset.validation[i] for i in mine]
+        window = t.spec.config.model
         result = predict(
             t.model,
             t.tokenizer,
             receipts,
-            max_length=t.max_length,
-            stride=t.stride,
+            max_length=window.max_seq_length,
+            stride=window.stride,
             tag_ids=t.tag_ids,
         )
         if not self.dist.enabled:
@@ -580,35 +583,15 @@ class LayoutLMTrainer:
     def _publish(self, best_dir: Path, spec: TrainingSpec) -> str:
         """The best checkpoint's URI, uploaded to the artifact store when it lives elsewhere."""
         if self.artifacts is None or self.runs_prefix is None:
-            return self._uri(best_dir)
+            return directory_uri(best_dir)
         target = ArtifactURI.parse(self.runs_prefix).join(spec.job_name, "best").as_prefix()
         if target.scheme == "file" and Path("/" + target.key.rstrip("/")) == best_dir.resolve():
             return str(target)
         self.artifacts.upload_dir(best_dir, str(target))
         return str(target)
 
-    @staticmethod
-    def _state(spec: TrainingSpec, run: _RunState) -> dict[str, Any]:
-        return {
-            "run": vars(run),
-            "job_name": spec.job_name,
-            "config": spec.config.model_dump(mode="json"),
-        }
-
-    @staticmethod
-    def _uri(path: Path) -> str:
-        return path.resolve().as_uri() + "/"
-
     def _prune(self, run_dir: Path, keep: Path) -> None:
-        checkpoints = sorted(
-            (
-                p
-                for p in run_dir.glob("checkpoint-*")
-                if p.is_dir() and not p.name.endswith(".partial")
-            ),
-            key=lambda p: int(p.name.split("-")[1]) if p.name.split("-")[1].isdigit() else -1,
-        )
-        for old in checkpoints[: -self.keep_checkpoints]:
+        for old in saved_checkpoints(run_dir)[: -self.keep_checkpoints]:
             if old != keep:
                 shutil.rmtree(old, ignore_errors=True)
 
@@ -642,27 +625,17 @@ class LayoutLMTrainer:
 
     @contextmanager
     def _signals(self) -> Iterator[None]:
-        if not self.handle_signals:
-            yield
-            return
-        try:
-            previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-        except ValueError:
-            yield
-            return
-
         def on_signal(number: int, _: FrameType | None) -> None:
             if self._stop_signal:  # a second signal stops at once
                 signal.signal(number, previous[signal.Signals(number)])
                 raise KeyboardInterrupt
             self._stop_signal = signal.Signals(number).name
 
-        try:
-            for sig in previous:
-                signal.signal(sig, on_signal)
-        except ValueError:  # not the main thread
-            yield
-            return
+        previous: dict[signal.Signals, Any] = {}
+        # signal handlers can only be set from the main thread
+        if self.handle_signals and threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, on_signal)
         try:
             yield
         finally:
@@ -676,12 +649,6 @@ def _dataset_record(dataset: PreparedDataset) -> dict[str, Any]:
         "content_hash": dataset.content_hash,
         **dataset.stats.model_dump(),
     }
-
-
-def _without_side_effects(spec: TrainingSpec) -> TrainingSpec:
-    """The spec as ranks other than 0 load their data: without saving a snapshot."""
-    data = spec.config.data.model_copy(update={"dataset_snapshot_save": None})
-    return spec.model_copy(update={"config": spec.config.model_copy(update={"data": data})})
 
 
 def _adamw(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:

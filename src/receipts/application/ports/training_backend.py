@@ -21,6 +21,11 @@ class TrainingSpec(BaseModel):
     config: JobConfig
     resume_from_uri: str | None = None
 
+    def with_data(self, **changes: Any) -> TrainingSpec:
+        """This spec with `changes` to its data config."""
+        data = self.config.data.model_copy(update=changes)
+        return self.model_copy(update={"config": self.config.model_copy(update={"data": data})})
+
 
 class TrainingFailed(Exception):
     """Training cannot go on; the message is the reason recorded on the job."""
