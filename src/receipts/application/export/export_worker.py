@@ -74,7 +74,7 @@ class ExportWorker(QueueWorker[ExportMessage, Handled]):
         return ExportMessage.parse(body)
 
     def describe(self, request: ExportMessage) -> dict[str, str]:
-        return {"export_id": str(request.export_id)}
+        return {"export_id": str(request.export_id), "job_id": request.job_id}
 
     def default_heartbeat_every(self) -> float:
         return self.visibility_timeout / 3
@@ -89,12 +89,7 @@ class ExportWorker(QueueWorker[ExportMessage, Handled]):
         super().request_stop()
 
     def work(self, message: QueueMessage, request: ExportMessage) -> Handled:
-        fields = {
-            "export_id": str(request.export_id),
-            "job_id": request.job_id,
-            "message_id": message.message_id,
-            "receive_count": message.receive_count,
-        }
+        fields = self.delivery_fields(message, request)
         export = self._export_for(request)
         resend = partial(self._send_result, export)
         if seen := self.redelivery(message, export, ExportStatus.RUNNING, "export", fields, resend):

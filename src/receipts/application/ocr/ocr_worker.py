@@ -67,11 +67,7 @@ class OCRWorker(QueueWorker[OCRMessage, Handled]):
         return {"ocr_job_id": str(request.job_id)}
 
     def work(self, message: QueueMessage, request: OCRMessage) -> Handled:
-        fields: dict[str, object] = {
-            "ocr_job_id": str(request.job_id),
-            "message_id": message.message_id,
-            "receive_count": message.receive_count,
-        }
+        fields = self.delivery_fields(message, request)
         job = self._job_for(request)
         resend = partial(self._send_result, job)
         if seen := self.redelivery(message, job, OCRStatus.PROCESSING, "OCR job", fields, resend):

@@ -176,6 +176,14 @@ class QueueWorker(ABC, Generic[Request, Outcome]):
             )
             return cast(Outcome, "error")
 
+    def delivery_fields(self, message: QueueMessage, request: Request) -> dict[str, object]:
+        """Log fields that name one delivery of a request."""
+        return {
+            **self.describe(request),
+            "message_id": message.message_id,
+            "receive_count": message.receive_count,
+        }
+
     def redelivery(
         self,
         message: QueueMessage,
