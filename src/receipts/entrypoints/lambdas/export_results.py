@@ -22,13 +22,8 @@ from receipts.application.queueing.messages import ExportResultMessage
 from receipts.bootstrap import Runtime
 from receipts.domain.errors import InvalidInput
 from receipts.domain.export_job import ExportOutcome, ExportStatus
+from receipts.entrypoints.lambdas import sqs_batch
 from receipts.entrypoints.lambdas.runtime import current_runtime
-from receipts.entrypoints.lambdas.sqs_batch import (
-    Handler,
-    is_final,
-    results_handler,
-    warn_if_contradicted,
-)
 
 WORKER = "export-results-queue"
 Recorded = Literal["succeeded", "failed", "unchanged", "in_progress"]
@@ -39,24 +34,25 @@ IN_PROGRESS = frozenset({"queued", "running"})
 def record_export_result(exports: Exports, body: str) -> Recorded:
     """Records the outcome one result message reports; raises InvalidInput for a bad one."""
     message = ExportResultMessage.parse(body)
-    if not is_final(message.status, FINAL, IN_PROGRESS, "ExportResultMessage body"):
+    if not sqs_batch.is_final(message.status, FINAL, IN_PROGRESS, "ExportResultMessage body"):
         return "in_progress"
-    if message.status == "succeeded" and not message.bundle_uri:
-        raise InvalidInput("ExportResultMessage body", ["bundle_uri: required when succeeded"])
     outcome = None
     if message.status == "succeeded":
-        assert message.bundle_uri is not None
+        if not message.bundle_uri:
+            raise InvalidInput("ExportResultMessage body", ["bundle_uri: required when succeeded"])
         outcome = ExportOutcome(bundle_uri=message.bundle_uri, total_bytes=message.total_bytes or 0)
     error = message.error or "the export worker reported a failure without a reason"
     recorded = exports.record_result(message.export_id, outcome, error, worker=WORKER)
     if recorded == "unchanged":
         export = exports.get_export(message.export_id)
-        warn_if_contradicted("export", export.id, export.status, FINAL[message.status])
+        sqs_batch.warn_if_contradicted("export", export.id, export.status, FINAL[message.status])
     return recorded
 
 
-def make_handler(runtime: Callable[[], Runtime] = current_runtime) -> Handler:
-    return results_handler(lambda: runtime().exports, record_export_result, "export result")
+def make_handler(runtime: Callable[[], Runtime] = current_runtime) -> sqs_batch.Handler:
+    return sqs_batch.results_handler(
+        lambda: runtime().exports, record_export_result, "export result"
+    )
 
 
 handler = make_handler()

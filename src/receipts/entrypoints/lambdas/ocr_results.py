@@ -19,13 +19,8 @@ from receipts.bootstrap import Runtime
 from receipts.domain.config import validation_problems
 from receipts.domain.errors import InvalidInput
 from receipts.domain.ocr_job import OCROutcome, OCRStatus
+from receipts.entrypoints.lambdas import sqs_batch
 from receipts.entrypoints.lambdas.runtime import current_runtime
-from receipts.entrypoints.lambdas.sqs_batch import (
-    Handler,
-    is_final,
-    results_handler,
-    warn_if_contradicted,
-)
 
 WORKER = "ocr-results-queue"
 Recorded = Literal["completed", "failed", "unchanged", "in_progress"]
@@ -36,14 +31,14 @@ IN_PROGRESS = frozenset({"pending", "processing"})
 def record_ocr_result(ocr_jobs: OCRJobs, body: str) -> Recorded:
     """Records the outcome one result message reports; raises InvalidInput for a bad one."""
     message = OCRResultMessage.parse(body)
-    if not is_final(message.status, FINAL, IN_PROGRESS, "OCRResultMessage body"):
+    if not sqs_batch.is_final(message.status, FINAL, IN_PROGRESS, "OCRResultMessage body"):
         return "in_progress"
     outcome = _outcome(message) if message.status == "completed" else None
     error = message.error or "the OCR worker reported a failure without a reason"
     recorded = ocr_jobs.record_result(message.job_id, outcome, error, worker=WORKER)
     if recorded == "unchanged":
         job = ocr_jobs.get_ocr_job(message.job_id)
-        warn_if_contradicted("OCR job", job.id, job.status, FINAL[message.status])
+        sqs_batch.warn_if_contradicted("OCR job", job.id, job.status, FINAL[message.status])
     return recorded
 
 
@@ -60,8 +55,8 @@ def _outcome(message: OCRResultMessage) -> OCROutcome:
         raise InvalidInput("OCRResultMessage body", validation_problems(error)) from None
 
 
-def make_handler(runtime: Callable[[], Runtime] = current_runtime) -> Handler:
-    return results_handler(lambda: runtime().ocr_jobs, record_ocr_result, "OCR result")
+def make_handler(runtime: Callable[[], Runtime] = current_runtime) -> sqs_batch.Handler:
+    return sqs_batch.results_handler(lambda: runtime().ocr_jobs, record_ocr_result, "OCR result")
 
 
 handler = make_handler()
