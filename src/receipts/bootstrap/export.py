@@ -1,14 +1,18 @@
-"""Choosing the exporter and the archive extractor of the export worker."""
+"""Choosing the exporter and the archive extractor of the export worker, and building it."""
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 from typing import Any
 
+import structlog
+
 from receipts.adapters.archives import SafeTarExtractor
-from receipts.application.ports.archives import ArchiveExtractor
+from receipts.application.export.export_worker import ExportWorker
 from receipts.application.ports.exporter import Exporter, ExportFailed
+from receipts.bootstrap import Runtime
 
 EXPORTERS: dict[str, tuple[str, str, str | None]] = {
     # name: (module, class, the library it needs)
@@ -53,5 +57,27 @@ def exporter_for(choice: str, **options: Any) -> Exporter:
     return exporter
 
 
-def archive_extractor() -> ArchiveExtractor:
-    return SafeTarExtractor()
+def build_export_worker(
+    runtime: Runtime,
+    exporter: Exporter,
+    worker_name: str | None = None,
+    *,
+    visibility_timeout: float | None = None,
+    heartbeat_every: float | None = None,
+    grace_seconds: float = ExportWorker.grace_seconds,
+) -> ExportWorker:
+    """The export worker on the runtime's queues and store (named export-worker@host:pid)."""
+    worker_name = worker_name or f"export-worker@{os.uname().nodename}:{os.getpid()}"
+    return ExportWorker(
+        exports=runtime.exports,
+        jobs_queue=runtime.queues.export_jobs,
+        results_queue=runtime.queues.export_results,
+        artifacts=runtime.artifacts,
+        exporter=exporter,
+        worker_name=worker_name,
+        visibility_timeout=visibility_timeout or runtime.settings.visibility_timeout,
+        heartbeat_every=heartbeat_every,
+        grace_seconds=grace_seconds,
+        extractor=SafeTarExtractor(),
+        log=structlog.get_logger("receipts.export_worker").bind(worker=worker_name),
+    )

@@ -109,11 +109,7 @@ class JobMetric(Aggregate):
 
     def best(self) -> Evaluation | None:
         """The evaluation with the highest F1 (the earliest among ties)."""
-        best: Evaluation | None = None
-        for evaluation in self.evaluations:
-            if best is None or evaluation.f1 > best.f1:
-                best = evaluation
-        return best
+        return max(self.evaluations, key=lambda e: e.f1, default=None)
 
     def latest(self) -> Evaluation | None:
         return self.evaluations[-1] if self.evaluations else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -16,6 +16,9 @@ from receipts.domain.export_job import ExportJob
 from receipts.domain.job import Job, JobStatus
 from receipts.domain.job_log import LogEntry
 from receipts.domain.job_metric import Evaluation
+
+if TYPE_CHECKING:  # only for a type: importing it here would load the job catalog
+    from receipts.application.insight.runs import EpochMetrics
 
 out = Console()
 err = Console(stderr=True)
@@ -72,17 +75,21 @@ def evaluations_table(evaluations: list[Evaluation]) -> Table:
         table.add_column(column, justify="right")
     best = max(evaluations, key=lambda e: e.f1, default=None)
     for e in evaluations:
-        mark = " *" if e is best else ""
-        table.add_row(
-            str(e.epoch),
-            str(e.global_step),
-            f"{e.f1:.4f}{mark}",
-            f"{e.precision:.4f}",
-            f"{e.recall:.4f}",
-            _num(e.loss),
-            _num(e.train_loss),
-        )
+        table.add_row(*metric_cells(e, " *" if e is best else ""))
     return table
+
+
+def metric_cells(e: Evaluation | EpochMetrics, mark: str) -> list[str]:
+    """Epoch, step, F1 (with `mark`), precision, recall, loss and train loss of a row."""
+    return [
+        str(e.epoch),
+        str(e.global_step),
+        f"{e.f1:.4f}{mark}",
+        f"{e.precision:.4f}",
+        f"{e.recall:.4f}",
+        score(e.loss),
+        score(e.train_loss),
+    ]
 
 
 def job_detail(job: Job) -> dict[str, Any]:
@@ -128,5 +135,5 @@ def logs_table(entries: list[LogEntry], limit: int = 20) -> Table:
     return table
 
 
-def _num(value: float | None) -> str:
+def score(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"

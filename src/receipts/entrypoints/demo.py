@@ -14,12 +14,11 @@ from rich.table import Table
 
 from receipts.adapters.jsonl.label_store import to_record
 from receipts.adapters.synthetic.generator import generate_receipt, render
-from receipts.application.export.export_worker import ExportWorker
 from receipts.application.ocr.ocr_worker import SIDECAR_SUFFIX
 from receipts.application.ports.exporter import Exporter
 from receipts.application.training.run_training import run_training
 from receipts.bootstrap import Runtime
-from receipts.bootstrap.export import ExporterUnavailable, archive_extractor, exporter_for
+from receipts.bootstrap.export import ExporterUnavailable, build_export_worker, exporter_for
 from receipts.bootstrap.ocr import build_ocr_worker, model_cache
 from receipts.bootstrap.training import label_store_for, layoutlm_trainer
 from receipts.domain.config import DataConfig
@@ -129,16 +128,7 @@ def run_auto_export(runtime: Runtime, job_id: UUID) -> None:
         f" {export.status.value if export else 'not requested'}; export queue holds {depth}"
     )
     exporter, note = demo_exporter()
-    worker = ExportWorker(
-        exports=runtime.exports,
-        jobs_queue=runtime.queues.export_jobs,
-        results_queue=runtime.queues.export_results,
-        artifacts=runtime.artifacts,
-        exporter=exporter,
-        worker_name="demo-worker",
-        extractor=archive_extractor(),
-        log=structlog.get_logger("receipts.export_worker").bind(worker="demo-worker"),
-    )
+    worker = build_export_worker(runtime, exporter, "demo-worker")
     handled = worker.serve(continuous=True, until_empty=True)
     out.print(f"5. export worker ({exporter.name} exporter{note}) handled {handled}")
     export = runtime.exports.auto_export_of(job_id)

@@ -16,13 +16,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
-import structlog
 import typer
 
 from receipts.application.export.export_worker import ExportWorker, Handled
-from receipts.application.ports.exporter import Exporter
-from receipts.bootstrap import Runtime
-from receipts.bootstrap.export import ExporterUnavailable, archive_extractor, exporter_for
+from receipts.bootstrap.export import ExporterUnavailable, build_export_worker, exporter_for
 from receipts.entrypoints import console
 from receipts.entrypoints.cli_options import MaxMessages
 from receipts.entrypoints.cli_state import State
@@ -85,14 +82,22 @@ def export_worker(
         chosen = exporter_for(exporter)
     except ExporterUnavailable as error:
         console.fail(error, 2)
-    worker = _ready_worker(
-        state.runtime(),
+    runtime = state.runtime()
+    worker = build_export_worker(
+        runtime,
         chosen,
-        worker_name or f"export-worker@{os.uname().nodename}:{os.getpid()}",
-        continuous=not once,
+        worker_name,
         visibility_timeout=visibility_timeout,
         heartbeat_every=heartbeat_every,
         grace_seconds=grace_seconds,
+    )
+    worker.log.info(
+        "export worker ready",
+        mode=runtime.settings.mode,
+        queue=worker.jobs_queue.name,
+        results_queue=runtime.queues.export_results.name,
+        exporter=chosen.name,
+        continuous=not once,
     )
     with (
         stop_on_signals(lambda: worker.request_stop(immediately=worker.stopping)),
@@ -106,40 +111,6 @@ def export_worker(
             on_handled=on_handled,
         )
     _finish(state, worker, Counter(handled))
-
-
-def _ready_worker(
-    runtime: Runtime,
-    exporter: Exporter,
-    name: str,
-    *,
-    continuous: bool,
-    visibility_timeout: float | None,
-    heartbeat_every: float | None,
-    grace_seconds: float,
-) -> ExportWorker:
-    worker = ExportWorker(
-        exports=runtime.exports,
-        jobs_queue=runtime.queues.export_jobs,
-        results_queue=runtime.queues.export_results,
-        artifacts=runtime.artifacts,
-        exporter=exporter,
-        worker_name=name,
-        visibility_timeout=visibility_timeout or runtime.settings.visibility_timeout,
-        heartbeat_every=heartbeat_every,
-        grace_seconds=grace_seconds,
-        extractor=archive_extractor(),
-        log=structlog.get_logger("receipts.export_worker").bind(worker=name),
-    )
-    worker.log.info(
-        "export worker ready",
-        mode=runtime.settings.mode,
-        queue=worker.jobs_queue.name,
-        results_queue=runtime.queues.export_results.name,
-        exporter=exporter.name,
-        continuous=continuous,
-    )
-    return worker
 
 
 def _finish(state: State, worker: ExportWorker, counts: Counter[str]) -> None:

@@ -12,11 +12,7 @@ from receipts.application.insight.history import RunHistory
 from receipts.application.insight.monitor import MonitorSnapshot
 from receipts.application.insight.runs import EpochMetrics, RunRecord
 from receipts.domain.aggregate import iso
-from receipts.entrypoints.console import STATUS_STYLE, logs_table
-
-
-def _score(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
+from receipts.entrypoints.console import STATUS_STYLE, logs_table, metric_cells, score
 
 
 def _status(run: RunRecord) -> str:
@@ -50,7 +46,7 @@ def history_table(history: RunHistory) -> Table:
             str(rank),
             run.job_name,
             _status(run),
-            _score(run.best_f1),
+            score(run.best_f1),
             "-" if run.best_epoch is None else str(run.best_epoch),
             " ".join(f"{e.f1:.3f}" for e in run.epochs) or "-",
             _config_line(run),
@@ -73,17 +69,8 @@ def epochs_table(epochs: list[EpochMetrics], best_epoch: int | None, title: str)
     ):
         table.add_column(column, justify="right")
     for e in epochs:
-        mark = " *" if e.epoch == best_epoch else ""
-        table.add_row(
-            str(e.epoch),
-            str(e.global_step),
-            f"{e.f1:.4f}{mark}",
-            f"{e.precision:.4f}",
-            f"{e.recall:.4f}",
-            _score(e.loss),
-            _score(e.train_loss),
-            "-" if e.elapsed_seconds is None else f"{e.elapsed_seconds:.0f}",
-        )
+        elapsed = "-" if e.elapsed_seconds is None else f"{e.elapsed_seconds:.0f}"
+        table.add_row(*metric_cells(e, " *" if e.epoch == best_epoch else ""), elapsed)
     return table
 
 
@@ -101,9 +88,9 @@ def monitor_view(snapshot: MonitorSnapshot, follow: bool = False) -> RenderableT
     else:
         lines.append(
             f"latest: F1 {latest.f1:.4f}  precision {latest.precision:.4f}"
-            f"  recall {latest.recall:.4f}  loss {_score(latest.loss)}"
+            f"  recall {latest.recall:.4f}  loss {score(latest.loss)}"
         )
-        lines.append(f"best: F1 {_score(run.best_f1)} at epoch {run.best_epoch}")
+        lines.append(f"best: F1 {score(run.best_f1)} at epoch {run.best_epoch}")
     footer = f"as of {iso(snapshot.taken_at)[:19]}"
     if follow:
         footer += " · following until the job ends (Ctrl-C stops)"
@@ -194,7 +181,7 @@ def comparison_view(comparison: RunComparison) -> RenderableType:
         runs.add_row(
             run.job_name,
             _status(run),
-            _score(run.best_f1),
+            score(run.best_f1),
             "-" if run.best_epoch is None else str(run.best_epoch),
             str(len(run.epochs)),
         )
@@ -216,7 +203,7 @@ def comparison_view(comparison: RunComparison) -> RenderableType:
             for index, run in enumerate(comparison.runs):
                 f1 = comparison.f1_at(index, epoch)
                 mark = " *" if epoch == run.best_epoch and f1 is not None else ""
-                cells.append(f"{_score(f1)}{mark}")
+                cells.append(f"{score(f1)}{mark}")
             epochs.add_row(str(epoch), *cells)
         parts.append(epochs)
     else:
@@ -227,9 +214,9 @@ def comparison_view(comparison: RunComparison) -> RenderableType:
         for index, name in enumerate(names):
             labels.add_column(name if index == 0 else f"{name} (Δ)", justify="right")
         for row in comparison.label_f1:
-            cells = [_score(row.f1[0])]
+            cells = [score(row.f1[0])]
             for f1, delta in zip(row.f1[1:], row.delta[1:], strict=True):
-                cells.append(f"{_score(f1)} ({_delta(delta)})")
+                cells.append(f"{score(f1)} ({_delta(delta)})")
             labels.add_row(row.label, *cells)
         parts.append(labels)
     return Group(*parts)

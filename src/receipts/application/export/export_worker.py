@@ -19,6 +19,7 @@ import threading
 import time
 from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Literal, cast
 from uuid import UUID
@@ -73,7 +74,7 @@ class ExportWorker(QueueWorker[ExportMessage, Handled]):
         return ExportMessage.parse(body)
 
     def describe(self, request: ExportMessage) -> dict[str, str]:
-        return {"export_id": str(request.export_id)}
+        return {"export_id": str(request.export_id), "job_id": request.job_id}
 
     def default_heartbeat_every(self) -> float:
         return self.visibility_timeout / 3
@@ -88,21 +89,11 @@ class ExportWorker(QueueWorker[ExportMessage, Handled]):
         super().request_stop()
 
     def work(self, message: QueueMessage, request: ExportMessage) -> Handled:
-        fields = {
-            "export_id": str(request.export_id),
-            "job_id": request.job_id,
-            "message_id": message.message_id,
-            "receive_count": message.receive_count,
-        }
+        fields = self.delivery_fields(message, request)
         export = self._export_for(request)
-        if export.is_terminal:
-            self._send_result(export)
-            self.delete(message, fields)
-            self.log.info("result re-sent for a finished export", status=export.status, **fields)
-            return "resent"
-        if export.status is ExportStatus.RUNNING and message.receive_count <= export.attempts:
-            self.log.info("duplicate delivery of a running export left alone", **fields)
-            return "duplicate"
+        resend = partial(self._send_result, export)
+        if seen := self.redelivery(message, export, ExportStatus.RUNNING, "export", fields, resend):
+            return seen
         export = self.exports.start_export(export.id, self.worker_name)
         self.log.info(
             "export started",

@@ -70,11 +70,7 @@ def best_evaluation(
         for evaluation in evaluations:
             if math.isclose(evaluation.f1, kept_f1, rel_tol=1e-9, abs_tol=1e-12):
                 return evaluation
-    best: Evaluation | None = None
-    for evaluation in evaluations:
-        if best is None or evaluation.f1 > best.f1:
-            best = evaluation
-    return best
+    return max(evaluations, key=lambda e: e.f1, default=None)
 
 
 def run_record(summary: JobSummary, evaluations: list[Evaluation]) -> RunRecord:

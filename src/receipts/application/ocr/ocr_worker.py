@@ -16,6 +16,7 @@ import contextlib
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Literal
 from uuid import UUID
@@ -66,20 +67,11 @@ class OCRWorker(QueueWorker[OCRMessage, Handled]):
         return {"ocr_job_id": str(request.job_id)}
 
     def work(self, message: QueueMessage, request: OCRMessage) -> Handled:
-        fields: dict[str, object] = {
-            "ocr_job_id": str(request.job_id),
-            "message_id": message.message_id,
-            "receive_count": message.receive_count,
-        }
+        fields = self.delivery_fields(message, request)
         job = self._job_for(request)
-        if job.is_terminal:
-            self._send_result(job)
-            self.delete(message, fields)
-            self.log.info("result re-sent for a finished OCR job", status=job.status, **fields)
-            return "resent"
-        if job.status is OCRStatus.PROCESSING and message.receive_count <= job.attempts:
-            self.log.info("duplicate delivery of a running OCR job left alone", **fields)
-            return "duplicate"
+        resend = partial(self._send_result, job)
+        if seen := self.redelivery(message, job, OCRStatus.PROCESSING, "OCR job", fields, resend):
+            return seen
         job = self.ocr_jobs.start(job.id, self.worker_name)
         engine_name = self.engine_override or job.request.ocr_engine
         self.log.info(

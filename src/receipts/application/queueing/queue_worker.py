@@ -14,7 +14,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar, cast
+from enum import Enum
+from typing import Generic, Protocol, TypeVar, cast
 
 from receipts.application.ports.queue import MessageQueue, QueueMessage
 from receipts.application.queueing.visibility_heartbeat import VisibilityHeartbeat
@@ -25,6 +26,17 @@ Request = TypeVar("Request")
 Outcome = TypeVar("Outcome", bound=str)
 
 _MAX_BACKOFF_SECONDS = 30.0
+
+
+class WorkedJob(Protocol):
+    """What `QueueWorker.redelivery` reads of a worker's job (an ExportJob, an OCRJob)."""
+
+    @property
+    def status(self) -> Enum: ...
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def is_terminal(self) -> bool: ...
 
 
 @dataclass(kw_only=True)
@@ -163,6 +175,35 @@ class QueueWorker(ABC, Generic[Request, Outcome]):
                 **self.describe(request),
             )
             return cast(Outcome, "error")
+
+    def delivery_fields(self, message: QueueMessage, request: Request) -> dict[str, object]:
+        """Log fields that name one delivery of a request."""
+        return {
+            **self.describe(request),
+            "message_id": message.message_id,
+            "receive_count": message.receive_count,
+        }
+
+    def redelivery(
+        self,
+        message: QueueMessage,
+        job: WorkedJob,
+        running: Enum,
+        what: str,
+        fields: dict[str, object],
+        send_result: Callable[[], None],
+    ) -> Outcome | None:
+        """A delivery of a `job` already finished (its result is sent again: `resent`) or
+        being worked on by an earlier delivery (left alone: `duplicate`); None for work."""
+        if job.is_terminal:
+            send_result()
+            self.delete(message, fields)
+            self.log.info(f"result re-sent for a finished {what}", status=job.status, **fields)
+            return cast(Outcome, "resent")
+        if job.status is running and message.receive_count <= job.attempts:
+            self.log.info(f"duplicate delivery of a running {what} left alone", **fields)
+            return cast(Outcome, "duplicate")
+        return None
 
     def heartbeat_interval(self) -> float:
         """Seconds between visibility extensions (0: none)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import Application
@@ -96,6 +96,27 @@ def evolve(summary: JobSummary | None, event: Any, position: int = 0) -> JobSumm
 Project = Callable[[ReadModelChanges, Any, int], None]
 
 
+Record = TypeVar("Record", JobSummary, ExportRecord, OCRRecord)
+
+
+def _project_record(
+    records: dict[UUID, Record],
+    stored: Callable[[UUID], Record | None],
+    evolve: Callable[[Record | None, Any, int], Record | None],
+    event: Any,
+    position: int,
+) -> None:
+    """Puts the record of the event's aggregate as the event leaves it, unless it has that
+    event already (a replay)."""
+    key: UUID = event.originator_id
+    before = records.get(key) or stored(key)
+    if before is not None and before.position >= position:
+        return
+    after = evolve(before, event, position)
+    if after is not None:
+        records[key] = after
+
+
 class JobCatalog:
     """The projection and the queries on its read model."""
 
@@ -155,14 +176,7 @@ class JobCatalog:
             sequence = event.originator_version
             changes.logs.append(LogRecord(job_id=job_id, sequence=sequence, entry=event.entry))
         else:
-            before = changes.jobs.get(event.originator_id) or self.read_model.get(
-                event.originator_id
-            )
-            if before is not None and before.position >= position:
-                return  # already applied
-            after = evolve(before, event, position)
-            if after is not None:
-                changes.jobs[after.job_id] = after
+            _project_record(changes.jobs, self.read_model.get, evolve, event, position)
 
     def _owner(self, series_id: UUID) -> UUID:
         """The job of a metric series or log (their events other than Created omit it)."""
@@ -173,24 +187,10 @@ class JobCatalog:
         return self._owners[series_id]
 
     def _project_export(self, changes: ReadModelChanges, event: Any, position: int) -> None:
-        before = changes.exports.get(event.originator_id) or self.read_model.export(
-            event.originator_id
-        )
-        if before is not None and before.position >= position:
-            return
-        after = evolve_export(before, event, position)
-        if after is not None:
-            changes.exports[after.export_id] = after
+        _project_record(changes.exports, self.read_model.export, evolve_export, event, position)
 
     def _project_ocr(self, changes: ReadModelChanges, event: Any, position: int) -> None:
-        before = changes.ocr_jobs.get(event.originator_id) or self.read_model.ocr_job(
-            event.originator_id
-        )
-        if before is not None and before.position >= position:
-            return
-        after = evolve_ocr(before, event, position)
-        if after is not None:
-            changes.ocr_jobs[after.ocr_job_id] = after
+        _project_record(changes.ocr_jobs, self.read_model.ocr_job, evolve_ocr, event, position)
 
     # -- the seeds' queries ---------------------------------------------------------------
 

@@ -14,19 +14,16 @@ after its visibility timeout, and reaches the DLQ after maxReceiveCount receives
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Literal
 
 from receipts.application.export.exports import Exports
 from receipts.application.queueing.messages import ExportResultMessage
 from receipts.bootstrap import Runtime
 from receipts.domain.errors import InvalidInput
 from receipts.domain.export_job import ExportOutcome, ExportStatus
+from receipts.entrypoints.lambdas import sqs_batch
 from receipts.entrypoints.lambdas.runtime import current_runtime
-from receipts.entrypoints.lambdas.sqs_batch import BatchResponse, SQSRecord, process_batch
-
-log = logging.getLogger("receipts.lambdas")
 
 WORKER = "export-results-queue"
 Recorded = Literal["succeeded", "failed", "unchanged", "in_progress"]
@@ -37,48 +34,25 @@ IN_PROGRESS = frozenset({"queued", "running"})
 def record_export_result(exports: Exports, body: str) -> Recorded:
     """Records the outcome one result message reports; raises InvalidInput for a bad one."""
     message = ExportResultMessage.parse(body)
-    if message.status in IN_PROGRESS:
+    if not sqs_batch.is_final(message.status, FINAL, IN_PROGRESS, "ExportResultMessage body"):
         return "in_progress"
-    if message.status not in FINAL:
-        expected = ", ".join([*FINAL, *IN_PROGRESS])
-        raise InvalidInput(
-            "ExportResultMessage body",
-            [f"status: expected one of {expected} (got {message.status!r})"],
-        )
-    if message.status == "succeeded" and not message.bundle_uri:
-        raise InvalidInput("ExportResultMessage body", ["bundle_uri: required when succeeded"])
     outcome = None
     if message.status == "succeeded":
-        assert message.bundle_uri is not None
+        if not message.bundle_uri:
+            raise InvalidInput("ExportResultMessage body", ["bundle_uri: required when succeeded"])
         outcome = ExportOutcome(bundle_uri=message.bundle_uri, total_bytes=message.total_bytes or 0)
     error = message.error or "the export worker reported a failure without a reason"
     recorded = exports.record_result(message.export_id, outcome, error, worker=WORKER)
     if recorded == "unchanged":
         export = exports.get_export(message.export_id)
-        if export.status is not FINAL[message.status]:
-            log.warning(
-                "export %s is already %s; a result saying %s is ignored",
-                export.id,
-                export.status.value,
-                message.status,
-            )
+        sqs_batch.warn_if_contradicted("export", export.id, export.status, FINAL[message.status])
     return recorded
 
 
-def make_handler(
-    runtime: Callable[[], Runtime] = current_runtime,
-) -> Callable[[Mapping[str, Any], Any], BatchResponse]:
-    def handle(event: Mapping[str, Any], context: Any) -> BatchResponse:
-        exports = runtime().exports
-
-        def one(record: SQSRecord) -> Recorded:
-            recorded = record_export_result(exports, record.body)
-            log.info("export result %s: %s", record.message_id, recorded)
-            return recorded
-
-        return process_batch(event, one)
-
-    return handle
+def make_handler(runtime: Callable[[], Runtime] = current_runtime) -> sqs_batch.Handler:
+    return sqs_batch.results_handler(
+        lambda: runtime().exports, record_export_result, "export result"
+    )
 
 
 handler = make_handler()

@@ -8,9 +8,8 @@ and triggered by SQS with ReportBatchItemFailures like `export_results`.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Literal
 
 from pydantic import ValidationError
 
@@ -20,10 +19,8 @@ from receipts.bootstrap import Runtime
 from receipts.domain.config import validation_problems
 from receipts.domain.errors import InvalidInput
 from receipts.domain.ocr_job import OCROutcome, OCRStatus
+from receipts.entrypoints.lambdas import sqs_batch
 from receipts.entrypoints.lambdas.runtime import current_runtime
-from receipts.entrypoints.lambdas.sqs_batch import BatchResponse, SQSRecord, process_batch
-
-log = logging.getLogger("receipts.lambdas")
 
 WORKER = "ocr-results-queue"
 Recorded = Literal["completed", "failed", "unchanged", "in_progress"]
@@ -34,26 +31,14 @@ IN_PROGRESS = frozenset({"pending", "processing"})
 def record_ocr_result(ocr_jobs: OCRJobs, body: str) -> Recorded:
     """Records the outcome one result message reports; raises InvalidInput for a bad one."""
     message = OCRResultMessage.parse(body)
-    if message.status in IN_PROGRESS:
+    if not sqs_batch.is_final(message.status, FINAL, IN_PROGRESS, "OCRResultMessage body"):
         return "in_progress"
-    if message.status not in FINAL:
-        expected = ", ".join([*FINAL, *IN_PROGRESS])
-        raise InvalidInput(
-            "OCRResultMessage body",
-            [f"status: expected one of {expected} (got {message.status!r})"],
-        )
     outcome = _outcome(message) if message.status == "completed" else None
     error = message.error or "the OCR worker reported a failure without a reason"
     recorded = ocr_jobs.record_result(message.job_id, outcome, error, worker=WORKER)
     if recorded == "unchanged":
         job = ocr_jobs.get_ocr_job(message.job_id)
-        if job.status is not FINAL[message.status]:
-            log.warning(
-                "OCR job %s is already %s; a result saying %s is ignored",
-                job.id,
-                job.status.value,
-                message.status,
-            )
+        sqs_batch.warn_if_contradicted("OCR job", job.id, job.status, FINAL[message.status])
     return recorded
 
 
@@ -70,20 +55,8 @@ def _outcome(message: OCRResultMessage) -> OCROutcome:
         raise InvalidInput("OCRResultMessage body", validation_problems(error)) from None
 
 
-def make_handler(
-    runtime: Callable[[], Runtime] = current_runtime,
-) -> Callable[[Mapping[str, Any], Any], BatchResponse]:
-    def handle(event: Mapping[str, Any], context: Any) -> BatchResponse:
-        ocr_jobs = runtime().ocr_jobs
-
-        def one(record: SQSRecord) -> Recorded:
-            recorded = record_ocr_result(ocr_jobs, record.body)
-            log.info("OCR result %s: %s", record.message_id, recorded)
-            return recorded
-
-        return process_batch(event, one)
-
-    return handle
+def make_handler(runtime: Callable[[], Runtime] = current_runtime) -> sqs_batch.Handler:
+    return sqs_batch.results_handler(lambda: runtime().ocr_jobs, record_ocr_result, "OCR result")
 
 
 handler = make_handler()

@@ -7,13 +7,18 @@ processed on its own, and a record that raises (not JSON, not valid, a transient
 is listed, to come back after its visibility timeout and reach the DLQ after
 maxReceiveCount receives. On a FIFO queue the records after a failed one of the same
 message group are listed too (unprocessed), so that group keeps its order.
+
+The results-queue Lambdas (`export_results`, `ocr_results`) also share how a worker's
+result is checked and how a late one that contradicts the recorded outcome is logged.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any, TypedDict
+from collections.abc import Callable, Collection, Mapping
+from enum import Enum
+from typing import Any, TypedDict, TypeVar
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -52,6 +57,8 @@ class BatchResponse(TypedDict):
 
 
 RecordHandler = Callable[[SQSRecord], object]
+Handler = Callable[[Mapping[str, Any], Any], BatchResponse]
+Service = TypeVar("Service")
 
 
 def sqs_records(event: object) -> list[SQSRecord]:
@@ -92,3 +99,45 @@ def process_batch(event: object, handle: RecordHandler) -> BatchResponse:
             if group is not None:
                 failed_groups.add(group)
     return {"batchItemFailures": failures}
+
+
+def results_handler(
+    service: Callable[[], Service], record: Callable[[Service, str], str], what: str
+) -> Handler:
+    """A handler that records each message's body with the `service` of its invocation
+    (obtained before the batch, so a missing resource fails the invocation naming it)."""
+
+    def handle(event: Mapping[str, Any], context: Any) -> BatchResponse:
+        current = service()
+
+        def one(sqs_record: SQSRecord) -> str:
+            recorded = record(current, sqs_record.body)
+            log.info("%s %s: %s", what, sqs_record.message_id, recorded)
+            return recorded
+
+        return process_batch(event, one)
+
+    return handle
+
+
+def is_final(status: str, final: Collection[str], in_progress: Collection[str], what: str) -> bool:
+    """Whether a worker's reported status ends its job (False: still in progress); any other
+    status is refused."""
+    if status in in_progress:
+        return False
+    if status not in final:
+        expected = ", ".join([*final, *in_progress])
+        raise InvalidInput(what, [f"status: expected one of {expected} (got {status!r})"])
+    return True
+
+
+def warn_if_contradicted(what: str, job_id: UUID, status: Enum, reported: Enum) -> None:
+    """A result for a job that already ended otherwise is ignored, with a warning."""
+    if status is not reported:
+        log.warning(
+            "%s %s is already %s; a result saying %s is ignored",
+            what,
+            job_id,
+            status.value,
+            reported.value,
+        )
