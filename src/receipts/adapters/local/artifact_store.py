@@ -21,6 +21,7 @@ __all__ = [
     "copy_atomically",
     "parse_object_uri",
     "parse_uri",
+    "upload_each",
     "walk_files",
     "write_atomically",
 ]
@@ -89,6 +90,16 @@ def walk_files(directory: Path) -> list[tuple[str, Path]]:
             if is_file:
                 found.append((f"{relative}{entry.name}", Path(entry.path)))
     return sorted(found)
+
+
+def upload_each(
+    upload_file: Callable[[Path, str], object], directory: Path, base: ArtifactURI
+) -> list[str]:
+    """Uploads every file under `directory` below `base`; the URIs written."""
+    uploads = [(str(base.join(relative)), path) for relative, path in walk_files(directory)]
+    for uri, path in uploads:
+        upload_file(path, uri)
+    return [uri for uri, _ in uploads]
 
 
 def _write_via_temp(
@@ -194,13 +205,7 @@ class LocalArtifactStore:
             raise
 
     def upload_dir(self, directory: Path, prefix: str) -> builtins.list[str]:
-        base = parse_uri(prefix, self.scheme).as_prefix()
-        written = []
-        for relative, path in walk_files(directory):
-            uri = str(base.join(relative))
-            self.upload_file(path, uri)
-            written.append(uri)
-        return written
+        return upload_each(self.upload_file, directory, parse_uri(prefix, self.scheme).as_prefix())
 
     def download_dir(self, prefix: str, directory: Path) -> builtins.list[Path]:
         base = str(parse_uri(prefix, self.scheme).as_prefix())

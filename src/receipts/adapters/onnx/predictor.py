@@ -48,7 +48,7 @@ class ONNXBundlePredictor:
             self.tokenizer = load_tokenizer(bundle_dir)
         except (FileNotFoundError, ValueError) as error:
             raise ModelUnusable(bundle_dir, str(error)) from None
-        manifest = _manifest(bundle_dir)
+        manifest = _json(bundle_dir / "manifest.json")
         config = _json(bundle_dir / "config.json")
         self.max_length = int(str(config.get("max_position_embeddings", DEFAULT_MAX_LENGTH)))
         self.stride = min(DEFAULT_STRIDE, self.max_length // 4)
@@ -105,7 +105,3 @@ def _json(path: Path) -> dict[str, Any]:
     except (OSError, json.JSONDecodeError):
         return {}
     return data if isinstance(data, dict) else {}
-
-
-def _manifest(bundle_dir: Path) -> dict[str, Any]:
-    return _json(bundle_dir / "manifest.json")

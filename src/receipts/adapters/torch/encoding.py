@@ -74,10 +74,6 @@ def encode_receipt(
     return encoded
 
 
-def owners(windows: Sequence[Encoded], words: int) -> list[int]:
-    return owner_windows([e.window for e in windows], words)
-
-
 Choice = TypeVar("Choice")
 """What a window says about one of its words (e.g. its tag probabilities)."""
 
@@ -95,7 +91,7 @@ def merge_windows(
     merged = []
     for index, words in enumerate(word_counts):
         mine = by_receipt.get(index, [])
-        owner = owners([windows[i] for i in mine], words) if words else []
+        owner = owner_windows([windows[i].window for i in mine], words) if words else []
         choices = []
         for word in range(words):
             w = mine[owner[word]]
