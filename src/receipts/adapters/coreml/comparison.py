@@ -16,16 +16,12 @@ from receipts.adapters.torch.float16_safety import Probe
 SKIPPED = "skipped: CoreML runs predictions on macOS only"
 
 
-def can_predict() -> bool:
-    return platform.system() == "Darwin"
-
-
 def compare_with_torch(
     package: Path, reference: torch.nn.Module, probes: list[Probe]
 ) -> dict[str, Any]:
     """Largest |logit difference| and argmax agreement of the saved package against the
     float32 torch model, one unpadded sequence at a time (the package takes batch 1)."""
-    if not can_predict():
+    if platform.system() != "Darwin":
         return {"coreml_comparison": SKIPPED}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
