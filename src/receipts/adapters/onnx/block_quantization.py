@@ -12,6 +12,7 @@ needs the `onnx_ir` package, which is not installed).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -179,7 +180,7 @@ def _swap_initializer(
 
 
 def _quantized_op(
-    node: onnx.NodeProto, op_type: str, inputs: list[str], bits: int, **attributes: int
+    node: onnx.NodeProto, op_type: str, inputs: list[str], bits: int, **attributes: Any
 ) -> None:
     """Turns `node`, in place, into the com.microsoft `op_type` with the same outputs."""
     name = f"{node.name or node.output[0]}_Q{bits}"
