@@ -133,6 +133,10 @@ def quantize(model: ct.models.MLModel, scheme: WeightQuantization) -> ct.models.
         raise ExportFailed(f"coremltools could not quantize the weights: {error}") from error
 
 
+def save(model: ct.models.MLModel, path: Path) -> None:
+    model.save(str(path))
+
+
 def describe_package(path: Path) -> dict[str, Any]:
     """What a saved package declares (loaded without compiling, as Linux requires):
     inputs with their dtypes and shape ranges, outputs, spec version."""

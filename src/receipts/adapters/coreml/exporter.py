@@ -19,6 +19,7 @@ from receipts.adapters.coreml.conversion import (
     ConversionPlan,
     convert,
     describe_package,
+    save,
 )
 from receipts.adapters.export_bundle.checkpoint import ExportableCheckpoint, inspect_checkpoint
 from receipts.adapters.export_bundle.writer import finish_bundle, known_quantization, staging_area
@@ -87,7 +88,7 @@ class CoreMLExporter:
                 quantization, min(MAX_SEQUENCE, checkpoint.max_positions), checkpoint.labels
             )
             package = staging / MODEL_FILE
-            convert(wrapper, model.config.vocab_size, plan).save(str(package))
+            save(convert(wrapper, model.config.vocab_size, plan), package)
             converted = time.perf_counter()
             validation |= compare_with_torch(package, wrapper, probes)
             return finish_bundle(
