@@ -15,17 +15,6 @@ from typing import BinaryIO
 from receipts.application.ports.artifact_store import ArtifactNotFound
 from receipts.domain.artifacts import ArtifactURI, InvalidArtifactURI
 
-__all__ = [
-    "LocalArtifactStore",
-    "PathOutsideRoot",
-    "copy_atomically",
-    "parse_object_uri",
-    "parse_uri",
-    "upload_each",
-    "walk_files",
-    "write_atomically",
-]
-
 _TEMP_PREFIX = ".~partial-"
 
 
