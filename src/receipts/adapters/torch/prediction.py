@@ -84,26 +84,13 @@ def predict(
         merged = run_windows(receipts, tokenizer, tag_ids, max_length, stride, batch_size, run)
     model.train(was_training)
     tags, line_labels = model_tags(model), model_line_labels(model)
-    results = [
-        decoded(tags, rows, receipt.lines, line_labels)
-        for rows, receipt in zip(merged, receipts, strict=True)
-    ]
+    results = []
+    for rows, receipt in zip(merged, receipts, strict=True):
+        words = decode_receipt(tags, rows, receipt.lines, line_labels)
+        bio = bio_by_lines([w.label for w in words], receipt.lines)
+        pairs = zip(bio, words, strict=True)
+        results.append([WordPrediction(tag, w.label, w.confidence, w.scores) for tag, w in pairs])
     return PredictionRun(results, loss_sum / loss_tokens if loss_tokens else None, loss_tokens)
-
-
-def decoded(
-    tags: Sequence[str],
-    rows: Sequence[Sequence[float]],
-    lines: Sequence[int],
-    line_labels: Sequence[str] = (),
-) -> list[WordPrediction]:
-    """One receipt's words from their tag probabilities (`rows`, one per word)."""
-    words = decode_receipt(tags, rows, lines, line_labels)
-    bio = bio_by_lines([w.label for w in words], lines)
-    return [
-        WordPrediction(tag, w.label, w.confidence, w.scores)
-        for tag, w in zip(bio, words, strict=True)
-    ]
 
 
 def predicted_words(
