@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from receipts.adapters.coreml.library import ct
+from receipts.adapters.torch.export_model import INPUT_NAMES
 from receipts.adapters.torch.float16_safety import Probe
 
 SKIPPED = "skipped: CoreML runs predictions on macOS only"
@@ -31,19 +32,13 @@ def compare_with_torch(
         for input_ids, bbox, mask in probes:
             for row in range(input_ids.shape[0]):
                 length = int(mask[row].sum())
-                inputs = (
-                    input_ids[row : row + 1, :length],
-                    bbox[row : row + 1, :length],
-                    mask[row : row + 1, :length],
-                )
+                inputs = [tensor[row : row + 1, :length] for tensor in (input_ids, bbox, mask)]
                 expected = reference(*inputs)[0].float().numpy()
-                actual = model.predict(
-                    {
-                        "input_ids": inputs[0].numpy().astype(np.int32),
-                        "bbox": inputs[1].numpy().astype(np.int32),
-                        "attention_mask": inputs[2].numpy().astype(np.int32),
-                    }
-                )["logits"]
+                feeds = {
+                    name: tensor.numpy().astype(np.int32)
+                    for name, tensor in zip(INPUT_NAMES, inputs, strict=True)
+                }
+                actual = model.predict(feeds)["logits"]
                 difference = max(difference, float(np.abs(expected - actual).max()))
                 agree += int((expected.argmax(-1) == actual.argmax(-1)).sum())
                 positions += length

@@ -24,7 +24,11 @@ from receipts.adapters.jsonl.label_store import JSONLLabelStore
 from receipts.adapters.synthetic.generator import generate_receipts
 from receipts.adapters.torch.batching import collate
 from receipts.adapters.torch.encoding import encode_receipt
-from receipts.adapters.torch.export_model import ExportableTokenClassifier, example_inputs
+from receipts.adapters.torch.export_model import (
+    INPUT_NAMES,
+    ExportableTokenClassifier,
+    example_inputs,
+)
 from receipts.adapters.torch.float16_safety import Probe, logit_difference, outputs
 from receipts.adapters.torch.metrics import entity_scores
 from receipts.adapters.torch.prediction import predict
@@ -92,13 +96,8 @@ def probe_inputs(
     probes: list[Probe] = []
     if encoded:
         batch = collate(encoded[:windows], tokenizer.pad_token_id or 0)
-        probes.append(
-            (
-                batch["input_ids"].to(torch.int32),
-                batch["bbox"].to(torch.int32),
-                batch["attention_mask"].to(torch.int32),
-            )
-        )
+        ids, bbox, mask = (batch[name].to(torch.int32) for name in INPUT_NAMES)
+        probes.append((ids, bbox, mask))
     probes.append(example_inputs(data.max_length, vocab_size, seed=1))
     return probes
 
