@@ -12,7 +12,6 @@ from receipts.adapters.export_bundle.checkpoint import inspect_checkpoint
 from receipts.adapters.export_bundle.writer import (
     finish_bundle,
     staging_area,
-    write_metadata_files,
 )
 from receipts.application.ports.exporter import ExportFailed
 
@@ -87,7 +86,6 @@ def test_a_finished_bundle_has_metadata_and_a_manifest_of_every_file(tmp_path: P
     bundle = tmp_path / "bundle"
     bundle.mkdir()
     with staging_area(bundle) as staging:
-        write_metadata_files(staging, checkpoint)
         (staging / "Model.pkg" / "Data").mkdir(parents=True)
         (staging / "Model.pkg" / "Data" / "weight.bin").write_bytes(b"x" * 100)
         report = finish_bundle(

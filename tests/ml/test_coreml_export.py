@@ -319,7 +319,7 @@ def test_weights_that_do_not_fit_the_config_are_refused(
 def test_an_unknown_quantization_names_the_allowed_ones(
     checkpoint: Path, empty_bundle: Path
 ) -> None:
-    with pytest.raises(ExportFailed, match="unknown quantization 'int2'; allowed: float16, int8"):
+    with pytest.raises(ExportFailed, match="unknown quantization 'int2'; known: float16, int8"):
         CoreMLExporter().export(checkpoint, empty_bundle, "int2")  # type: ignore[arg-type]
 
 

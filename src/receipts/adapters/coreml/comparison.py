@@ -11,13 +11,10 @@ import numpy as np
 import torch
 
 from receipts.adapters.coreml.library import ct
+from receipts.adapters.torch.export_model import INPUT_NAMES
 from receipts.adapters.torch.float16_safety import Probe
 
 SKIPPED = "skipped: CoreML runs predictions on macOS only"
-
-
-def can_predict() -> bool:
-    return platform.system() == "Darwin"
 
 
 def compare_with_torch(
@@ -25,7 +22,7 @@ def compare_with_torch(
 ) -> dict[str, Any]:
     """Largest |logit difference| and argmax agreement of the saved package against the
     float32 torch model, one unpadded sequence at a time (the package takes batch 1)."""
-    if not can_predict():
+    if platform.system() != "Darwin":
         return {"coreml_comparison": SKIPPED}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -35,19 +32,13 @@ def compare_with_torch(
         for input_ids, bbox, mask in probes:
             for row in range(input_ids.shape[0]):
                 length = int(mask[row].sum())
-                inputs = (
-                    input_ids[row : row + 1, :length],
-                    bbox[row : row + 1, :length],
-                    mask[row : row + 1, :length],
-                )
+                inputs = [tensor[row : row + 1, :length] for tensor in (input_ids, bbox, mask)]
                 expected = reference(*inputs)[0].float().numpy()
-                actual = model.predict(
-                    {
-                        "input_ids": inputs[0].numpy().astype(np.int32),
-                        "bbox": inputs[1].numpy().astype(np.int32),
-                        "attention_mask": inputs[2].numpy().astype(np.int32),
-                    }
-                )["logits"]
+                feeds = {
+                    name: tensor.numpy().astype(np.int32)
+                    for name, tensor in zip(INPUT_NAMES, inputs, strict=True)
+                }
+                actual = model.predict(feeds)["logits"]
                 difference = max(difference, float(np.abs(expected - actual).max()))
                 agree += int((expected.argmax(-1) == actual.argmax(-1)).sum())
                 positions += length

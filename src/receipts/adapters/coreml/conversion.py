@@ -143,25 +143,25 @@ def describe_package(path: Path) -> dict[str, Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         spec = ct.models.MLModel(str(path), skip_model_load=True).get_spec()
-    inputs = {}
-    for feature in spec.description.input:
-        array = feature.type.multiArrayType
-        ranges = [[int(r.lowerBound), int(r.upperBound)] for r in array.shapeRange.sizeRanges]
-        inputs[feature.name] = {
-            "dtype": _ARRAY_TYPES.get(array.dataType, str(array.dataType)),
-            "shape_range": ranges,
-        }
-    outputs = {
-        feature.name: _ARRAY_TYPES.get(
-            feature.type.multiArrayType.dataType, str(feature.type.multiArrayType.dataType)
-        )
-        for feature in spec.description.output
-    }
+
+    def dtype(feature: Any) -> str:
+        code = feature.type.multiArrayType.dataType
+        return _ARRAY_TYPES.get(code, str(code))
+
     return {
         "format": "mlprogram",
         "specification_version": int(spec.specificationVersion),
-        "inputs": inputs,
-        "outputs": outputs,
+        "inputs": {
+            feature.name: {
+                "dtype": dtype(feature),
+                "shape_range": [
+                    [int(r.lowerBound), int(r.upperBound)]
+                    for r in feature.type.multiArrayType.shapeRange.sizeRanges
+                ],
+            }
+            for feature in spec.description.input
+        },
+        "outputs": {feature.name: dtype(feature) for feature in spec.description.output},
     }
 
 

@@ -22,11 +22,7 @@ from receipts.adapters.coreml.conversion import (
     save,
 )
 from receipts.adapters.export_bundle.checkpoint import ExportableCheckpoint, inspect_checkpoint
-from receipts.adapters.export_bundle.writer import (
-    finish_bundle,
-    staging_area,
-    write_metadata_files,
-)
+from receipts.adapters.export_bundle.writer import finish_bundle, known_quantization, staging_area
 from receipts.adapters.torch.export_model import ExportableTokenClassifier, load_for_export
 from receipts.adapters.torch.export_validation import (
     ValidationData,
@@ -71,7 +67,7 @@ class CoreMLExporter:
         source_uri: str | None = None,
     ) -> BundleReport:
         """`source_uri`: where the checkpoint was downloaded from, for the manifest."""
-        quantization = _quantization(quantization)
+        quantization = known_quantization(quantization)
         checkpoint = inspect_checkpoint(checkpoint_dir)
         with staging_area(bundle_dir) as staging:
             started = time.perf_counter()
@@ -95,7 +91,6 @@ class CoreMLExporter:
             save(convert(wrapper, model.config.vocab_size, plan), package)
             converted = time.perf_counter()
             validation |= compare_with_torch(package, wrapper, probes)
-            write_metadata_files(staging, checkpoint)
             return finish_bundle(
                 staging,
                 bundle_dir,
@@ -130,14 +125,6 @@ class CoreMLExporter:
             half = float16_f1(model, tokenizer, data)
             return {"f1_float32": float32[0], "f1_float16": half, "f1_delta": half - float32[0]}
         return quantization_effect(model, tokenizer, data, probes, scheme, float32)
-
-
-def _quantization(value: Quantization | str) -> Quantization:
-    try:
-        return Quantization(value)
-    except ValueError:
-        allowed = ", ".join(q.value for q in Quantization)
-        raise ExportFailed(f"unknown quantization {value!r}; allowed: {allowed}") from None
 
 
 def _load(

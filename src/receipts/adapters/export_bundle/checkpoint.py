@@ -98,10 +98,15 @@ def _labels(config: dict[str, Any], config_path: Path) -> list[str]:
     id2label = config.get("id2label")
     if not isinstance(id2label, dict) or not id2label:
         raise ExportFailed(f"{config_path}: id2label is missing, so the labels are unknown")
+    return labels_in_id_order(id2label, config_path, ExportFailed)
+
+
+def labels_in_id_order(id2label: dict[Any, Any], where: Path, error: type[Exception]) -> list[str]:
+    """The tags of an {id: tag} map in id order; `error` when the ids are not 0..n-1."""
     try:
-        by_id = {int(key): str(value) for key, value in id2label.items()}
+        by_id = {int(key): str(tag) for key, tag in id2label.items()}
     except ValueError:
-        raise ExportFailed(f"{config_path}: id2label keys must be integers") from None
+        raise error(f"{where}: label ids must be integers") from None
     if sorted(by_id) != list(range(len(by_id))):
-        raise ExportFailed(f"{config_path}: id2label ids must be 0..{len(by_id) - 1}")
+        raise error(f"{where}: label ids must be 0..{len(by_id) - 1}")
     return [by_id[i] for i in range(len(by_id))]

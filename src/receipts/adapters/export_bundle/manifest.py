@@ -27,21 +27,15 @@ LIBRARIES = (
 def file_inventory(root: Path) -> dict[str, dict[str, Any]]:
     """Every regular file under `root` (recursively, POSIX relative paths, sorted):
     its size in bytes and sha256."""
-    inventory: dict[str, dict[str, Any]] = {}
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        inventory[path.relative_to(root).as_posix()] = {
-            "bytes": path.stat().st_size,
-            "sha256": sha256_of(path),
-        }
-    return inventory
+    return {
+        path.relative_to(root).as_posix(): {"bytes": path.stat().st_size, "sha256": sha256_of(path)}
+        for path in sorted(p for p in root.rglob("*") if p.is_file())
+    }
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 def library_versions(names: tuple[str, ...] = LIBRARIES) -> dict[str, str]:

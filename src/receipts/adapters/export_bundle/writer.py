@@ -13,6 +13,15 @@ from typing import Any
 from receipts.adapters.export_bundle.checkpoint import ExportableCheckpoint
 from receipts.adapters.export_bundle.manifest import MANIFEST, build_manifest, file_inventory
 from receipts.application.ports.exporter import BundleReport, ExportFailed
+from receipts.domain.quantization import Quantization
+
+
+def known_quantization(value: object) -> Quantization:
+    try:
+        return Quantization(str(value))
+    except ValueError:
+        known = ", ".join(mode.value for mode in Quantization)
+        raise ExportFailed(f"unknown quantization {value!r}; known: {known}") from None
 
 
 @contextmanager
@@ -50,10 +59,11 @@ def finish_bundle(
     model: dict[str, Any] | None = None,
     source: dict[str, Any] | None = None,
 ) -> BundleReport:
-    """Writes manifest.json over what `staging` holds, moves it all into `bundle_dir`
-    and reports every file's size (manifest.json included)."""
+    """Writes the metadata files and manifest.json over what `staging` holds, moves it all
+    into `bundle_dir` and reports every file's size (manifest.json included)."""
     if not (staging / model_file).exists():
         raise ExportFailed(f"the exporter left no {model_file}")
+    write_metadata_files(staging, checkpoint)
     files = file_inventory(staging)
     manifest = build_manifest(
         exporter=exporter,

@@ -15,16 +15,6 @@ from typing import BinaryIO
 from receipts.application.ports.artifact_store import ArtifactNotFound
 from receipts.domain.artifacts import ArtifactURI, InvalidArtifactURI
 
-__all__ = [
-    "LocalArtifactStore",
-    "PathOutsideRoot",
-    "copy_atomically",
-    "parse_object_uri",
-    "parse_uri",
-    "walk_files",
-    "write_atomically",
-]
-
 _TEMP_PREFIX = ".~partial-"
 
 
@@ -55,40 +45,28 @@ def parse_object_uri(uri: str, scheme: str) -> ArtifactURI:
 
 
 def walk_files(directory: Path) -> list[tuple[str, Path]]:
-    """(relative posix path, path) of every file under `directory`, sorted.
-
-    Like `os.walk` (symlinked directories are listed, not entered; unreadable
-    directories are skipped), keeping the entries that are files, symlinks to files
-    included, and leaving out temporary files of unfinished writes.
-    """
+    """(relative posix path, path) of every file under `directory`, sorted: `os.walk`'s
+    (symlinked directories not entered, unreadable ones skipped), symlinks to files
+    included, temporary files of unfinished writes left out."""
     if not directory.is_dir():
         raise NotADirectoryError(f"{directory} is not a directory")
-    found: list[tuple[str, Path]] = []
-    pending: list[tuple[str, str]] = [(os.fspath(directory), "")]
-    while pending:
-        folder, relative = pending.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except OSError:
-            continue
-        for entry in entries:
-            try:
-                is_dir = entry.is_dir()
-            except OSError:
-                is_dir = False
-            if is_dir:
-                if not entry.is_symlink():
-                    pending.append((entry.path, f"{relative}{entry.name}/"))
-                continue
-            if entry.name.startswith(_TEMP_PREFIX):
-                continue
-            try:
-                is_file = entry.is_file()
-            except OSError:
-                is_file = False
-            if is_file:
-                found.append((f"{relative}{entry.name}", Path(entry.path)))
-    return sorted(found)
+    return sorted(
+        (path.relative_to(directory).as_posix(), path)
+        for folder, _, names in os.walk(directory)
+        for path in (Path(folder, name) for name in names if not name.startswith(_TEMP_PREFIX))
+        # os.path.isfile is False on any OSError; Path.is_file raises on EACCES
+        if os.path.isfile(path)  # noqa: PTH113
+    )
+
+
+def upload_each(
+    upload_file: Callable[[Path, str], object], directory: Path, base: ArtifactURI
+) -> list[str]:
+    """Uploads every file under `directory` below `base`; the URIs written."""
+    uploads = [(str(base.join(relative)), path) for relative, path in walk_files(directory)]
+    for uri, path in uploads:
+        upload_file(path, uri)
+    return [uri for uri, _ in uploads]
 
 
 def _write_via_temp(
@@ -194,13 +172,7 @@ class LocalArtifactStore:
             raise
 
     def upload_dir(self, directory: Path, prefix: str) -> builtins.list[str]:
-        base = parse_uri(prefix, self.scheme).as_prefix()
-        written = []
-        for relative, path in walk_files(directory):
-            uri = str(base.join(relative))
-            self.upload_file(path, uri)
-            written.append(uri)
-        return written
+        return upload_each(self.upload_file, directory, parse_uri(prefix, self.scheme).as_prefix())
 
     def download_dir(self, prefix: str, directory: Path) -> builtins.list[Path]:
         base = str(parse_uri(prefix, self.scheme).as_prefix())

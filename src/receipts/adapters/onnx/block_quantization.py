@@ -12,6 +12,7 @@ needs the `onnx_ir` package, which is not installed).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -73,25 +74,21 @@ def matmuls_to_blocks(model: onnx.ModelProto, bits: int, block_size: int = BLOCK
     constants = _float_tables(graph)
     consumers = _consumers(graph.node)
     replaced = 0
-    for index, node in enumerate(graph.node):
+    for node in graph.node:
         weight = constants.get(node.input[1]) if node.op_type == "MatMul" else None
         if weight is None or len(consumers[weight.name]) != 1:
             continue
         packed, scales = pack_blocks(numpy_helper.to_array(weight), block_size, bits)
         k, n = weight.dims
         codes, scale_name = _swap_initializer(graph, weight, packed, scales, bits)
-        graph.node[index].CopyFrom(
-            helper.make_node(
-                "MatMulNBits",
-                [node.input[0], codes, scale_name],
-                list(node.output),
-                name=f"{node.name or node.output[0]}_Q{bits}",
-                domain=MS_DOMAIN,
-                K=k,
-                N=n,
-                bits=bits,
-                block_size=block_size,
-            )
+        _quantized_op(
+            node,
+            "MatMulNBits",
+            [node.input[0], codes, scale_name],
+            bits,
+            K=k,
+            N=n,
+            block_size=block_size,
         )
         replaced += 1
     _import_ms_domain(model, replaced)
@@ -122,20 +119,15 @@ def embeddings_to_blocks(
         packed, scales = pack_blocks(numpy_helper.to_array(table).T.copy(), block_size, bits)
         flat = packed.reshape(rows, width * bits // 8)
         codes, scale_name = _swap_initializer(graph, table, flat, scales, bits)
-        for i in readers:
-            node = graph.node[i]
-            graph.node[i].CopyFrom(
-                helper.make_node(
-                    "GatherBlockQuantized",
-                    [codes, node.input[1], scale_name],
-                    list(node.output),
-                    name=f"{node.name or node.output[0]}_Q{bits}",
-                    domain=MS_DOMAIN,
-                    gather_axis=0,
-                    quantize_axis=1,
-                    block_size=block_size,
-                    bits=bits,
-                )
+        for node in (graph.node[i] for i in readers):
+            _quantized_op(
+                node,
+                "GatherBlockQuantized",
+                [codes, node.input[1], scale_name],
+                bits,
+                gather_axis=0,
+                quantize_axis=1,
+                block_size=block_size,
             )
         tables += 1
     _import_ms_domain(model, tables)
@@ -185,6 +177,18 @@ def _swap_initializer(
         [numpy_helper.from_array(packed, codes), numpy_helper.from_array(scales, scale_name)]
     )
     return codes, scale_name
+
+
+def _quantized_op(
+    node: onnx.NodeProto, op_type: str, inputs: list[str], bits: int, **attributes: Any
+) -> None:
+    """Turns `node`, in place, into the com.microsoft `op_type` with the same outputs."""
+    name = f"{node.name or node.output[0]}_Q{bits}"
+    node.CopyFrom(
+        helper.make_node(
+            op_type, inputs, list(node.output), name=name, domain=MS_DOMAIN, bits=bits, **attributes
+        )
+    )
 
 
 def _import_ms_domain(model: onnx.ModelProto, replaced: int) -> None:

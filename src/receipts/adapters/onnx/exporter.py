@@ -19,11 +19,7 @@ import onnxruntime as ort
 from transformers import LayoutLMForTokenClassification
 
 from receipts.adapters.export_bundle.checkpoint import ExportableCheckpoint, inspect_checkpoint
-from receipts.adapters.export_bundle.writer import (
-    finish_bundle,
-    staging_area,
-    write_metadata_files,
-)
+from receipts.adapters.export_bundle.writer import finish_bundle, known_quantization, staging_area
 from receipts.adapters.onnx.graph_export import DYNAMIC_AXES, OPSET, export_graph
 from receipts.adapters.onnx.parity import (
     BATCH_SIZES,
@@ -127,7 +123,6 @@ class ONNXExporter:
                 require_agreement(quantized, self.min_agreement, f"the {mode.value} ONNX graph")
             timings["validate_quantized"] = time.perf_counter() - started
 
-            write_metadata_files(staging, checkpoint)
             validation: dict[str, Any] = {
                 "reference": "torch fp32",
                 "runtime": f"onnxruntime {ort.__version__}",
@@ -169,14 +164,6 @@ class ONNXExporter:
             return None
         ids, bbox, mask = (tensor.numpy() for tensor in probes[0])
         return ids, bbox, mask
-
-
-def known_quantization(value: object) -> Quantization:
-    try:
-        return Quantization(str(value))
-    except ValueError:
-        known = ", ".join(mode.value for mode in Quantization)
-        raise ExportFailed(f"unknown quantization {value!r}; known: {known}") from None
 
 
 def graph_description(max_positions: int, labels: int) -> dict[str, Any]:

@@ -58,9 +58,6 @@ class ParityReport:
         agreeing = sum(case.argmax_agreement * case.tokens for case in self.cases)
         return agreeing / tokens
 
-    def worst(self) -> ParityCase:
-        return max(self.cases, key=lambda case: case.max_abs_diff)
-
     def as_dict(self) -> dict[str, Any]:
         figures: dict[str, Any] = {
             "max_abs_diff": self.max_abs_diff,

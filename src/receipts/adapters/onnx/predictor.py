@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from receipts.adapters.onnx.runtime import MODEL_FILE, BundleUnusable, ONNXPredictor
-from receipts.adapters.torch.encoding import Encoded, encode_receipt, merge_windows
+from receipts.adapters.torch.encoding import Encoded, run_windows
 from receipts.adapters.torch.tokenization import load_tokenizer
 from receipts.application.ports.predictor import ModelUnusable
 from receipts.application.training.datasets import inference_input
@@ -48,7 +48,7 @@ class ONNXBundlePredictor:
             self.tokenizer = load_tokenizer(bundle_dir)
         except (FileNotFoundError, ValueError) as error:
             raise ModelUnusable(bundle_dir, str(error)) from None
-        manifest = _manifest(bundle_dir)
+        manifest = _json(bundle_dir / "manifest.json")
         config = _json(bundle_dir / "config.json")
         self.max_length = int(str(config.get("max_position_embeddings", DEFAULT_MAX_LENGTH)))
         self.stride = min(DEFAULT_STRIDE, self.max_length // 4)
@@ -72,30 +72,25 @@ class ONNXBundlePredictor:
         return self._info
 
     def predict(self, receipts: Sequence[Receipt]) -> list[ReceiptPrediction]:
-        typed = list(receipts)
-        windows: list[Encoded] = []
-        for index, receipt in enumerate(typed):
-            windows += encode_receipt(
-                index, inference_input(receipt), self.tokenizer, None, self.max_length, self.stride
-            )
-        choices: list[list[list[float]]] = [[] for _ in windows]
-        order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start : start + self.batch_size]
-            batch = self.session.logits([windows[i] for i in chunk])
-            for i, logits in zip(chunk, batch, strict=True):
-                rows = logits[windows[i].word_positions]
+        def run(windows: list[Encoded]) -> list[list[list[float]]]:
+            choices = []
+            for window, logits in zip(windows, self.session.logits(windows), strict=True):
+                rows = logits[window.word_positions]
                 shifted = np.exp(rows - rows.max(axis=-1, keepdims=True))
-                probabilities = shifted / shifted.sum(axis=-1, keepdims=True)
-                choices[i] = probabilities.tolist()
+                choices.append((shifted / shifted.sum(axis=-1, keepdims=True)).tolist())
+            return choices
+
+        inputs = [inference_input(receipt) for receipt in receipts]
+        merged = run_windows(
+            inputs, self.tokenizer, None, self.max_length, self.stride, self.batch_size, run
+        )
         tags = self.session.labels
-        merged = merge_windows(windows, choices, [len(r.words) for r in typed])
         return [
             ReceiptPrediction.from_decoded(
                 receipt,
                 decode_receipt(tags, rows, [w.line_id for w in receipt.words], self.line_labels),
             )
-            for receipt, rows in zip(typed, merged, strict=True)
+            for receipt, rows in zip(receipts, merged, strict=True)
         ]
 
 
@@ -105,7 +100,3 @@ def _json(path: Path) -> dict[str, Any]:
     except (OSError, json.JSONDecodeError):
         return {}
     return data if isinstance(data, dict) else {}
-
-
-def _manifest(bundle_dir: Path) -> dict[str, Any]:
-    return _json(bundle_dir / "manifest.json")

@@ -35,18 +35,6 @@ VOCABULARY_ROWS = 8192
 them in 4 bits; smaller ones (positions, boxes, token types) stay 8-bit."""
 
 
-def quantize_graph(source: Path, target: Path, quantization: Quantization) -> None:
-    """Writes `source` (an fp32 graph) quantized as `quantization` to `target`."""
-    if quantization is Quantization.FLOAT16:
-        to_float16(source, target)
-    elif quantization is Quantization.INT8:
-        to_int8(source, target)
-    elif quantization is Quantization.INT4:
-        to_int4(source, target)
-    else:  # pragma: no cover - the enum has no other member
-        raise ValueError(f"unknown quantization {quantization!r}")
-
-
 def to_float16(source: Path, target: Path) -> None:
     model = onnx.load(str(source))
     converted = convert_float_to_float16(model, keep_io_types=True)
@@ -79,3 +67,12 @@ def _tables_to_8_bits(model: onnx.ModelProto) -> None:
     """Blocks of 128, or of 16 for tables whose width is not whole blocks of 128."""
     embeddings_to_blocks(model, 8, TABLE_BLOCK_SIZE)
     embeddings_to_blocks(model, 8, 16)
+
+
+def quantize_graph(source: Path, target: Path, quantization: Quantization) -> None:
+    """Writes `source` (an fp32 graph) quantized as `quantization` to `target`."""
+    {
+        Quantization.FLOAT16: to_float16,
+        Quantization.INT8: to_int8,
+        Quantization.INT4: to_int4,
+    }[quantization](source, target)

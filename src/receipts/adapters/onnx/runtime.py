@@ -16,6 +16,8 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
+from receipts.adapters.export_bundle.checkpoint import labels_in_id_order
+
 MODEL_FILE = "LayoutLM.onnx"
 LABEL_MAP = "label_map.json"
 CONFIG = "config.json"
@@ -118,13 +120,7 @@ def read_labels(path: Path) -> list[str]:
         raise BundleUnusable(f"{path} is not valid JSON: {error}") from None
     if not isinstance(raw, dict) or not raw:
         raise BundleUnusable(f"{path} must map label ids to tags")
-    try:
-        by_id = {int(key): str(tag) for key, tag in raw.items()}
-    except ValueError:
-        raise BundleUnusable(f"{path}: label ids must be integers") from None
-    if sorted(by_id) != list(range(len(by_id))):
-        raise BundleUnusable(f"{path}: label ids must be 0..{len(by_id) - 1}")
-    return [by_id[i] for i in range(len(by_id))]
+    return labels_in_id_order(raw, path, BundleUnusable)
 
 
 def read_pad_id(path: Path) -> int:

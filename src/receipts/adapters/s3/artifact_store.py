@@ -13,7 +13,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
 from receipts.adapters.aws_clients import client
-from receipts.adapters.local.artifact_store import walk_files
+from receipts.adapters.local.artifact_store import upload_each
 from receipts.adapters.s3.errors import (
     BucketMissing,
     error_code,
@@ -125,13 +125,7 @@ class S3ArtifactStore:
             partial.unlink(missing_ok=True)
 
     def upload_dir(self, directory: Path, prefix: str) -> builtins.list[str]:
-        base = prefix_uri(prefix)
-        written = []
-        for relative, path in walk_files(directory):
-            uri = str(base.join(relative))
-            self.upload_file(path, uri)
-            written.append(uri)
-        return written
+        return upload_each(self.upload_file, directory, prefix_uri(prefix))
 
     def download_dir(self, prefix: str, directory: Path) -> builtins.list[Path]:
         base = prefix_uri(prefix)

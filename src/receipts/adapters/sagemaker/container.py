@@ -112,22 +112,19 @@ class ContainerEnv:
 
 
 def _json_env(env: Mapping[str, str], variable: str) -> Any:
-    text = env.get(variable)
-    if not text:
-        return None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise InvalidContainerEnv(f"{variable}: not JSON ({error})") from None
+    return _json(env.get(variable) or None, variable)
 
 
 def _json_file(path: Path) -> Any:
-    if not path.is_file():
-        return None
+    return _json(path.read_text() if path.is_file() else None, path)
+
+
+def _json(text: str | None, source: object) -> Any:
+    """The JSON value of `text` (None: None), InvalidContainerEnv naming `source` if it is not."""
     try:
-        return json.loads(path.read_text())
+        return None if text is None else json.loads(text)
     except json.JSONDecodeError as error:
-        raise InvalidContainerEnv(f"{path}: not JSON ({error})") from None
+        raise InvalidContainerEnv(f"{source}: not JSON ({error})") from None
 
 
 def _int(env: Mapping[str, str], variable: str, default: int) -> int:

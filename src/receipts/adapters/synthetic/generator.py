@@ -84,20 +84,14 @@ class _Layout:
             x += width + space
 
 
-def _money(rng: random.Random, low: float, high: float) -> float:
-    return round(rng.uniform(low, high), 2)
-
-
 def _date_text(rng: random.Random) -> str:
     year, month, day = rng.randint(2019, 2026), rng.randint(1, 12), rng.randint(1, 28)
-    style = rng.randrange(4)
-    if style == 0:
-        return f"{year}-{month:02d}-{day:02d}"
-    if style == 1:
-        return f"{month:02d}/{day:02d}/{year}"
-    if style == 2:
-        return f"{day:02d}.{month:02d}.{year % 100:02d}"
-    return f"{day:02d}/{month:02d}/{year}"
+    return (
+        f"{year}-{month:02d}-{day:02d}",
+        f"{month:02d}/{day:02d}/{year}",
+        f"{day:02d}.{month:02d}.{year % 100:02d}",
+        f"{day:02d}/{month:02d}/{year}",
+    )[rng.randrange(4)]
 
 
 def _time_text(rng: random.Random) -> str:
@@ -178,7 +172,7 @@ def _products(layout: _Layout) -> float:
     subtotal = 0.0
     for product in rng.sample(v.PRODUCTS, rng.randint(2, 9)):
         quantity = rng.choice((1, 1, 1, 2, 3))
-        unit = _money(rng, 0.5, 25)
+        unit = round(rng.uniform(0.5, 25), 2)
         total = round(quantity * unit, 2)
         subtotal += total
         left = _words(product.upper() if rng.random() < 0.5 else product, "PRODUCT_NAME")
@@ -201,7 +195,7 @@ def _totals_and_payment(layout: _Layout, subtotal: float) -> float:
     layout.gap(0.5)
     payment = rng.choice(v.PAYMENTS)
     pay_tokens = _words(payment, "PAYMENT_METHOD")
-    if payment not in ("CASH",):
+    if payment != "CASH":
         pay_tokens.append((f"****{rng.randint(0, 9999):04d}", "PAYMENT_METHOD"))
     layout.line(pay_tokens, "left", right=[(f"{grand:.2f}", OUTSIDE)])
     layout.gap()

@@ -82,13 +82,11 @@ def restore_training_state(
     torch.set_rng_state(tensors["rng.torch"])
 
 
-def copy_checkpoint(source: Path, target: Path, *, weights_only: bool = True) -> None:
+def copy_checkpoint(source: Path, target: Path) -> None:
+    """The weights of `source` (not its training state) as `target`, whole or absent."""
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    shutil.copytree(source, partial)
-    if weights_only:
-        for name in (STATE_TENSORS,):
-            (partial / name).unlink(missing_ok=True)
+    shutil.copytree(source, partial, ignore=shutil.ignore_patterns(STATE_TENSORS))
     if target.exists():
         shutil.rmtree(target)
     partial.rename(target)

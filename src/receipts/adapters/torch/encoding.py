@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -74,10 +74,6 @@ def encode_receipt(
     return encoded
 
 
-def owners(windows: Sequence[Encoded], words: int) -> list[int]:
-    return owner_windows([e.window for e in windows], words)
-
-
 Choice = TypeVar("Choice")
 """What a window says about one of its words (e.g. its tag probabilities)."""
 
@@ -95,10 +91,34 @@ def merge_windows(
     merged = []
     for index, words in enumerate(word_counts):
         mine = by_receipt.get(index, [])
-        owner = owners([windows[i] for i in mine], words) if words else []
+        owner = owner_windows([windows[i].window for i in mine], words) if words else []
         choices = []
         for word in range(words):
             w = mine[owner[word]]
             choices.append(window_choices[w][word - windows[w].window.start])
         merged.append(choices)
     return merged
+
+
+def run_windows(
+    receipts: Sequence[LabelledReceipt],
+    tokenizer: PreTrainedTokenizerFast,
+    tag_ids: dict[str, int] | None,
+    max_length: int,
+    stride: int,
+    batch_size: int,
+    run: Callable[[list[Encoded]], Sequence[Sequence[Choice]]],
+) -> list[list[Choice]]:
+    """Per receipt, one choice per word (`merge_windows`): the receipts' windows go to `run`,
+    which gives one list of choices per window (for its words), in batches of `batch_size`
+    windows of alike lengths, so that little is padded."""
+    windows: list[Encoded] = []
+    for index, receipt in enumerate(receipts):
+        windows += encode_receipt(index, receipt, tokenizer, tag_ids, max_length, stride)
+    window_choices: list[Sequence[Choice]] = [[] for _ in windows]
+    order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        for i, choices in zip(chunk, run([windows[i] for i in chunk]), strict=True):
+            window_choices[i] = choices
+    return merge_windows(windows, window_choices, [len(r.texts) for r in receipts])

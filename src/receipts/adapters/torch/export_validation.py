@@ -24,8 +24,12 @@ from receipts.adapters.jsonl.label_store import JSONLLabelStore
 from receipts.adapters.synthetic.generator import generate_receipts
 from receipts.adapters.torch.batching import collate
 from receipts.adapters.torch.encoding import encode_receipt
-from receipts.adapters.torch.export_model import ExportableTokenClassifier, example_inputs
-from receipts.adapters.torch.float16_safety import Probe
+from receipts.adapters.torch.export_model import (
+    INPUT_NAMES,
+    ExportableTokenClassifier,
+    example_inputs,
+)
+from receipts.adapters.torch.float16_safety import Probe, logit_difference, outputs
 from receipts.adapters.torch.metrics import entity_scores
 from receipts.adapters.torch.prediction import predict
 from receipts.adapters.torch.weight_quantization import WeightQuantization, quantize_weights
@@ -92,13 +96,8 @@ def probe_inputs(
     probes: list[Probe] = []
     if encoded:
         batch = collate(encoded[:windows], tokenizer.pad_token_id or 0)
-        probes.append(
-            (
-                batch["input_ids"].to(torch.int32),
-                batch["bbox"].to(torch.int32),
-                batch["attention_mask"].to(torch.int32),
-            )
-        )
+        ids, bbox, mask = (batch[name].to(torch.int32) for name in INPUT_NAMES)
+        probes.append((ids, bbox, mask))
     probes.append(example_inputs(data.max_length, vocab_size, seed=1))
     return probes
 
@@ -125,23 +124,6 @@ def float16_f1(
     return entity_f1(half, tokenizer, data)[0]
 
 
-def compare_logits(
-    reference: torch.nn.Module, candidate: torch.nn.Module, probes: list[Probe]
-) -> tuple[float, float]:
-    """(largest |logit difference|, share of equal argmax labels) over unmasked positions."""
-    difference, agree, positions = 0.0, 0, 0
-    with torch.inference_mode():
-        for probe in probes:
-            expected = reference(*probe)[0].float()
-            actual = candidate(*probe)[0].float()
-            kept = probe[2].bool()
-            gaps = (expected - actual).abs()[kept]
-            difference = max(difference, float(gaps.max()) if gaps.numel() else 0.0)
-            agree += int((expected.argmax(-1) == actual.argmax(-1))[kept].sum())
-            positions += int(kept.sum())
-    return difference, agree / positions if positions else 1.0
-
-
 def quantization_effect(
     model: LayoutLMForTokenClassification,
     tokenizer: PreTrainedTokenizerFast,
@@ -161,8 +143,10 @@ def quantization_effect(
         for mine, theirs in zip(base_tags, tags, strict=True)
         for a, b in zip(mine, theirs, strict=True)
     )
-    difference, agreement = compare_logits(
-        ExportableTokenClassifier(model), ExportableTokenClassifier(quantized), probes
+    difference, agreement = logit_difference(
+        probes,
+        outputs(ExportableTokenClassifier(model), probes),
+        outputs(ExportableTokenClassifier(quantized), probes),
     )
     # what the device runs: these weights with float16 activations
     quantized.half()  # type: ignore[no-untyped-call]

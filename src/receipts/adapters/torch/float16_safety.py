@@ -80,16 +80,41 @@ class _Recorder:
             handle.remove()
 
 
+def outputs(model: torch.nn.Module, probes: Sequence[Probe]) -> list[torch.Tensor]:
+    """The float logits `model` gives for each probe."""
+    with torch.inference_mode():
+        return [model(*probe)[0].float() for probe in probes]
+
+
+def logit_difference(
+    probes: Sequence[Probe], expected: list[torch.Tensor], actual: list[torch.Tensor]
+) -> tuple[float, float]:
+    """(largest |logit difference|, share of equal argmax labels) over unmasked positions."""
+    difference, agree, positions = 0.0, 0, 0
+    for probe, full, low in zip(probes, expected, actual, strict=True):
+        kept = probe[2].bool()
+        gaps = (full - low).abs()[kept]
+        difference = max(difference, float(gaps.max()) if gaps.numel() else 0.0)
+        agree += int((full.argmax(-1) == low.argmax(-1))[kept].sum())
+        positions += int(kept.sum())
+    return difference, agree / positions if positions else 1.0
+
+
+def _recorded(
+    model: torch.nn.Module, probes: Sequence[Probe]
+) -> tuple[_Recorder, list[torch.Tensor]]:
+    recorder = _Recorder(model)
+    try:
+        return recorder, outputs(model, probes)
+    finally:
+        recorder.close()
+
+
 def check_float16(model: torch.nn.Module, probes: Sequence[Probe]) -> Float16Check:
     """`model` maps a probe to (logits, ...); it is left in float32 and unchanged."""
     if not probes:
         raise ValueError("the float16 check needs at least one probe input")
-    recorder = _Recorder(model)
-    try:
-        with torch.inference_mode():
-            reference = [model(*probe)[0].float() for probe in probes]
-    finally:
-        recorder.close()
+    recorder, reference = _recorded(model, probes)
     if recorder.first_non_finite is not None:
         raise ExportFailed(
             f"the float32 model already outputs NaN or infinity at {recorder.first_non_finite}"
@@ -102,28 +127,16 @@ def check_float16(model: torch.nn.Module, probes: Sequence[Probe]) -> Float16Che
             f"activations overflow float16 at {at}: |x| reaches {value:.0f} > {FLOAT16_MAX:.0f}"
         )
     at, largest = max(recorder.largest.items(), key=lambda item: item[1])
-    half = copy.deepcopy(model).half()
-    half_recorder = _Recorder(half)
-    try:
-        with torch.inference_mode():
-            halves = [half(*probe)[0].float() for probe in probes]
-    finally:
-        half_recorder.close()
+    half_recorder, halves = _recorded(copy.deepcopy(model).half(), probes)
     if half_recorder.first_non_finite is not None:
         raise ExportFailed(
             f"float16 compute turns NaN or infinite at {half_recorder.first_non_finite}"
         )
-    difference, agree, positions = 0.0, 0, 0
-    for probe, full, low in zip(probes, reference, halves, strict=True):
-        kept = probe[2].bool()
-        gaps = (full - low).abs()[kept]
-        difference = max(difference, float(gaps.max()) if gaps.numel() else 0.0)
-        agree += int((full.argmax(-1) == low.argmax(-1))[kept].sum())
-        positions += int(kept.sum())
+    difference, agreement = logit_difference(probes, reference, halves)
     return Float16Check(
         max_activation=largest,
         max_activation_at=at,
         max_abs_logit_difference=difference,
-        argmax_agreement=agree / positions if positions else 1.0,
+        argmax_agreement=agreement,
         probes=len(probes),
     )

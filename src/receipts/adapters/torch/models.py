@@ -80,9 +80,7 @@ def resolve_pretrained(name: str) -> PretrainedSource:
     if not config_path.is_file():
         raise NotAModel(f"{directory}: no config.json, so not a model directory")
     if not (directory / "model.safetensors").is_file():
-        pickles = [p.name for p in directory.glob("*.bin")] + [
-            p.name for p in directory.glob("*.pt")
-        ]
+        pickles = [p.name for pattern in ("*.bin", "*.pt") for p in directory.glob(pattern)]
         hint = (
             f" (found {', '.join(pickles)}: pickle weights are refused, use safetensors)"
             if pickles
@@ -106,16 +104,19 @@ def build_model(
 ) -> LayoutLMForTokenClassification:
     if size not in SIZES:
         raise ValueError(f"unknown model size {size!r}; known: {', '.join(SIZES)}")
-    dims: dict[str, Any] = dict(SIZES[size])
-    config = LayoutLMConfig(
-        vocab_size=vocab_size,
-        max_position_embeddings=max_positions,
+    return LayoutLMForTokenClassification(
+        _config(tags, vocab_size=vocab_size, max_position_embeddings=max_positions, **SIZES[size])
+    )
+
+
+def _config(tags: list[str], **dims: Any) -> LayoutLMConfig:
+    """A LayoutLM of `dims` classifying into `tags` (boxes 0..1000 take 1024 positions)."""
+    return LayoutLMConfig(
         max_2d_position_embeddings=1024,
         id2label=dict(enumerate(tags)),
         label2id={tag: i for i, tag in enumerate(tags)},
         **dims,
     )
-    return LayoutLMForTokenClassification(config)
 
 
 def model_tags(model: LayoutLMForTokenClassification) -> list[str]:
@@ -147,7 +148,8 @@ def load_model(
             f"{source.directory} holds BERT weights without a classifier: tags are needed"
         )
     bert_config: dict[str, Any] = json.loads((source.directory / "config.json").read_text())
-    config = LayoutLMConfig(
+    config = _config(
+        tags,
         vocab_size=bert_config["vocab_size"],
         hidden_size=bert_config["hidden_size"],
         num_hidden_layers=bert_config["num_hidden_layers"],
@@ -157,9 +159,6 @@ def load_model(
         max_position_embeddings=bert_config.get("max_position_embeddings", 512),
         type_vocab_size=bert_config.get("type_vocab_size", 2),
         layer_norm_eps=bert_config.get("layer_norm_eps", 1e-12),
-        max_2d_position_embeddings=1024,
-        id2label=dict(enumerate(tags)),
-        label2id={tag: i for i, tag in enumerate(tags)},
     )
     model = LayoutLMForTokenClassification(config)
     weights = load_file(str(source.directory / "model.safetensors"))

@@ -12,7 +12,7 @@ import torch
 from transformers import LayoutLMForTokenClassification, PreTrainedTokenizerFast
 
 from receipts.adapters.torch.batching import collate
-from receipts.adapters.torch.encoding import Encoded, encode_receipt, merge_windows
+from receipts.adapters.torch.encoding import Encoded, run_windows
 from receipts.adapters.torch.models import model_line_labels, model_tags
 from receipts.application.ports.training_data import LabelledReceipt
 from receipts.domain.decoding import bio_by_lines, decode_receipt
@@ -53,62 +53,44 @@ def predict(
     probabilities of the window where it sits farthest from an edge, then is decoded). With
     `tag_ids` the receipts' tags also give the loss."""
     device = device or next(model.parameters()).device
-    tags = model_tags(model)
-    windows: list[Encoded] = []
-    for index, receipt in enumerate(receipts):
-        windows += encode_receipt(index, receipt, tokenizer, tag_ids, max_length, stride)
     loss_sum, loss_tokens = 0.0, 0
-    window_choices: list[list[list[float]]] = [[] for _ in windows]
-    order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
+
+    def run(windows: list[Encoded]) -> list[list[list[float]]]:
+        nonlocal loss_sum, loss_tokens
+        batch = collate(windows, tokenizer.pad_token_id)
+        logits = model(
+            input_ids=batch["input_ids"].to(device),
+            bbox=batch["bbox"].to(device),
+            attention_mask=batch["attention_mask"].to(device),
+        ).logits.float()
+        if tag_ids is not None:
+            labels = batch["labels"].to(device)
+            supervised = int((labels != -100).sum())
+            if supervised:
+                loss = torch.nn.functional.cross_entropy(
+                    logits.view(-1, logits.shape[-1]),
+                    labels.view(-1),
+                    ignore_index=-100,
+                    reduction="sum",
+                )
+                loss_sum += float(loss)
+                loss_tokens += supervised
+        probabilities = logits.softmax(-1)
+        return [probabilities[row, w.word_positions].tolist() for row, w in enumerate(windows)]
+
     was_training = model.training
     model.train(False)
     with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
-            batch = collate([windows[i] for i in chunk], tokenizer.pad_token_id)
-            logits = model(
-                input_ids=batch["input_ids"].to(device),
-                bbox=batch["bbox"].to(device),
-                attention_mask=batch["attention_mask"].to(device),
-            ).logits.float()
-            if tag_ids is not None:
-                labels = batch["labels"].to(device)
-                supervised = int((labels != -100).sum())
-                if supervised:
-                    loss = torch.nn.functional.cross_entropy(
-                        logits.view(-1, logits.shape[-1]),
-                        labels.view(-1),
-                        ignore_index=-100,
-                        reduction="sum",
-                    )
-                    loss_sum += float(loss)
-                    loss_tokens += supervised
-            probabilities = logits.softmax(-1)
-            for row, i in enumerate(chunk):
-                window_choices[i] = probabilities[row, windows[i].word_positions].tolist()
+        merged = run_windows(receipts, tokenizer, tag_ids, max_length, stride, batch_size, run)
     model.train(was_training)
-    merged = merge_windows(windows, window_choices, [len(r.texts) for r in receipts])
-    line_labels = model_line_labels(model)
-    results = [
-        decoded(tags, rows, receipt.lines, line_labels)
-        for rows, receipt in zip(merged, receipts, strict=True)
-    ]
+    tags, line_labels = model_tags(model), model_line_labels(model)
+    results = []
+    for rows, receipt in zip(merged, receipts, strict=True):
+        words = decode_receipt(tags, rows, receipt.lines, line_labels)
+        bio = bio_by_lines([w.label for w in words], receipt.lines)
+        pairs = zip(bio, words, strict=True)
+        results.append([WordPrediction(tag, w.label, w.confidence, w.scores) for tag, w in pairs])
     return PredictionRun(results, loss_sum / loss_tokens if loss_tokens else None, loss_tokens)
-
-
-def decoded(
-    tags: Sequence[str],
-    rows: Sequence[Sequence[float]],
-    lines: Sequence[int],
-    line_labels: Sequence[str] = (),
-) -> list[WordPrediction]:
-    """One receipt's words from their tag probabilities (`rows`, one per word)."""
-    words = decode_receipt(tags, rows, lines, line_labels)
-    bio = bio_by_lines([w.label for w in words], lines)
-    return [
-        WordPrediction(tag, w.label, w.confidence, w.scores)
-        for tag, w in zip(bio, words, strict=True)
-    ]
 
 
 def predicted_words(

@@ -87,7 +87,7 @@ class TorchPredictor:
             job_id=job_id or str(state.get("job_name") or ""),
             source_uri=source_uri or directory.resolve().as_uri(),
             runtime="torch",
-            device=str(next(model.parameters()).device) if quantize != "int8" else "cpu",
+            device="cpu",  # from_pretrained loads on the CPU, where it stays
             quantization=quantize,
             labels=entity_labels_of(tags),
         )
@@ -97,21 +97,15 @@ class TorchPredictor:
         return self._info
 
     def predict(self, receipts: Sequence[Receipt]) -> list[ReceiptPrediction]:
-        inputs = [inference_input(r) for r in receipts]
-        device = next(self.model.parameters()).device if self._info.quantization != "int8" else None
-        with torch.autocast(
-            device.type if device is not None else "cpu",
-            dtype=torch.bfloat16,
-            enabled=self._info.quantization == "bfloat16",
-        ):
+        bfloat16 = self._info.quantization == "bfloat16"
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
             run = predict(
                 self.model,
                 self.tokenizer,
-                inputs,
+                [inference_input(r) for r in receipts],
                 max_length=self.max_length,
                 stride=self.stride,
                 batch_size=self.batch_size,
-                device=device or torch.device("cpu"),
             )
         return [
             ReceiptPrediction.from_decoded(

@@ -53,13 +53,8 @@ def train_tokenizer(
         for length in range(2, min(len(word), 7)):
             pieces[word[:length]] += count
             pieces[f"##{word[-length:]}"] += count
-    seen = set(vocab)
-    for piece, _ in sorted(pieces.items(), key=lambda item: (-item[1], item[0])):
-        if len(vocab) >= vocab_size:
-            break
-        if piece not in seen:
-            vocab.append(piece)
-            seen.add(piece)
+    ranked = [piece for piece, _ in sorted(pieces.items(), key=lambda item: (-item[1], item[0]))]
+    vocab = list(dict.fromkeys(vocab + ranked))[: max(vocab_size, len(vocab))]
     with tempfile.TemporaryDirectory() as work:
         (Path(work) / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
         return cast(
