@@ -14,7 +14,6 @@ import warnings
 from pathlib import Path
 
 import torch
-from torch.jit._trace import TracerWarning
 from transformers import LayoutLMForTokenClassification
 
 from receipts.adapters.torch.export_model import (
@@ -39,7 +38,8 @@ def export_graph(model: LayoutLMForTokenClassification, path: Path) -> None:
     with torch.no_grad(), warnings.catch_warnings():
         # the tracer warns about Python control flow in transformers that does not
         # depend on the traced shapes
-        warnings.simplefilter("ignore", TracerWarning)
+        # torch.jit.TracerWarning is public (torch documents it) but not in __all__
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # type: ignore[attr-defined]
         # "legacy TorchScript-based ONNX export": chosen, see the module docstring
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
