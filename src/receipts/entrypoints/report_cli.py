@@ -186,9 +186,11 @@ def _print_summary(outcome: ReportOutcome, written: list[Path]) -> None:
     console.out.print(table)
     source = "from the cache" if outcome.from_cache else "model ran"
     console.out.print(
-        f"[bold]word accuracy {metrics.overall_accuracy:.1%}[/] ({metrics.correct_words} of"
-        f" {metrics.evaluated_words} words with a VALID label; {source};"
-        f" model {response.model_info.model_name})"
+        console.styled(
+            (f"word accuracy {metrics.overall_accuracy:.1%}", "bold"),
+            f" ({metrics.correct_words} of {metrics.evaluated_words} words with a VALID label;"
+            f" {source}; model {response.model_info.model_name})",
+        )
     )
     if metrics.label_map:
         pairs = ", ".join(f"{k} → {v}" for k, v in metrics.label_map.items())
