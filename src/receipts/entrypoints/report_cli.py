@@ -20,6 +20,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from receipts.application.inference.cache import (
     InferenceCache,
@@ -163,7 +164,7 @@ def _predictor_loader(
         if model is None:
             what = f"receipt {receipt!r} has no cached report" if receipt else "a report is made"
             raise NoModel(f"{what}: give --model DIR to run a model")
-        with console.err.status(f"loading {model}"):
+        with console.err.status(Text(f"loading {model}")):  # a str would be read as markup
             return load_predictor(model, runtime=runtime, source_uri=model_uri)
 
     return load
