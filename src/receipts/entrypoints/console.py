@@ -39,7 +39,8 @@ STATUS_STYLE = {
 
 
 def styled(*parts: str | Text | tuple[str, str]) -> Text:
-    """Literal text with `(text, style)` parts styled, highlighted as rich highlights a str."""
+    """A line to print: literal text with `(text, style)` parts styled, highlighted as print
+    highlights a str (tables and panels highlight nothing: `Text.assemble` there)."""
     return _highlight(Text.assemble(*parts))
 
 
@@ -76,7 +77,7 @@ def jobs_table(jobs: list[JobSummary]) -> Table:
         style = STATUS_STYLE.get(job.status, "")
         table.add_row(
             job.name,
-            Text(job.status.value, style),
+            Text.assemble((job.status.value, style)),
             f"{job.best_f1:.4f}" if job.best_f1 is not None else "-",
             iso(job.updated_at)[:19],
             str(job.job_id)[:8],

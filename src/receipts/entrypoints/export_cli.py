@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from receipts.adapters.export_bundle.checkpoint import inspect_checkpoint
 from receipts.application.ports.artifact_store import ArtifactNotFound
@@ -193,8 +194,8 @@ def bundle_table(output_dir: Path, report: BundleReport) -> Table:
     for name, size in sorted(entries.items()):
         table.add_row(name, _megabytes(size))
     table.add_row(
-        console.styled(("total", "bold")),
-        console.styled((_megabytes(sum(entries.values())), "bold")),
+        Text.assemble(("total", "bold")),
+        Text.assemble((_megabytes(sum(entries.values())), "bold")),
     )
     return table
 

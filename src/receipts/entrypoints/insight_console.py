@@ -17,12 +17,12 @@ from receipts.entrypoints.console import STATUS_STYLE, logs_table, metric_cells,
 
 
 def _status(run: RunRecord) -> Text:
-    return Text(run.status.value, STATUS_STYLE.get(run.status, ""))
+    return Text.assemble((run.status.value, STATUS_STYLE.get(run.status, "")))
 
 
 def _lines(lines: list[str | Text]) -> Text:
-    """A panel's body: one line each, highlighted, never read as markup."""
-    return Text("\n").join(styled(line) for line in lines)
+    """A panel's body, one line each, never read as markup."""
+    return Text("\n").join(Text.assemble(line) for line in lines)
 
 
 def _config_line(run: RunRecord) -> str:
@@ -84,12 +84,14 @@ def monitor_view(snapshot: MonitorSnapshot, follow: bool = False) -> RenderableT
     latest = snapshot.latest
     planned = f" of {snapshot.planned_epochs}" if snapshot.planned_epochs else ""
     lines: list[str | Text] = [
-        styled((run.job_name, "bold"), f"  {run.job_id}"),
-        styled("status: ", _status(run), f" ({run.status_reason})" if run.status_reason else ""),
+        Text.assemble((run.job_name, "bold"), f"  {run.job_id}"),
+        Text.assemble(
+            "status: ", _status(run), f" ({run.status_reason})" if run.status_reason else ""
+        ),
         f"epoch: {latest.epoch if latest else '-'}{planned}",
     ]
     if latest is None:
-        lines.append(Text("no metrics recorded yet", "yellow"))
+        lines.append(Text.assemble(("no metrics recorded yet", "yellow")))
     else:
         lines.append(
             f"latest: F1 {latest.f1:.4f}  precision {latest.precision:.4f}"
@@ -109,7 +111,7 @@ def monitor_view(snapshot: MonitorSnapshot, follow: bool = False) -> RenderableT
 
 def dataset_view(stats: DatasetInsight) -> RenderableType:
     summary: list[str | Text] = [
-        Text(stats.source, "bold"),
+        Text.assemble((stats.source, "bold")),
         f"receipts {stats.receipts:,}  lines {stats.lines:,}  words {stats.words:,}"
         + (
             f"  (skipped {stats.receipts_without_words} without words)"
@@ -132,7 +134,8 @@ def dataset_view(stats: DatasetInsight) -> RenderableType:
     labels.add_column("trains as")
     for effect in stats.label_policy:
         share = stats.label_distribution.get(effect.label, 0.0)
-        trains_as = effect.trains_as if effect.trains_as != "O" else Text("O (dropped)", "dim")
+        dropped = effect.trains_as == "O"
+        trains_as = Text.assemble(("O (dropped)", "dim") if dropped else effect.trains_as)
         labels.add_row(
             effect.label,
             f"{effect.valid:,}",
@@ -162,7 +165,8 @@ def dataset_view(stats: DatasetInsight) -> RenderableType:
     if stats.content_hash:
         balance.append(f"content hash {stats.content_hash}")
     if stats.problem:
-        balance.append(styled(("cannot train with this policy:", "red"), f" {stats.problem}"))
+        problem = Text.assemble(("cannot train with this policy:", "red"), f" {stats.problem}")
+        balance.append(problem)
     return Group(
         Panel(_lines(summary), title="dataset"),
         labels,
@@ -212,7 +216,7 @@ def comparison_view(comparison: RunComparison) -> RenderableType:
             epochs.add_row(str(epoch), *cells)
         parts.append(epochs)
     else:
-        parts.append(Text("none of these runs has recorded metrics yet", "yellow"))
+        parts.append(styled(("none of these runs has recorded metrics yet", "yellow")))
     if comparison.label_f1:
         labels = Table(title=f"per-label F1 at the best epoch (Δ against {names[0]})")
         labels.add_column("label")
@@ -220,7 +224,7 @@ def comparison_view(comparison: RunComparison) -> RenderableType:
             labels.add_column(name if index == 0 else f"{name} (Δ)", justify="right")
         for row in comparison.label_f1:
             deltas = zip(row.f1[1:], row.delta[1:], strict=True)
-            changes = [styled(f"{score(f1)} (", _delta(delta), ")") for f1, delta in deltas]
+            changes = [Text.assemble(f"{score(f1)} (", _delta(d), ")") for f1, d in deltas]
             labels.add_row(row.label, score(row.f1[0]), *changes)
         parts.append(labels)
     return Group(*parts)
@@ -230,7 +234,7 @@ def _delta(value: float | None) -> Text:
     if value is None:
         return Text("-")
     colour = "green" if value > 0 else "red" if value < 0 else "dim"
-    return Text(f"{value:+.4f}", colour)
+    return Text.assemble((f"{value:+.4f}", colour))
 
 
 def _plain(value: object) -> str:

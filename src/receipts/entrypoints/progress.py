@@ -67,15 +67,13 @@ class RichTrainingProgress:
         loss = f"{evaluation.loss:.4f}" if evaluation.loss is not None else "-"
         train = f"{evaluation.train_loss:.4f}" if evaluation.train_loss is not None else "-"
         fields = f"{field_f1:.4f}" if field_f1 is not None else "-"
-        self._progress.console.print(
-            styled(
-                f"{evaluation.epoch:>5} {evaluation.global_step:>6} {evaluation.f1:>7.4f}"
-                f" {evaluation.precision:>7.4f}"
-                f" {evaluation.recall:>7.4f} {loss:>9} {train:>10} {fields:>8}"
-                f" {evaluation.elapsed_seconds or 0:>6.0f}s",
-                ("  best" if best else "", "green"),
-            )
+        line = (
+            f"{evaluation.epoch:>5} {evaluation.global_step:>6} {evaluation.f1:>7.4f}"
+            f" {evaluation.precision:>7.4f}"
+            f" {evaluation.recall:>7.4f} {loss:>9} {train:>10} {fields:>8}"
+            f" {evaluation.elapsed_seconds or 0:>6.0f}s"
         )
+        self._progress.console.print(styled(line, "  ", ("best", "green")) if best else line)
 
     def stop(self) -> None:
         self._progress.stop()
