@@ -92,10 +92,10 @@ def jobs_show(
         )
         return
     detail = console.job_detail(found)
-    console.out.print(f"[bold]{found.name}[/]  {found.id}")
+    console.out.print(console.styled((found.name, "bold"), f"  {found.id}"))
     style = console.STATUS_STYLE.get(found.status, "")
     reason = f" ({found.status_reason})" if found.status_reason else ""
-    console.out.print(f"status: [{style}]{found.status.value}[/]{reason}")
+    console.out.print(console.styled("status: ", (found.status.value, style), reason))
     for key in ("created_by", "created_at", "updated_at", "tags"):
         console.out.print(f"{key}: {detail[key]}")
     hp = found.config.hyperparameters
@@ -166,8 +166,9 @@ def simulate(
     )
     console.out.print(f"OCR jobs: {dict(report.ocr_statuses)}")
     console.out.print(
-        f"[bold]{report.lifecycles} lifecycles in {report.seconds:.2f} s:"
-        f" {report.per_second:,.0f} lifecycles/s[/]"
+        f"{report.lifecycles} lifecycles in {report.seconds:.2f} s:"
+        f" {report.per_second:,.0f} lifecycles/s",
+        style="bold",
     )
 
 
@@ -189,7 +190,7 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except (DomainError, ResourceMissing, InvalidSettings) as error:
-        console.err.print(f"[red]error:[/] {error}")
+        console.print_error(error)
         sys.exit(2 if isinstance(error, InvalidSettings) else 1)
     except (typer.Exit, typer.Abort) as stop:
         sys.exit(getattr(stop, "exit_code", 1))

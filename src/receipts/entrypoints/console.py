@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.highlighter import ReprHighlighter
 from rich.table import Table
+from rich.text import Text
 
 from receipts.application.ports.read_model import JobSummary
 from receipts.domain.aggregate import iso
@@ -20,8 +22,11 @@ from receipts.domain.job_metric import Evaluation
 if TYPE_CHECKING:  # only for a type: importing it here would load the job catalog
     from receipts.application.insight.runs import EpochMetrics
 
-out = Console()
-err = Console(stderr=True)
+# markup off: job names, reasons, paths and errors are user text, printed as written; style
+# comes from Text and style= (`styled`), never from parsing a string
+out = Console(markup=False)
+err = Console(stderr=True, markup=False)
+_highlight = ReprHighlighter()
 
 STATUS_STYLE = {
     JobStatus.PENDING: "yellow",
@@ -33,13 +38,24 @@ STATUS_STYLE = {
 }
 
 
+def styled(*parts: str | Text | tuple[str, str]) -> Text:
+    """A line to print: literal text with `(text, style)` parts styled, highlighted as print
+    highlights a str (tables and panels highlight nothing: `Text.assemble` there)."""
+    return _highlight(Text.assemble(*parts))
+
+
 def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, sort_keys=False, default=str))
 
 
+def print_error(message: object) -> None:
+    """`error: <message>` on stderr."""
+    err.print(styled(("error:", "red"), f" {message}"))
+
+
 def fail(message: object, code: int = 1) -> NoReturn:
     """`error: <message>` on stderr, then exit with `code`."""
-    err.print(f"[red]error:[/] {message}")
+    print_error(message)
     raise typer.Exit(code)
 
 
@@ -61,7 +77,7 @@ def jobs_table(jobs: list[JobSummary]) -> Table:
         style = STATUS_STYLE.get(job.status, "")
         table.add_row(
             job.name,
-            f"[{style}]{job.status.value}[/]",
+            Text.assemble((job.status.value, style)),
             f"{job.best_f1:.4f}" if job.best_f1 is not None else "-",
             iso(job.updated_at)[:19],
             str(job.job_id)[:8],

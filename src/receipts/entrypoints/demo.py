@@ -11,6 +11,7 @@ from uuid import UUID
 
 import structlog
 from rich.table import Table
+from rich.text import Text
 
 from receipts.adapters.jsonl.label_store import to_record
 from receipts.adapters.synthetic.generator import generate_receipt, render
@@ -53,19 +54,20 @@ def sidecar_json(receipt: Receipt) -> bytes:
     return json.dumps({"width": receipt.width, "height": receipt.height, "words": words}).encode()
 
 
-def demo_exporter() -> tuple[Exporter, str]:
+def demo_exporter() -> tuple[Exporter, Text]:
     """The CoreML exporter when it can run here, else the simulated one (and why)."""
     try:
-        return exporter_for("coreml"), ""
+        return exporter_for("coreml"), Text()
     except ExporterUnavailable as error:
-        return exporter_for("simulated"), f"; [yellow]CoreML unavailable: {error}[/]"
+        unavailable = (f"CoreML unavailable: {error}", "yellow")
+        return exporter_for("simulated"), console.styled("; ", unavailable)
 
 
 def run_demo(runtime: Runtime, receipts: int = DEMO_RECEIPTS, epochs: int = 12) -> None:
     out = console.out
     settings = runtime.settings
     home = settings.home.resolve()
-    out.rule("[bold]receipts demo")
+    out.rule(Text("receipts demo", "bold"))
     out.print(f"mode: {settings.mode}   data: {home}")
     started = time.perf_counter()
     dataset = synthetic_dataset(home, receipts)
@@ -91,7 +93,11 @@ def run_demo(runtime: Runtime, receipts: int = DEMO_RECEIPTS, epochs: int = 12) 
         )
     )
     out.print(
-        f"2. created job [bold]{name}[/] ({job_id}): tiny LayoutLM from scratch, amounts merged"
+        console.styled(
+            "2. created job ",
+            (name, "bold"),
+            f" ({job_id}): tiny LayoutLM from scratch, amounts merged",
+        )
     )
     trainer = layoutlm_trainer(runtime, progress=RichTrainingProgress(out))
     status = run_training(runtime.jobs, job_id, trainer)
@@ -130,7 +136,9 @@ def run_auto_export(runtime: Runtime, job_id: UUID) -> None:
     exporter, note = demo_exporter()
     worker = build_export_worker(runtime, exporter, "demo-worker")
     handled = worker.serve(continuous=True, until_empty=True)
-    out.print(f"5. export worker ({exporter.name} exporter{note}) handled {handled}")
+    out.print(
+        console.styled(f"5. export worker ({exporter.name} exporter", note, f") handled {handled}")
+    )
     export = runtime.exports.auto_export_of(job_id)
     if export and export.outcome:
         outcome = export.outcome
@@ -142,7 +150,7 @@ def run_auto_export(runtime: Runtime, job_id: UUID) -> None:
             out.print(f"   {size:>13,} B  {file}")
         out.print(f"   {outcome.total_bytes:>13,} B  in all")
     elif export and export.error:
-        out.print(f"   [red]export failed:[/] {export.error}")
+        out.print(console.styled("   ", ("export failed:", "red"), f" {export.error}"))
     for message in runtime.queues.export_results.receive(max_messages=10):
         out.print(f"6. result message: {message.body}")
         runtime.queues.export_results.delete(message.receipt_handle)
@@ -165,8 +173,9 @@ def run_ocr_jobs(runtime: Runtime, out_dir: Path, count: int = DEMO_OCR_IMAGES) 
         if engine == "stub":
             runtime.artifacts.put_bytes(uri + SIDECAR_SUFFIX, sidecar_json(receipt))
         job_ids.append(runtime.ocr_jobs.submit(uri, ocr_engine=engine, submitted_by="make demo"))
-    note = "" if engine == "tesseract" else " ([yellow]tesseract missing: stub OCR[/])"
-    out.print(f"7. OCR: {count} rendered receipts submitted in {out_dir}{note}")
+    missing = ("tesseract missing: stub OCR", "yellow")
+    note = Text() if engine == "tesseract" else console.styled(" (", missing, ")")
+    out.print(console.styled(f"7. OCR: {count} rendered receipts submitted in {out_dir}", note))
     worker = build_ocr_worker(
         runtime,
         models=model_cache(runtime),

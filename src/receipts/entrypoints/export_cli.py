@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from receipts.adapters.export_bundle.checkpoint import inspect_checkpoint
 from receipts.application.ports.artifact_store import ArtifactNotFound
@@ -100,7 +101,7 @@ def export_coreml(
     except ExportFailed as error:
         if created:
             shutil.rmtree(output_dir, ignore_errors=True)
-        console.err.print(f"[red]export failed:[/] {error}")
+        console.err.print(console.styled(("export failed:", "red"), f" {error}"))
         raise typer.Exit(1) from None
     source = source_uri or str(checkpoint)
     if as_json:
@@ -109,8 +110,11 @@ def export_coreml(
     console.out.print(bundle_table(output_dir, report))
     console.out.print(figures_table(report.validation))
     console.out.print(
-        f"[green]exported[/] {source} → {output_dir} ({quantize.value},"
-        f" {_megabytes(sum(report.file_sizes.values()))})"
+        console.styled(
+            ("exported", "green"),
+            f" {source} → {output_dir} ({quantize.value},"
+            f" {_megabytes(sum(report.file_sizes.values()))})",
+        )
     )
 
 
@@ -189,7 +193,10 @@ def bundle_table(output_dir: Path, report: BundleReport) -> Table:
     table.add_column("size", justify="right")
     for name, size in sorted(entries.items()):
         table.add_row(name, _megabytes(size))
-    table.add_row("[bold]total[/]", f"[bold]{_megabytes(sum(entries.values()))}[/]")
+    table.add_row(
+        Text.assemble(("total", "bold")),
+        Text.assemble((_megabytes(sum(entries.values())), "bold")),
+    )
     return table
 
 

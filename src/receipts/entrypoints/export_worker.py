@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from receipts.application.export.export_worker import ExportWorker, Handled
 from receipts.bootstrap.export import ExporterUnavailable, build_export_worker, exporter_for
@@ -135,10 +136,10 @@ def _status(worker: ExportWorker) -> Iterator[Callable[[Handled], None]]:
         return
     counts: Counter[str] = Counter()
 
-    def text() -> str:
+    def text() -> Text:  # a Text: rich's status would read a str as markup
         state = "stopping" if worker.stopping else "waiting for messages"
         done = console.tally(counts) or "none yet"
-        return f"export worker on {worker.jobs_queue.name}: {state} ({done})"
+        return Text(f"export worker on {worker.jobs_queue.name}: {state} ({done})")
 
     with console.err.status(text()) as status:
 

@@ -47,7 +47,7 @@ def _refusals() -> Iterator[None]:
     try:
         yield
     except (DomainError, ResourceMissing) as error:
-        console.err.print(f"[red]error:[/] {error}")
+        console.print_error(error)
         raise typer.Exit(1) from None
 
 

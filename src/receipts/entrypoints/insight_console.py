@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from receipts.application.insight.comparison import RunComparison
 from receipts.application.insight.dataset_stats import Balance, DatasetInsight
@@ -12,12 +13,16 @@ from receipts.application.insight.history import RunHistory
 from receipts.application.insight.monitor import MonitorSnapshot
 from receipts.application.insight.runs import EpochMetrics, RunRecord
 from receipts.domain.aggregate import iso
-from receipts.entrypoints.console import STATUS_STYLE, logs_table, metric_cells, score
+from receipts.entrypoints.console import STATUS_STYLE, logs_table, metric_cells, score, styled
 
 
-def _status(run: RunRecord) -> str:
-    style = STATUS_STYLE.get(run.status, "")
-    return f"[{style}]{run.status.value}[/]"
+def _status(run: RunRecord) -> Text:
+    return Text.assemble((run.status.value, STATUS_STYLE.get(run.status, "")))
+
+
+def _lines(lines: list[str | Text]) -> Text:
+    """A panel's body, one line each, never read as markup."""
+    return Text("\n").join(Text.assemble(line) for line in lines)
 
 
 def _config_line(run: RunRecord) -> str:
@@ -78,13 +83,15 @@ def monitor_view(snapshot: MonitorSnapshot, follow: bool = False) -> RenderableT
     run = snapshot.run
     latest = snapshot.latest
     planned = f" of {snapshot.planned_epochs}" if snapshot.planned_epochs else ""
-    lines = [
-        f"[bold]{run.job_name}[/]  {run.job_id}",
-        f"status: {_status(run)}" + (f" ({run.status_reason})" if run.status_reason else ""),
+    lines: list[str | Text] = [
+        Text.assemble((run.job_name, "bold"), f"  {run.job_id}"),
+        Text.assemble(
+            "status: ", _status(run), f" ({run.status_reason})" if run.status_reason else ""
+        ),
         f"epoch: {latest.epoch if latest else '-'}{planned}",
     ]
     if latest is None:
-        lines.append("[yellow]no metrics recorded yet[/]")
+        lines.append(Text.assemble(("no metrics recorded yet", "yellow")))
     else:
         lines.append(
             f"latest: F1 {latest.f1:.4f}  precision {latest.precision:.4f}"
@@ -94,7 +101,7 @@ def monitor_view(snapshot: MonitorSnapshot, follow: bool = False) -> RenderableT
     footer = f"as of {iso(snapshot.taken_at)[:19]}"
     if follow:
         footer += " · following until the job ends (Ctrl-C stops)"
-    parts: list[RenderableType] = [Panel("\n".join(lines), title="monitor", subtitle=footer)]
+    parts: list[RenderableType] = [Panel(_lines(lines), title="monitor", subtitle=Text(footer))]
     if run.epochs:
         parts.append(epochs_table(run.epochs[-10:], run.best_epoch, "recent evaluations"))
     if snapshot.recent_logs:
@@ -103,8 +110,8 @@ def monitor_view(snapshot: MonitorSnapshot, follow: bool = False) -> RenderableT
 
 
 def dataset_view(stats: DatasetInsight) -> RenderableType:
-    summary = [
-        f"[bold]{stats.source}[/]",
+    summary: list[str | Text] = [
+        Text.assemble((stats.source, "bold")),
         f"receipts {stats.receipts:,}  lines {stats.lines:,}  words {stats.words:,}"
         + (
             f"  (skipped {stats.receipts_without_words} without words)"
@@ -127,7 +134,8 @@ def dataset_view(stats: DatasetInsight) -> RenderableType:
     labels.add_column("trains as")
     for effect in stats.label_policy:
         share = stats.label_distribution.get(effect.label, 0.0)
-        trains_as = effect.trains_as if effect.trains_as != "O" else "[dim]O (dropped)[/]"
+        dropped = effect.trains_as == "O"
+        trains_as = Text.assemble(("O (dropped)", "dim") if dropped else effect.trains_as)
         labels.add_row(
             effect.label,
             f"{effect.valid:,}",
@@ -142,7 +150,7 @@ def dataset_view(stats: DatasetInsight) -> RenderableType:
     trained.add_column("words", justify="right")
     for label, count in stats.training_label_counts.items():
         trained.add_row(label, f"{count:,}")
-    balance = [_balance_line("all receipts", stats.balance)]
+    balance: list[str | Text] = [_balance_line("all receipts", stats.balance)]
     if stats.train_balance is not None:
         target = f" (target {stats.o_entity_target:g})" if stats.o_entity_target else ""
         balance.append(
@@ -157,12 +165,13 @@ def dataset_view(stats: DatasetInsight) -> RenderableType:
     if stats.content_hash:
         balance.append(f"content hash {stats.content_hash}")
     if stats.problem:
-        balance.append(f"[red]cannot train with this policy:[/] {stats.problem}")
+        problem = Text.assemble(("cannot train with this policy:", "red"), f" {stats.problem}")
+        balance.append(problem)
     return Group(
-        Panel("\n".join(summary), title="dataset"),
+        Panel(_lines(summary), title="dataset"),
         labels,
         trained,
-        Panel("\n".join(balance), title="O:entity balance"),
+        Panel(_lines(balance), title="O:entity balance"),
     )
 
 
@@ -207,26 +216,25 @@ def comparison_view(comparison: RunComparison) -> RenderableType:
             epochs.add_row(str(epoch), *cells)
         parts.append(epochs)
     else:
-        parts.append("[yellow]none of these runs has recorded metrics yet[/]")
+        parts.append(styled(("none of these runs has recorded metrics yet", "yellow")))
     if comparison.label_f1:
         labels = Table(title=f"per-label F1 at the best epoch (Δ against {names[0]})")
         labels.add_column("label")
         for index, name in enumerate(names):
             labels.add_column(name if index == 0 else f"{name} (Δ)", justify="right")
         for row in comparison.label_f1:
-            cells = [score(row.f1[0])]
-            for f1, delta in zip(row.f1[1:], row.delta[1:], strict=True):
-                cells.append(f"{score(f1)} ({_delta(delta)})")
-            labels.add_row(row.label, *cells)
+            deltas = zip(row.f1[1:], row.delta[1:], strict=True)
+            changes = [Text.assemble(f"{score(f1)} (", _delta(d), ")") for f1, d in deltas]
+            labels.add_row(row.label, score(row.f1[0]), *changes)
         parts.append(labels)
     return Group(*parts)
 
 
-def _delta(value: float | None) -> str:
+def _delta(value: float | None) -> Text:
     if value is None:
-        return "-"
+        return Text("-")
     colour = "green" if value > 0 else "red" if value < 0 else "dim"
-    return f"[{colour}]{value:+.4f}[/]"
+    return Text.assemble((f"{value:+.4f}", colour))
 
 
 def _plain(value: object) -> str:

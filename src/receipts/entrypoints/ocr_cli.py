@@ -179,7 +179,7 @@ def _check_images(images: list[Path]) -> None:
             problems.append(str(error))
     if problems:
         for problem in problems:
-            console.err.print(f"[red]error:[/] {problem}")
+            console.print_error(problem)
         console.err.print("nothing was submitted")
         raise typer.Exit(1)
 
@@ -386,7 +386,7 @@ def _print_reading(reading: ReceiptReading, output_dir: Path) -> None:
     out.print(table)
     for item in reading.line_items[:20]:
         out.print(f"  • {item['product']}  {item['amount']}")
-    out.print(f"routing: [{style}]{routing.decision.value}[/] ({routing.reason})")
+    out.print(console.styled("routing: ", (routing.decision.value, style), f" ({routing.reason})"))
     out.print(f"wrote {output_dir / 'ocr.json'} and {output_dir / 'labels.json'}")
 
 
@@ -397,6 +397,6 @@ def _progress(pending: int) -> Iterator[Callable[[Handled], None]]:
     if not console.err.is_terminal:
         yield lambda outcome: None
         return
-    with counting_bar(TextColumn("{task.fields[last]}")) as progress:
+    with counting_bar(TextColumn("{task.fields[last]}", markup=False)) as progress:
         task = progress.add_task("OCR jobs", total=pending or None, last="")
         yield lambda outcome: progress.update(task, advance=1, last=outcome)

@@ -15,13 +15,13 @@ from rich.progress import (
 )
 
 from receipts.domain.job_metric import Evaluation
-from receipts.entrypoints.console import err
+from receipts.entrypoints.console import err, styled
 
 
 def counting_bar(*extra: ProgressColumn) -> Progress:
     """Description, bar, done/total, the `extra` columns, time elapsed; on stderr."""
     return Progress(
-        TextColumn("[progress.description]{task.description}"),
+        TextColumn("{task.description}", style="progress.description", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         *extra,
@@ -34,12 +34,12 @@ class RichTrainingProgress:
     def __init__(self, console: Console) -> None:
         self.console = console
         self._progress = Progress(
-            TextColumn("[bold]epoch {task.fields[epoch]}"),
+            TextColumn("epoch {task.fields[epoch]}", style="bold", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}"),
+            TextColumn("loss {task.fields[loss]}", markup=False),
             TimeElapsedColumn(),
-            TextColumn("eta"),
+            TextColumn("eta", markup=False),
             TimeRemainingColumn(),
             console=console,
             transient=False,
@@ -67,12 +67,13 @@ class RichTrainingProgress:
         loss = f"{evaluation.loss:.4f}" if evaluation.loss is not None else "-"
         train = f"{evaluation.train_loss:.4f}" if evaluation.train_loss is not None else "-"
         fields = f"{field_f1:.4f}" if field_f1 is not None else "-"
-        self._progress.console.print(
+        line = (
             f"{evaluation.epoch:>5} {evaluation.global_step:>6} {evaluation.f1:>7.4f}"
             f" {evaluation.precision:>7.4f}"
             f" {evaluation.recall:>7.4f} {loss:>9} {train:>10} {fields:>8}"
-            f" {evaluation.elapsed_seconds or 0:>6.0f}s" + ("  [green]best[/]" if best else "")
+            f" {evaluation.elapsed_seconds or 0:>6.0f}s"
         )
+        self._progress.console.print(styled(line, "  ", ("best", "green")) if best else line)
 
     def stop(self) -> None:
         self._progress.stop()

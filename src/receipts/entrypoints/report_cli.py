@@ -20,6 +20,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from receipts.application.inference.cache import (
     InferenceCache,
@@ -163,7 +164,7 @@ def _predictor_loader(
         if model is None:
             what = f"receipt {receipt!r} has no cached report" if receipt else "a report is made"
             raise NoModel(f"{what}: give --model DIR to run a model")
-        with console.err.status(f"loading {model}"):
+        with console.err.status(Text(f"loading {model}")):  # a str would be read as markup
             return load_predictor(model, runtime=runtime, source_uri=model_uri)
 
     return load
@@ -186,9 +187,11 @@ def _print_summary(outcome: ReportOutcome, written: list[Path]) -> None:
     console.out.print(table)
     source = "from the cache" if outcome.from_cache else "model ran"
     console.out.print(
-        f"[bold]word accuracy {metrics.overall_accuracy:.1%}[/] ({metrics.correct_words} of"
-        f" {metrics.evaluated_words} words with a VALID label; {source};"
-        f" model {response.model_info.model_name})"
+        console.styled(
+            (f"word accuracy {metrics.overall_accuracy:.1%}", "bold"),
+            f" ({metrics.correct_words} of {metrics.evaluated_words} words with a VALID label;"
+            f" {source}; model {response.model_info.model_name})",
+        )
     )
     if metrics.label_map:
         pairs = ", ".join(f"{k} → {v}" for k, v in metrics.label_map.items())

@@ -140,7 +140,7 @@ def _run_training(
 ) -> None:
     """Trains the recorded job and says how it ended: exit 130 when interrupted, 1 failed."""
     job = runtime.jobs.get_job(job_id)
-    console.out.print(f"job [bold]{job.name}[/] ({job.id})")
+    console.out.print(console.styled("job ", (job.name, "bold"), f" ({job.id})"))
     # torch loads only once the job is valid: bad input is refused in well under a second
     from receipts.application.training.run_training import run_training
     from receipts.bootstrap.training import layoutlm_trainer
@@ -157,9 +157,12 @@ def _run_training(
         r = job.results
         field_f1 = r.extra.get("best_field_f1")
         console.out.print(
-            f"[green]succeeded[/]: best entity F1 {r.best_f1:.4f} at epoch {r.best_epoch}"
-            + (f", field F1 {field_f1:.4f}" if field_f1 is not None else "")
-            + f"; {r.epochs_run} epoch(s){' (early stop)' if r.stopped_early else ''}"
+            console.styled(
+                ("succeeded", "green"),
+                f": best entity F1 {r.best_f1:.4f} at epoch {r.best_epoch}"
+                + (f", field F1 {field_f1:.4f}" if field_f1 is not None else "")
+                + f"; {r.epochs_run} epoch(s){' (early stop)' if r.stopped_early else ''}",
+            )
         )
         console.out.print(f"best checkpoint: {r.best_checkpoint_uri}")
         export = runtime.exports.auto_export_of(job_id)
@@ -171,11 +174,14 @@ def _run_training(
         return
     if status is JobStatus.INTERRUPTED:
         console.err.print(
-            f"[yellow]interrupted[/]: checkpoint {job.resume_checkpoint_uri}\n"
-            f"resume with: receipts train --resume {job.name}"
+            console.styled(
+                ("interrupted", "yellow"),
+                f": checkpoint {job.resume_checkpoint_uri}\n"
+                f"resume with: receipts train --resume {job.name}",
+            )
         )
         raise typer.Exit(130)
-    console.err.print(f"[red]{status.value}[/]: {job.status_reason}")
+    console.err.print(console.styled((status.value, "red"), f": {job.status_reason}"))
     raise typer.Exit(1)
 
 
