@@ -93,9 +93,8 @@ def jobs_show(
         return
     detail = console.job_detail(found)
     console.out.print(console.styled((found.name, "bold"), f"  {found.id}"))
-    style = console.STATUS_STYLE.get(found.status, "")
     reason = f" ({found.status_reason})" if found.status_reason else ""
-    console.out.print(console.styled("status: ", (found.status.value, style), reason))
+    console.out.print(console.styled("status: ", console.status_text(found.status), reason))
     for key in ("created_by", "created_at", "updated_at", "tags"):
         console.out.print(f"{key}: {detail[key]}")
     hp = found.config.hyperparameters

@@ -44,6 +44,11 @@ def styled(*parts: str | Text | tuple[str, str]) -> Text:
     return _highlight(Text.assemble(*parts))
 
 
+def status_text(status: JobStatus) -> Text:
+    """A job's status in its colour."""
+    return Text(status.value, style=STATUS_STYLE.get(status, ""))
+
+
 def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, sort_keys=False, default=str))
 
@@ -74,10 +79,9 @@ def jobs_table(jobs: list[JobSummary]) -> Table:
     for column in ("name", "status", "best F1", "updated", "id"):
         table.add_column(column, overflow="fold")
     for job in jobs:
-        style = STATUS_STYLE.get(job.status, "")
         table.add_row(
             job.name,
-            Text.assemble((job.status.value, style)),
+            status_text(job.status),
             f"{job.best_f1:.4f}" if job.best_f1 is not None else "-",
             iso(job.updated_at)[:19],
             str(job.job_id)[:8],

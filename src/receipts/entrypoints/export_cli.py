@@ -194,7 +194,7 @@ def bundle_table(output_dir: Path, report: BundleReport) -> Table:
     for name, size in sorted(entries.items()):
         table.add_row(name, _megabytes(size))
     table.add_row(
-        Text.assemble(("total", "bold")),
+        Text("total", style="bold"),
         Text.assemble((_megabytes(sum(entries.values())), "bold")),
     )
     return table

@@ -13,11 +13,7 @@ from receipts.application.insight.history import RunHistory
 from receipts.application.insight.monitor import MonitorSnapshot
 from receipts.application.insight.runs import EpochMetrics, RunRecord
 from receipts.domain.aggregate import iso
-from receipts.entrypoints.console import STATUS_STYLE, logs_table, metric_cells, score, styled
-
-
-def _status(run: RunRecord) -> Text:
-    return Text.assemble((run.status.value, STATUS_STYLE.get(run.status, "")))
+from receipts.entrypoints.console import logs_table, metric_cells, score, status_text, styled
 
 
 def _lines(lines: list[str | Text]) -> Text:
@@ -50,7 +46,7 @@ def history_table(history: RunHistory) -> Table:
         table.add_row(
             str(rank),
             run.job_name,
-            _status(run),
+            status_text(run.status),
             score(run.best_f1),
             "-" if run.best_epoch is None else str(run.best_epoch),
             " ".join(f"{e.f1:.3f}" for e in run.epochs) or "-",
@@ -86,12 +82,14 @@ def monitor_view(snapshot: MonitorSnapshot, follow: bool = False) -> RenderableT
     lines: list[str | Text] = [
         Text.assemble((run.job_name, "bold"), f"  {run.job_id}"),
         Text.assemble(
-            "status: ", _status(run), f" ({run.status_reason})" if run.status_reason else ""
+            "status: ",
+            status_text(run.status),
+            f" ({run.status_reason})" if run.status_reason else "",
         ),
         f"epoch: {latest.epoch if latest else '-'}{planned}",
     ]
     if latest is None:
-        lines.append(Text.assemble(("no metrics recorded yet", "yellow")))
+        lines.append(Text("no metrics recorded yet", style="yellow"))
     else:
         lines.append(
             f"latest: F1 {latest.f1:.4f}  precision {latest.precision:.4f}"
@@ -111,7 +109,7 @@ def monitor_view(snapshot: MonitorSnapshot, follow: bool = False) -> RenderableT
 
 def dataset_view(stats: DatasetInsight) -> RenderableType:
     summary: list[str | Text] = [
-        Text.assemble((stats.source, "bold")),
+        Text(stats.source, style="bold"),
         f"receipts {stats.receipts:,}  lines {stats.lines:,}  words {stats.words:,}"
         + (
             f"  (skipped {stats.receipts_without_words} without words)"
@@ -189,7 +187,7 @@ def comparison_view(comparison: RunComparison) -> RenderableType:
     for run in comparison.runs:
         runs.add_row(
             run.job_name,
-            _status(run),
+            status_text(run.status),
             score(run.best_f1),
             "-" if run.best_epoch is None else str(run.best_epoch),
             str(len(run.epochs)),
@@ -234,7 +232,7 @@ def _delta(value: float | None) -> Text:
     if value is None:
         return Text("-")
     colour = "green" if value > 0 else "red" if value < 0 else "dim"
-    return Text.assemble((f"{value:+.4f}", colour))
+    return Text(f"{value:+.4f}", style=colour)
 
 
 def _plain(value: object) -> str:
