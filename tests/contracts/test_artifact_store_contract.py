@@ -183,6 +183,49 @@ def test_download_dir_of_empty_prefix_writes_nothing(subject: Subject, tmp_path:
     assert tree(tmp_path / "empty") == {}
 
 
+def stage(subject: Subject, tmp_path: Path, prefix: str, files: dict[str, bytes]) -> None:
+    source = tmp_path / prefix.strip("/").replace("/", "-")
+    for relative, data in files.items():
+        (source / relative).parent.mkdir(parents=True, exist_ok=True)
+        (source / relative).write_bytes(data)
+    subject.store.upload_dir(source, subject.uri(prefix))
+
+
+def published(subject: Subject, prefix: str) -> dict[str, bytes]:
+    base = subject.uri(prefix)
+    return {uri.removeprefix(base): subject.store.get_bytes(uri) for uri in subject.store.list(base)}
+
+
+def test_publish_dir_replaces_the_tree_and_removes_the_staging(
+    subject: Subject, tmp_path: Path
+) -> None:
+    old = {"manifest.json": b"old", "LayoutLM.mlpackage/weights.bin": b"w0", "old-only": b"x"}
+    stage(subject, tmp_path, "out/.staging/e/1/", old)
+    assert subject.store.publish_dir(subject.uri("out/.staging/e/1/"), subject.uri("out/f16/"))
+    new = {"manifest.json": b"new", "LayoutLM.mlpackage/weights.bin": b"w1", "vocab.txt": b"v"}
+    stage(subject, tmp_path, "out/.staging/e/2/", new)
+
+    assert subject.store.publish_dir(subject.uri("out/.staging/e/2/"), subject.uri("out/f16/"))
+
+    assert published(subject, "out/f16/") == new
+    assert subject.store.list(subject.uri("out/.staging/")) == []
+    # a second publish of the same staging finds nothing staged and changes nothing
+    assert not subject.store.publish_dir(subject.uri("out/.staging/e/2/"), subject.uri("out/f16/"))
+    assert published(subject, "out/f16/") == new
+
+
+def test_delete_dir_removes_every_object_under_the_prefix_only(
+    subject: Subject, tmp_path: Path
+) -> None:
+    stage(subject, tmp_path, "out/.staging/e/", {"1/a": b"a", "2/deep/b": b"b"})
+    subject.store.put_bytes(subject.uri("out/.staging/other"), b"kept")
+
+    subject.store.delete_dir(subject.uri("out/.staging/e/"))
+    subject.store.delete_dir(subject.uri("out/none/"))
+
+    assert subject.store.list(subject.uri("out/")) == [subject.uri("out/.staging/other")]
+
+
 def test_upload_dir_needs_a_directory(subject: Subject, tmp_path: Path) -> None:
     with pytest.raises(NotADirectoryError):
         subject.store.upload_dir(tmp_path / "absent", subject.uri("x/"))

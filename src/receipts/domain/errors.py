@@ -18,6 +18,21 @@ class IllegalTransition(DomainError):
         self.status = status
 
 
+class StaleAttempt(DomainError):
+    """A worker tried to end an attempt that another attempt has replaced or ended."""
+
+    def __init__(
+        self, entity: str, entity_id: UUID, action: str, attempt: int, current: int
+    ) -> None:
+        super().__init__(
+            f"{entity} {entity_id} cannot {action} attempt {attempt}: it is no longer the"
+            f" current attempt (attempt {current} is the latest)"
+        )
+        self.entity_id = entity_id
+        self.attempt = attempt
+        self.current = current
+
+
 class NotFound(DomainError, LookupError):
     entity = "entity"
 

@@ -11,6 +11,7 @@ from pydantic import Field
 
 from receipts.domain.aggregate import Aggregate, AggregateCreated, ValueObject, derived_id
 from receipts.domain.artifacts import ArtifactURI, URIText
+from receipts.domain.errors import StaleAttempt
 from receipts.domain.quantization import Quantization
 from receipts.domain.transitions import StatusMachine
 
@@ -31,12 +32,17 @@ EXPORT_STATUS = StatusMachine[ExportStatus](
             {ExportStatus.RUNNING, ExportStatus.SUCCEEDED, ExportStatus.FAILED}
         ),
         ExportStatus.SUCCEEDED: frozenset(),
-        ExportStatus.FAILED: frozenset(),
+        ExportStatus.FAILED: frozenset({ExportStatus.QUEUED}),  # an operator's retry
     },
 )
+ENDED = frozenset({ExportStatus.SUCCEEDED, ExportStatus.FAILED})
+"""Where an export's work ends (a failed one can still be retried by an operator)."""
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 """Checkpoint URIs with these endings name one archive object, not a prefix."""
+
+STAGING = ".staging"
+"""The folder under an output prefix where attempts stage their bundles."""
 
 RequestedBy = Literal["auto", "manual", "queue"]
 """`auto`: the policy; `manual`: a person or program; `queue`: recorded by a worker from a
@@ -68,6 +74,19 @@ class ExportRequest(ValueObject):
     output_prefix: URIText
     requested_by: RequestedBy = "manual"
 
+    def bundle_prefix(self) -> str:
+        """Where the bundle is published: `<output_prefix><quantization>/`."""
+        return str(ArtifactURI.parse(self.output_prefix).join(self.quantization.value).as_prefix())
+
+    def staging_root(self, export_id: UUID) -> str:
+        """Where the attempts of one export stage their bundles (never read as a bundle)."""
+        uri = ArtifactURI.parse(self.output_prefix).join(STAGING, str(export_id))
+        return str(uri.as_prefix())
+
+    def staging_prefix(self, export_id: UUID, attempt: int) -> str:
+        """Where one attempt uploads its bundle before publishing it."""
+        return str(ArtifactURI.parse(self.staging_root(export_id)).join(str(attempt)).as_prefix())
+
 
 class ExportOutcome(ValueObject):
     bundle_uri: URIText
@@ -78,7 +97,12 @@ class ExportOutcome(ValueObject):
 
 
 class ExportJob(Aggregate):
-    """queued → running → succeeded | failed."""
+    """queued → running → succeeded | failed; failed → queued by an operator's retry.
+
+    Every start is a new attempt, numbered by `attempts`. A worker ends only its own
+    attempt: `succeed`/`fail` given an `attempt` that is no longer the current running one
+    raise StaleAttempt, so of two concurrent attempts only one records its end (the event
+    store's optimistic concurrency decides between two saves of the same version)."""
 
     class Event(Aggregate.Event):
         pass
@@ -98,6 +122,7 @@ class ExportJob(Aggregate):
 
     class Succeeded(Event):
         outcome: ExportOutcome
+        attempt: int | None = None
 
         def apply(self, aggregate: Any) -> None:
             export: ExportJob = aggregate
@@ -106,11 +131,21 @@ class ExportJob(Aggregate):
 
     class Failed(Event):
         reason: str
+        attempt: int | None = None
 
         def apply(self, aggregate: Any) -> None:
             export: ExportJob = aggregate
             export.status = ExportStatus.FAILED
             export.error = self.reason
+
+    class Retried(Event):
+        reason: str
+
+        def apply(self, aggregate: Any) -> None:
+            export: ExportJob = aggregate
+            export.status = ExportStatus.QUEUED
+            export.error = None
+            export.worker = None
 
     @staticmethod
     def create_id(
@@ -136,16 +171,35 @@ class ExportJob(Aggregate):
 
     @property
     def is_terminal(self) -> bool:
-        return self.status in EXPORT_STATUS.terminal
+        return self.status in ENDED
 
-    def start(self, worker: str) -> None:
+    def start(self, worker: str) -> int:
+        """Starts a new attempt; returns its number (the worker names it when it ends)."""
         EXPORT_STATUS.check(self.id, self.status, ExportStatus.RUNNING, "start")
         self.trigger_event(self.Started, worker=worker)
+        return self.attempts
 
-    def succeed(self, outcome: ExportOutcome) -> None:
+    def succeed(self, outcome: ExportOutcome, attempt: int | None = None) -> None:
+        """`attempt`: the worker's; None for a result reported from outside (no fence)."""
+        self._check_attempt(attempt, "succeed")
         EXPORT_STATUS.check(self.id, self.status, ExportStatus.SUCCEEDED, "succeed")
-        self.trigger_event(self.Succeeded, outcome=outcome)
+        self.trigger_event(self.Succeeded, outcome=outcome, attempt=attempt)
 
-    def fail(self, reason: str) -> None:
+    def fail(self, reason: str, attempt: int | None = None) -> None:
+        """`attempt`: the worker's; None for an end decided outside any attempt (the
+        dead-letter queue, a reported result)."""
+        self._check_attempt(attempt, "fail")
         EXPORT_STATUS.check(self.id, self.status, ExportStatus.FAILED, "fail")
-        self.trigger_event(self.Failed, reason=reason)
+        self.trigger_event(self.Failed, reason=reason, attempt=attempt)
+
+    def retry(self, reason: str = "retried by an operator") -> None:
+        """A failed export goes back to the queue (a new message is sent for it)."""
+        EXPORT_STATUS.check(self.id, self.status, ExportStatus.QUEUED, "be retried")
+        self.trigger_event(self.Retried, reason=reason)
+
+    def is_current(self, attempt: int) -> bool:
+        return self.status is ExportStatus.RUNNING and attempt == self.attempts
+
+    def _check_attempt(self, attempt: int | None, action: str) -> None:
+        if attempt is not None and not self.is_current(attempt):
+            raise StaleAttempt("export job", self.id, action, attempt, self.attempts)

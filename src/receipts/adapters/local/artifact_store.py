@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import builtins
+import fcntl
 import os
 import shutil
 import uuid
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from functools import lru_cache
 from pathlib import Path
 from typing import BinaryIO
@@ -101,6 +102,18 @@ def copy_atomically(source: Path, target: Path, *, durable: bool = True) -> None
         _write_via_temp(target, lambda out: shutil.copyfileobj(src, out), durable=durable)
 
 
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on `path` (created if missing) held by this process until the end
+    of the block; the system releases it if the process dies."""
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class LocalArtifactStore:
     """Stores artifacts as files under `root`, addressed by `file:///absolute/path` URIs.
 
@@ -183,6 +196,24 @@ class LocalArtifactStore:
             copy_atomically(self._object_path(uri), target, durable=False)
             written.append(target)
         return written
+
+    def publish_dir(self, staging: str, prefix: str) -> bool:
+        source = self._resolve(staging, parse_uri(staging, self.scheme).as_prefix())
+        target = self._resolve(prefix, parse_uri(prefix, self.scheme).as_prefix())
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with _locked(target.with_name(f".{target.name}.publishing")):
+            if not source.is_dir():
+                return False
+            replaced = target.with_name(f".{target.name}.replaced-{uuid.uuid4().hex}")
+            if target.exists():
+                target.rename(replaced)  # readers see the old tree, then none, then the new
+            source.rename(target)
+        shutil.rmtree(replaced, ignore_errors=True)
+        return True
+
+    def delete_dir(self, prefix: str) -> None:
+        directory = self._resolve(prefix, parse_uri(prefix, self.scheme).as_prefix())
+        shutil.rmtree(directory, ignore_errors=True)
 
     def _object_path(self, uri: str) -> Path:
         return self._resolve(uri, parse_object_uri(uri, self.scheme))

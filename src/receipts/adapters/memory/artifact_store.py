@@ -58,9 +58,13 @@ class InMemoryArtifactStore:
 
     def _list(self, base: str) -> builtins.list[str]:
         with self._lock:
-            start = bisect.bisect_left(self._keys, base)
-            end = bisect.bisect_left(self._keys, base + "\U0010ffff", lo=start)
-            return self._keys[start:end]
+            return self._range(base)
+
+    def _range(self, base: str) -> builtins.list[str]:
+        """The keys under `base` (the caller holds the lock)."""
+        start = bisect.bisect_left(self._keys, base)
+        end = bisect.bisect_left(self._keys, base + "\U0010ffff", lo=start)
+        return self._keys[start:end]
 
     def delete(self, uri: str) -> None:
         key = self._key(uri)
@@ -97,6 +101,27 @@ class InMemoryArtifactStore:
             write_atomically(target, data, durable=False)
             written.append(target)
         return written
+
+    def publish_dir(self, staging: str, prefix: str) -> bool:
+        source = str(parse_uri(staging, self.scheme).as_prefix())
+        target = str(parse_uri(prefix, self.scheme).as_prefix())
+        with self._lock:  # readers see the old tree or the new one, never a mix
+            staged = self._range(source)
+            if not staged:
+                return False
+            for key in self._range(target):
+                del self._objects[key]
+            for key in staged:
+                self._objects[target + key.removeprefix(source)] = self._objects.pop(key)
+            self._keys = sorted(self._objects)
+        return True
+
+    def delete_dir(self, prefix: str) -> None:
+        base = str(parse_uri(prefix, self.scheme).as_prefix())
+        with self._lock:
+            for key in self._range(base):
+                del self._objects[key]
+            self._keys = sorted(self._objects)
 
     def _key(self, uri: str) -> str:
         return str(parse_object_uri(uri, self.scheme))

@@ -21,7 +21,7 @@ from receipts.adapters.s3.errors import (
     is_missing_key,
 )
 from receipts.adapters.s3.uris import SCHEME, download_targets, object_location, prefix_uri
-from receipts.application.ports.artifact_store import ArtifactNotFound
+from receipts.application.ports.artifact_store import PUBLISHED_MARKER, ArtifactNotFound
 
 __all__ = ["TRANSFER", "BucketMissing", "S3ArtifactStore"]
 
@@ -133,6 +133,48 @@ class S3ArtifactStore:
         for uri, target in targets:
             self.download_file(uri, target)
         return [target for _, target in targets]
+
+    def publish_dir(self, staging: str, prefix: str) -> bool:
+        """Manifest-last: the old tree's marker goes first (it stops looking published),
+        then the staged objects are copied, objects of the old tree that the new one lacks
+        deleted, the marker copied last and the staging deleted. A staging without the
+        marker is incomplete: never published."""
+        source, target = str(prefix_uri(staging)), str(prefix_uri(prefix))
+        names = [uri.removeprefix(source) for uri in self.list(source)]
+        if PUBLISHED_MARKER not in names:
+            return False
+        marker = target + PUBLISHED_MARKER
+        staged_marker = self.get_bytes(source + PUBLISHED_MARKER)
+        if not (self.exists(marker) and self.get_bytes(marker) == staged_marker):
+            self.delete(marker)
+            for name in names:
+                if name != PUBLISHED_MARKER:
+                    self._copy(source + name, target + name)
+            stale = set(self.list(target)) - {target + name for name in names}
+            self._delete_each(sorted(stale))
+            self._copy(source + PUBLISHED_MARKER, marker)
+        self.delete_dir(source)
+        return True
+
+    def delete_dir(self, prefix: str) -> None:
+        self._delete_each(self.list(prefix))
+
+    def _delete_each(self, uris: builtins.list[str]) -> None:
+        for start in range(0, len(uris), 1000):  # DeleteObjects takes at most 1000 keys
+            batch = [object_location(uri) for uri in uris[start : start + 1000]]
+            bucket = batch[0][0]
+            self._call(
+                bucket,
+                "delete_objects",
+                Bucket=bucket,
+                Delete={"Objects": [{"Key": key} for _, key in batch], "Quiet": True},
+            )
+
+    def _copy(self, source: str, target: str) -> None:
+        """A server-side copy (multipart when large)."""
+        source_bucket, source_key = object_location(source)
+        bucket, key = object_location(target)
+        self._transfer(bucket, "copy", {"Bucket": source_bucket, "Key": source_key}, bucket, key)
 
     def _check_bucket(self, bucket: str) -> None:
         """Raises BucketMissing if `bucket` is gone (after a bare 404 that could mean either)."""

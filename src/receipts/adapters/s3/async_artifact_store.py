@@ -20,7 +20,7 @@ from receipts.adapters.local.artifact_store import walk_files
 from receipts.adapters.s3.artifact_store import TRANSFER
 from receipts.adapters.s3.errors import BucketMissing, error_code, is_missing_bucket, is_missing_key
 from receipts.adapters.s3.uris import SCHEME, download_targets, object_location, prefix_uri
-from receipts.application.ports.artifact_store import ArtifactNotFound
+from receipts.application.ports.artifact_store import PUBLISHED_MARKER, ArtifactNotFound
 
 __all__ = ["AsyncS3ArtifactStore"]
 
@@ -124,6 +124,33 @@ class AsyncS3ArtifactStore:
         targets = download_targets(prefix_uri(prefix), await self.list(prefix), directory)
         await self._each(self.download_file(uri, target) for uri, target in targets)
         return [target for _, target in targets]
+
+    async def publish_dir(self, staging: str, prefix: str) -> bool:
+        """As `S3ArtifactStore.publish_dir`: manifest-last."""
+        source, target = str(prefix_uri(staging)), str(prefix_uri(prefix))
+        names = [uri.removeprefix(source) for uri in await self.list(source)]
+        if PUBLISHED_MARKER not in names:
+            return False
+        marker = target + PUBLISHED_MARKER
+        staged_marker = await self.get_bytes(source + PUBLISHED_MARKER)
+        if not (await self.exists(marker) and await self.get_bytes(marker) == staged_marker):
+            await self.delete(marker)
+            rest = [name for name in names if name != PUBLISHED_MARKER]
+            await self._each(self._copy(source + name, target + name) for name in rest)
+            stale = set(await self.list(target)) - {target + name for name in names}
+            await self._each(self.delete(uri) for uri in sorted(stale))
+            await self._copy(source + PUBLISHED_MARKER, marker)
+        await self.delete_dir(source)
+        return True
+
+    async def delete_dir(self, prefix: str) -> None:
+        await self._each(self.delete(uri) for uri in await self.list(prefix))
+
+    async def _copy(self, source: str, target: str) -> None:
+        source_bucket, source_key = object_location(source)
+        bucket, key = object_location(target)
+        copy_source = {"Bucket": source_bucket, "Key": source_key}
+        await self._call(bucket, "copy", copy_source, bucket, key, Config=self.transfer)
 
     async def _each(self, transfers: Any) -> None:
         async def bounded(transfer: Any) -> None:

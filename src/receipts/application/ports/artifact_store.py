@@ -56,6 +56,22 @@ class ArtifactStore(Protocol):
         """Downloads every object under `prefix`; returns the local paths written."""
         ...
 
+    def publish_dir(self, staging: str, prefix: str) -> bool:
+        """Replaces the tree under `prefix` with the one staged under `staging` and removes
+        the staging, all or nothing for readers; False (and no change) when nothing is
+        staged there (already published, or never staged). Files: one rename of the
+        directory; memory: under the store's lock; S3: copies with `PUBLISHED_MARKER` last
+        (a tree without it is not published: readers ignore it)."""
+        ...
+
+    def delete_dir(self, prefix: str) -> None:
+        """Removes every object under `prefix`; no error when there is none."""
+        ...
+
+
+PUBLISHED_MARKER = "manifest.json"
+"""The file that a published tree (a bundle) holds and that publishing writes last."""
+
 
 @runtime_checkable
 class AsyncArtifactStore(Protocol):
@@ -80,3 +96,7 @@ class AsyncArtifactStore(Protocol):
     async def upload_dir(self, directory: Path, prefix: str) -> builtins.list[str]: ...
 
     async def download_dir(self, prefix: str, directory: Path) -> builtins.list[Path]: ...
+
+    async def publish_dir(self, staging: str, prefix: str) -> bool: ...
+
+    async def delete_dir(self, prefix: str) -> None: ...
