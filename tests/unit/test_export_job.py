@@ -8,8 +8,9 @@ from uuid import uuid4
 
 import pytest
 
-from receipts.domain.errors import IllegalTransition
+from receipts.domain.errors import IllegalTransition, StaleAttempt
 from receipts.domain.export_job import (
+    ENDED,
     EXPORT_STATUS,
     ExportJob,
     ExportOutcome,
@@ -25,7 +26,8 @@ REQUEST = ExportRequest(
 )
 OUTCOME = ExportOutcome(bundle_uri="s3://receipts-models/runs/invoices/coreml/float16/")
 
-COMMANDS: dict[ExportStatus, tuple[str, Callable[[ExportJob], None], type[ExportJob.Event]]] = {
+COMMANDS: dict[ExportStatus, tuple[str, Callable[[ExportJob], object], type[ExportJob.Event]]] = {
+    E.QUEUED: ("be retried", lambda export: export.retry(), ExportJob.Retried),
     E.RUNNING: ("start", lambda export: export.start("worker-1"), ExportJob.Started),
     E.SUCCEEDED: ("succeed", lambda export: export.succeed(OUTCOME), ExportJob.Succeeded),
     E.FAILED: ("fail", lambda export: export.fail("coremltools crashed"), ExportJob.Failed),
@@ -93,10 +95,51 @@ def test_every_illegal_transition_is_refused_and_records_nothing(
     assert export.status is before
 
 
-def test_terminal_statuses_are_succeeded_and_failed() -> None:
-    assert EXPORT_STATUS.terminal == {E.SUCCEEDED, E.FAILED}
-    assert export_in(E.SUCCEEDED).is_terminal
+def test_an_export_ends_succeeded_or_failed_and_only_a_failed_one_can_be_retried() -> None:
+    assert ENDED == {E.SUCCEEDED, E.FAILED}
+    assert EXPORT_STATUS.terminal == {E.SUCCEEDED}
+    assert export_in(E.SUCCEEDED).is_terminal and export_in(E.FAILED).is_terminal
     assert not export_in(E.RUNNING).is_terminal
+
+
+def test_a_retry_queues_a_failed_export_again_with_its_request() -> None:
+    export = export_in(E.FAILED)
+
+    export.retry("the converter was fixed")
+
+    [retried] = export.collect_events()
+    assert isinstance(retried, ExportJob.Retried)
+    assert (retried.request, retried.reason) == (REQUEST, "the converter was fixed")
+    assert (export.status, export.error, export.attempts) == (E.QUEUED, None, 0)
+    assert export.start("worker-2") == 1
+
+
+def test_only_the_current_attempt_ends_the_export() -> None:
+    export = export_in(E.QUEUED)
+    first = export.start("worker-1")
+    second = export.start("worker-2")  # the message came back: a new attempt
+    export.collect_events()
+
+    with pytest.raises(StaleAttempt, match=f"cannot succeed attempt {first}"):
+        export.succeed(OUTCOME, first)
+    with pytest.raises(StaleAttempt, match=f"cannot fail attempt {first}"):
+        export.fail("late", first)
+    assert export.collect_events() == []
+
+    export.succeed(OUTCOME, second)
+
+    [succeeded] = export.collect_events()
+    assert isinstance(succeeded, ExportJob.Succeeded) and succeeded.attempt == second
+    with pytest.raises(StaleAttempt):  # ended: no attempt is current any more
+        export.fail("late", second)
+
+
+def test_an_end_without_an_attempt_is_not_fenced() -> None:
+    export = export_in(E.RUNNING)
+
+    export.fail("moved to the dead-letter queue after 5 deliveries")
+
+    assert export.status is E.FAILED
 
 
 def test_a_redelivery_while_running_starts_a_new_attempt() -> None:

@@ -140,6 +140,8 @@ class ExportJob(Aggregate):
 
     class Retried(Event):
         reason: str
+        request: ExportRequest
+        """The request again: the outbox relay sends its message from this event."""
 
         def apply(self, aggregate: Any) -> None:
             export: ExportJob = aggregate
@@ -195,7 +197,7 @@ class ExportJob(Aggregate):
     def retry(self, reason: str = "retried by an operator") -> None:
         """A failed export goes back to the queue (a new message is sent for it)."""
         EXPORT_STATUS.check(self.id, self.status, ExportStatus.QUEUED, "be retried")
-        self.trigger_event(self.Retried, reason=reason)
+        self.trigger_event(self.Retried, reason=reason, request=self.request)
 
     def is_current(self, attempt: int) -> bool:
         return self.status is ExportStatus.RUNNING and attempt == self.attempts

@@ -1,6 +1,8 @@
 """The queue dispatcher: an outbox relay from recorded events to work queues.
 
-It follows Exports and OCRJobs. A message is sent only after the event that asks for it
+It follows Exports and OCRJobs. A message is sent for every ExportJob.Requested (unless a
+worker recorded it from a message already queued) and ExportJob.Retried, and every
+OCRJob.Submitted. A message is sent only after the event that asks for it
 is recorded, and the dispatcher's tracking position is recorded only after the send
 succeeds, so every queued ExportJob / submitted OCRJob reaches its queue at least once,
 also across crashes and processes. Workers are idempotent, so a repeat is harmless.
@@ -30,6 +32,7 @@ class QueueDispatcher(PydanticApplication, ProcessApplication[UUID]):
     name = "QueueDispatcher"
     topics = (
         get_topic(ExportJob.Requested),
+        get_topic(ExportJob.Retried),
         get_topic(OCRJob.Submitted),
     )
     export_queue: MessageQueue | None = None
@@ -46,9 +49,9 @@ class QueueDispatcher(PydanticApplication, ProcessApplication[UUID]):
     ) -> None:
         if self.export_queue is None or self.ocr_queue is None:
             raise QueuesNotAttached("attach the export and OCR queues before dispatching")
-        if isinstance(domain_event, ExportJob.Requested):
+        if isinstance(domain_event, ExportJob.Requested | ExportJob.Retried):
             request = domain_event.request
-            if request.requested_by == "queue":
+            if isinstance(domain_event, ExportJob.Requested) and request.requested_by == "queue":
                 return  # recorded by a worker from a message already on the queue
             message = ExportMessage(
                 export_id=domain_event.originator_id,

@@ -7,7 +7,13 @@ from typing import Any
 from receipts.application.ports.read_model import ExportRecord
 from receipts.domain.export_job import ExportJob, ExportStatus
 
-EXPORT_EVENTS = (ExportJob.Requested, ExportJob.Started, ExportJob.Succeeded, ExportJob.Failed)
+EXPORT_EVENTS = (
+    ExportJob.Requested,
+    ExportJob.Started,
+    ExportJob.Succeeded,
+    ExportJob.Failed,
+    ExportJob.Retried,
+)
 
 
 def evolve_export(record: ExportRecord | None, event: Any, position: int) -> ExportRecord | None:
@@ -44,4 +50,6 @@ def evolve_export(record: ExportRecord | None, event: Any, position: int) -> Exp
         }
     elif isinstance(event, ExportJob.Failed):
         changes |= {"status": ExportStatus.FAILED, "error": event.reason}
+    elif isinstance(event, ExportJob.Retried):
+        changes |= {"status": ExportStatus.QUEUED, "error": None, "worker": None}
     return record.model_copy(update=changes)

@@ -1,7 +1,16 @@
-"""The export worker's use case: one queue message → one exported, stored bundle.
+"""The export worker's use case: one queue message → one exported, published bundle.
 
 Idempotent by export_id: a duplicate delivery of a running or finished export never
 exports twice, and a redelivery of a finished export re-sends its result message.
+
+Every delivery that works starts a new attempt of the ExportJob. The attempt uploads its
+bundle to a staging prefix of its own (`ExportRequest.staging_prefix`), then ends the
+attempt (`succeed`/`fail` naming it: only the current attempt can, and the event store's
+optimistic concurrency decides between two saves). Only the attempt that recorded
+Succeeded publishes (`ArtifactStore.publish_dir`: all or nothing) and then deletes the
+staging of every other attempt of the export; an attempt that lost (StaleAttempt)
+deletes only its own staging. The message is deleted after publishing, so a crash in
+between is finished by the redelivery (it publishes the winner's staging).
 
 While an export runs (in a thread of its own, in a temporary scratch tree) a heartbeat
 extends the message's visibility through the MessageQueue port.
@@ -14,6 +23,7 @@ the queue's redrive to the dead-letter queue.
 
 from __future__ import annotations
 
+import os
 import tempfile
 import threading
 import time
@@ -27,18 +37,24 @@ from uuid import UUID
 from receipts.application.export.checkpoint_source import fetch_checkpoint
 from receipts.application.export.exports import Exports
 from receipts.application.ports.archives import ArchiveExtractor
-from receipts.application.ports.artifact_store import ArtifactStore
+from receipts.application.ports.artifact_store import PUBLISHED_MARKER, ArtifactStore
 from receipts.application.ports.exporter import Exporter, ExportFailed
 from receipts.application.ports.queue import QueueMessage
 from receipts.application.queueing.messages import ExportMessage, ExportResultMessage
 from receipts.application.queueing.queue_worker import QueueWorker
 from receipts.domain.artifacts import ArtifactURI
-from receipts.domain.errors import ExportJobNotFound
+from receipts.domain.errors import ExportJobNotFound, StaleAttempt
 from receipts.domain.export_job import ExportJob, ExportOutcome, ExportRequest, ExportStatus
 
-Handled = Literal["exported", "failed", "duplicate", "resent", "poison", "released", "error"]
-"""What became of one delivery: `released` = made visible again at a stop; `error` = an
+Handled = Literal[
+    "exported", "failed", "duplicate", "resent", "stale", "poison", "released", "error"
+]
+"""What became of one delivery: `released` = made visible again at a stop; `stale` = the
+attempt was replaced or ended by another one (nothing it made is kept); `error` = an
 unexpected failure (logged; the message comes back after its visibility timeout)."""
+
+SCRATCH_PREFIX = "receipts-export-"
+"""Scratch trees are `<temp>/receipts-export-<pid>-*` (see `scratch.sweep_stale_scratch`)."""
 
 _POLL_SECONDS = 0.05
 
@@ -91,20 +107,24 @@ class ExportWorker(QueueWorker[ExportMessage, Handled]):
     def work(self, message: QueueMessage, request: ExportMessage) -> Handled:
         fields = self.delivery_fields(message, request)
         export = self._export_for(request)
+        if export.status is ExportStatus.SUCCEEDED and self._publish(export):
+            # the attempt that succeeded ended before it published (a crash)
+            self.log.warning("bundle published on a redelivery", **fields)
         resend = partial(self._send_result, export)
         if seen := self.redelivery(message, export, ExportStatus.RUNNING, "export", fields, resend):
             return seen
         export = self.exports.start_export(export.id, self.worker_name)
+        attempt = export.attempts
+        fields["attempt"] = attempt
         self.log.info(
             "export started",
             worker=self.worker_name,
-            attempt=export.attempts,
             model_uri=export.request.checkpoint_uri,
             quantize=export.request.quantization.value,
             exporter=self.exporter.name,
             **fields,
         )
-        result = self._run_export(export, message)
+        result = self._run_export(export, attempt, message)
         if result is None:
             self.log.warning(
                 "export released at stop: the message is visible again for another worker",
@@ -112,32 +132,74 @@ class ExportWorker(QueueWorker[ExportMessage, Handled]):
                 **fields,
             )
             return "released"
-        if isinstance(result, Exception):
-            reason = f"{type(result).__name__}: {result}"
-            finished = self.exports.fail_export(export.id, reason)
-            self.log.warning("export failed", reason=reason, **fields)
-        else:
-            finished = self.exports.complete_export(export.id, result)
-            self.log.info(
-                "export succeeded",
-                bundle_uri=result.bundle_uri,
-                total_bytes=result.total_bytes,
-                seconds=round(result.duration_seconds, 3),
+        try:
+            finished = self._end_attempt(export, attempt, result, fields)
+        except StaleAttempt as lost:
+            self._discard(export, attempt)
+            self.log.warning(
+                "export attempt lost: another attempt replaced or ended it; its staging is"
+                " deleted and nothing it made is published",
+                reason=str(lost),
                 **fields,
             )
+            return "stale"
         self._send_result(finished)
         self.delete(message, fields)
         return "exported" if finished.status is ExportStatus.SUCCEEDED else "failed"
 
+    def _end_attempt(
+        self,
+        export: ExportJob,
+        attempt: int,
+        result: ExportOutcome | Exception,
+        fields: dict[str, object],
+    ) -> ExportJob:
+        """Records the attempt's end (StaleAttempt when it lost) and publishes a success."""
+        if isinstance(result, Exception):
+            reason = f"{type(result).__name__}: {result}"
+            finished = self.exports.fail_export(export.id, reason, attempt)
+            self._discard(export, attempt)
+            self.log.warning("export failed", reason=reason, **fields)
+            return finished
+        finished = self.exports.complete_export(export.id, result, attempt)
+        self._publish(finished)
+        self.log.info(
+            "export succeeded",
+            bundle_uri=result.bundle_uri,
+            total_bytes=result.total_bytes,
+            seconds=round(result.duration_seconds, 3),
+            **fields,
+        )
+        return finished
+
+    def _discard(self, export: ExportJob, attempt: int) -> None:
+        """Deletes what one attempt staged (nothing when its output is in another store)."""
+        if self._in_store(export.request.output_prefix):
+            self.artifacts.delete_dir(export.request.staging_prefix(export.id, attempt))
+
+    def _in_store(self, uri: str) -> bool:
+        return ArtifactURI.parse(uri).scheme == self.artifacts.scheme
+
+    def _publish(self, export: ExportJob) -> bool:
+        """Publishes the bundle the succeeded attempt staged (False when it is already
+        published), then deletes every attempt's staging of this export."""
+        request = export.request
+        if not self._in_store(request.output_prefix):  # reported by another store's worker
+            return False
+        staged = request.staging_prefix(export.id, export.attempts)
+        published = self.artifacts.publish_dir(staged, request.bundle_prefix())
+        self.artifacts.delete_dir(request.staging_root(export.id))
+        return published
+
     def _run_export(
-        self, export: ExportJob, message: QueueMessage
+        self, export: ExportJob, attempt: int, message: QueueMessage
     ) -> ExportOutcome | Exception | None:
         """The export's outcome or error; None when it was released at a stop."""
         outcome: Future[ExportOutcome] = Future()
 
         def run() -> None:
             try:
-                outcome.set_result(self._export(export))
+                outcome.set_result(self._export(export, attempt))
             except Exception as error:
                 outcome.set_exception(error)
 
@@ -186,13 +248,12 @@ class ExportWorker(QueueWorker[ExportMessage, Handled]):
             )
             return self.exports.get_export(request.export_id)
 
-    def _export(self, export: ExportJob) -> ExportOutcome:
+    def _export(self, export: ExportJob, attempt: int) -> ExportOutcome:
+        """Exports in a scratch tree and uploads the bundle to the attempt's staging."""
         started = time.perf_counter()
         request = self._check_request(export.request)
-        target = str(
-            ArtifactURI.parse(request.output_prefix).join(request.quantization.value).as_prefix()
-        )
-        with tempfile.TemporaryDirectory(prefix="receipts-export-") as scratch:
+        scratch_prefix = f"{SCRATCH_PREFIX}{os.getpid()}-"
+        with tempfile.TemporaryDirectory(prefix=scratch_prefix) as scratch:
             work = Path(scratch)
             bundle, unpacked, downloads = work / "bundle", work / "checkpoint", work / "downloads"
             for directory in (bundle, unpacked, downloads):
@@ -203,9 +264,14 @@ class ExportWorker(QueueWorker[ExportMessage, Handled]):
             report = self.exporter.export(checkpoint, bundle, request.quantization)
             if not report.file_sizes or not any(bundle.iterdir()):
                 raise ExportFailed(f"exporter {self.exporter.name!r} wrote no bundle files")
-            self.artifacts.upload_dir(bundle, target)
+            if not (bundle / PUBLISHED_MARKER).is_file():
+                raise ExportFailed(
+                    f"exporter {self.exporter.name!r} wrote no {PUBLISHED_MARKER}"
+                    " (a bundle is published by its manifest)"
+                )
+            self.artifacts.upload_dir(bundle, request.staging_prefix(export.id, attempt))
         return ExportOutcome(
-            bundle_uri=target,
+            bundle_uri=request.bundle_prefix(),
             file_sizes=report.file_sizes,
             total_bytes=sum(report.file_sizes.values()),
             duration_seconds=time.perf_counter() - started,
@@ -219,7 +285,7 @@ class ExportWorker(QueueWorker[ExportMessage, Handled]):
             ("model_s3_uri", request.checkpoint_uri),
             ("output_s3_prefix", request.output_prefix),
         ):
-            if ArtifactURI.parse(uri).scheme != scheme:
+            if not self._in_store(uri):
                 raise ExportFailed(f"{what} {uri} is not in this worker's {scheme}:// store")
         return request
 

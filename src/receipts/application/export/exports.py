@@ -107,22 +107,52 @@ class Exports(PydanticApplication, ProcessApplication[UUID]):
         return export
 
     def start_export(self, export_id: UUID, worker: str) -> ExportJob:
-        export = self.get_export(export_id)
-        export.start(worker)
-        self.save(export)
-        return export
+        """A new attempt (`export.attempts` numbers it); a concurrent start makes this one
+        the next attempt."""
 
-    def complete_export(self, export_id: UUID, outcome: ExportOutcome) -> ExportJob:
-        export = self.get_export(export_id)
-        export.succeed(outcome)
-        self.save(export)
-        return export
+        def start() -> ExportJob:
+            export = self.get_export(export_id)
+            export.start(worker)
+            self.save(export)
+            return export
 
-    def fail_export(self, export_id: UUID, reason: str) -> ExportJob:
-        export = self.get_export(export_id)
-        export.fail(reason)
-        self.save(export)
-        return export
+        return retry_on_conflict(start)
+
+    def complete_export(
+        self, export_id: UUID, outcome: ExportOutcome, attempt: int | None = None
+    ) -> ExportJob:
+        """Raises StaleAttempt when `attempt` is not the current one, also when another
+        save won meanwhile (decided again on the state it left)."""
+
+        def complete() -> ExportJob:
+            export = self.get_export(export_id)
+            export.succeed(outcome, attempt)
+            self.save(export)
+            return export
+
+        return retry_on_conflict(complete)
+
+    def fail_export(self, export_id: UUID, reason: str, attempt: int | None = None) -> ExportJob:
+        """As `complete_export`; without an attempt, any export not ended is failed."""
+
+        def fail() -> ExportJob:
+            export = self.get_export(export_id)
+            export.fail(reason, attempt)
+            self.save(export)
+            return export
+
+        return retry_on_conflict(fail)
+
+    def retry_export(self, export_id: UUID, reason: str = "retried by an operator") -> ExportJob:
+        """A failed export back to queued; the relay sends its message again."""
+
+        def retry() -> ExportJob:
+            export = self.get_export(export_id)
+            export.retry(reason)
+            self.save(export)
+            return export
+
+        return retry_on_conflict(retry)
 
     def _exists(self, export_id: UUID) -> bool:
         return self.get_if_exists(export_id) is not None

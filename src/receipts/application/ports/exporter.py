@@ -27,5 +27,6 @@ class Exporter(Protocol):
     def export(
         self, checkpoint_dir: Path, bundle_dir: Path, quantization: Quantization
     ) -> BundleReport:
-        """Writes the bundle into `bundle_dir` (empty, existing); raises ExportFailed."""
+        """Writes the bundle into `bundle_dir` (empty, existing), `manifest.json` among its
+        files (the artifact store publishes a bundle by it); raises ExportFailed."""
         ...
