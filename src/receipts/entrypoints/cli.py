@@ -15,6 +15,7 @@ from receipts.entrypoints import (
     console,
     export_cli,
     export_worker,
+    exports_cli,
     insight_cli,
     ocr_cli,
     report_cli,
@@ -33,6 +34,7 @@ app = typer.Typer(
 )
 jobs_app = typer.Typer(no_args_is_help=True, help="List, inspect and cancel training jobs.")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(exports_cli.app, name="exports")
 for module in (training_cli, export_worker, export_cli, ocr_cli, report_cli, insight_cli):
     app.add_typer(module.app)  # no name: its commands join the root's
 

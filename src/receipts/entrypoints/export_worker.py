@@ -19,7 +19,10 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
+from receipts.application.export.dead_letters import fail_dead_letters
 from receipts.application.export.export_worker import ExportWorker, Handled
+from receipts.application.export.scratch import sweep_stale_scratch
+from receipts.bootstrap import Runtime
 from receipts.bootstrap.export import ExporterUnavailable, build_export_worker, exporter_for
 from receipts.entrypoints import console
 from receipts.entrypoints.cli_options import MaxMessages
@@ -92,6 +95,7 @@ def export_worker(
         heartbeat_every=heartbeat_every,
         grace_seconds=grace_seconds,
     )
+    _recover(runtime, worker)
     worker.log.info(
         "export worker ready",
         mode=runtime.settings.mode,
@@ -112,6 +116,30 @@ def export_worker(
             on_handled=on_handled,
         )
     _finish(state, worker, Counter(handled))
+
+
+def _recover(runtime: Runtime, worker: ExportWorker) -> None:
+    """Before serving: remove scratch trees of dead processes and fail the exports whose
+    message reached the dead-letter queue."""
+    swept = sweep_stale_scratch()
+    if swept:
+        worker.log.info("stale scratch removed", paths=[str(path) for path in swept])
+    dead = runtime.queues.dead_letters.get(worker.jobs_queue.name)
+    if dead is None:
+        return
+    seen = fail_dead_letters(runtime.exports, dead, runtime.settings.max_receive_count)
+    if seen.failed:
+        worker.log.warning(
+            "exports failed: their message is in the dead-letter queue",
+            dead_letter_queue=dead.name,
+            export_ids=[str(export_id) for export_id in seen.failed],
+        )
+    if seen.left:
+        worker.log.warning(
+            "unreadable messages left in the dead-letter queue",
+            dead_letter_queue=dead.name,
+            problems=seen.left,
+        )
 
 
 def _finish(state: State, worker: ExportWorker, counts: Counter[str]) -> None:

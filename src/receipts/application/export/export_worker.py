@@ -23,7 +23,6 @@ the queue's redrive to the dead-letter queue.
 
 from __future__ import annotations
 
-import os
 import tempfile
 import threading
 import time
@@ -36,6 +35,7 @@ from uuid import UUID
 
 from receipts.application.export.checkpoint_source import fetch_checkpoint
 from receipts.application.export.exports import Exports
+from receipts.application.export.scratch import scratch_prefix
 from receipts.application.ports.archives import ArchiveExtractor
 from receipts.application.ports.artifact_store import PUBLISHED_MARKER, ArtifactStore
 from receipts.application.ports.exporter import Exporter, ExportFailed
@@ -52,9 +52,6 @@ Handled = Literal[
 """What became of one delivery: `released` = made visible again at a stop; `stale` = the
 attempt was replaced or ended by another one (nothing it made is kept); `error` = an
 unexpected failure (logged; the message comes back after its visibility timeout)."""
-
-SCRATCH_PREFIX = "receipts-export-"
-"""Scratch trees are `<temp>/receipts-export-<pid>-*` (see `scratch.sweep_stale_scratch`)."""
 
 _POLL_SECONDS = 0.05
 
@@ -252,8 +249,7 @@ class ExportWorker(QueueWorker[ExportMessage, Handled]):
         """Exports in a scratch tree and uploads the bundle to the attempt's staging."""
         started = time.perf_counter()
         request = self._check_request(export.request)
-        scratch_prefix = f"{SCRATCH_PREFIX}{os.getpid()}-"
-        with tempfile.TemporaryDirectory(prefix=scratch_prefix) as scratch:
+        with tempfile.TemporaryDirectory(prefix=scratch_prefix()) as scratch:
             work = Path(scratch)
             bundle, unpacked, downloads = work / "bundle", work / "checkpoint", work / "downloads"
             for directory in (bundle, unpacked, downloads):

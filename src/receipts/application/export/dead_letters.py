@@ -1,0 +1,66 @@
+"""Exports whose message reached the dead-letter queue end `failed`, with the reason.
+
+A message lands in the export DLQ when it was delivered `max_receive_count` times without
+being deleted: the workers that took it kept dying (or kept hitting an unexpected error).
+Its ExportJob would otherwise stay queued or running for ever. `fail_dead_letters` reads
+the DLQ, fails each named export that has not ended and deletes its message (the failed
+ExportJob keeps the record; `receipts exports retry` queues it again). It is idempotent;
+a message that is not an export request, or names no recorded export, is left in the DLQ
+for a person to read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from receipts.application.export.exports import Exports
+from receipts.application.ports.queue import MessageQueue
+from receipts.application.queueing.messages import ExportMessage
+from receipts.domain.errors import ExportJobNotFound, IllegalTransition, InvalidInput
+
+_HIDE_SECONDS = 60.0
+"""How long a message stays hidden during a pass, so the pass reads each once."""
+
+
+@dataclass
+class DeadLetters:
+    failed: list[UUID] = field(default_factory=list)
+    """Exports failed by this pass."""
+    ended: list[UUID] = field(default_factory=list)
+    """Exports that had already ended (their message is deleted too)."""
+    left: dict[str, str] = field(default_factory=dict)
+    """Message id → why it was left in the DLQ."""
+
+
+def dead_letter_reason(queue: MessageQueue, deliveries: int) -> str:
+    return f"moved to the dead-letter queue {queue.name} after {deliveries} deliveries"
+
+
+def fail_dead_letters(exports: Exports, queue: MessageQueue, deliveries: int) -> DeadLetters:
+    """Fails the export of every message in the export DLQ `queue`; `deliveries` is the
+    source queue's redrive limit (max_receive_count), named in the reason."""
+    seen = DeadLetters()
+    reason = dead_letter_reason(queue, deliveries)
+    left: list[str] = []
+    while messages := queue.receive(max_messages=10, visibility_timeout=_HIDE_SECONDS):
+        for message in messages:
+            try:
+                export_id = ExportMessage.parse(message.body).export_id
+                export = exports.get_export(export_id)
+            except (InvalidInput, ExportJobNotFound) as error:
+                seen.left[message.message_id] = str(error)
+                left.append(message.receipt_handle)
+                continue
+            if export.is_terminal:
+                seen.ended.append(export_id)
+            else:
+                try:
+                    exports.fail_export(export_id, reason)
+                    seen.failed.append(export_id)
+                except IllegalTransition:  # ended meanwhile
+                    seen.ended.append(export_id)
+            queue.delete(message.receipt_handle)
+    for handle in left:  # visible again at once, for a person to read
+        queue.change_visibility(handle, 0)
+    return seen
