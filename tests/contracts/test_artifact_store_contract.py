@@ -193,7 +193,9 @@ def stage(subject: Subject, tmp_path: Path, prefix: str, files: dict[str, bytes]
 
 def published(subject: Subject, prefix: str) -> dict[str, bytes]:
     base = subject.uri(prefix)
-    return {uri.removeprefix(base): subject.store.get_bytes(uri) for uri in subject.store.list(base)}
+    return {
+        uri.removeprefix(base): subject.store.get_bytes(uri) for uri in subject.store.list(base)
+    }
 
 
 def test_publish_dir_replaces_the_tree_and_removes_the_staging(

@@ -60,5 +60,5 @@ def test_only_the_current_attempt_ends_an_export_and_at_most_once(steps: list[St
     assert sum(isinstance(e, ExportJob.Succeeded) for e in events) <= 1
     for end in ends:
         if end.attempt is not None:  # a worker's end names the attempt running at the time
-            starts_before = [e for e in events[: events.index(end)] if type(e).__name__ == "Started"]
-            assert end.attempt == len(starts_before)
+            before = events[: events.index(end)]
+            assert end.attempt == sum(isinstance(e, ExportJob.Started) for e in before)

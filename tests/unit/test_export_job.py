@@ -96,7 +96,7 @@ def test_every_illegal_transition_is_refused_and_records_nothing(
 
 
 def test_an_export_ends_succeeded_or_failed_and_only_a_failed_one_can_be_retried() -> None:
-    assert ENDED == {E.SUCCEEDED, E.FAILED}
+    assert frozenset({E.SUCCEEDED, E.FAILED}) == ENDED
     assert EXPORT_STATUS.terminal == {E.SUCCEEDED}
     assert export_in(E.SUCCEEDED).is_terminal and export_in(E.FAILED).is_terminal
     assert not export_in(E.RUNNING).is_terminal
