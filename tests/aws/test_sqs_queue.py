@@ -12,8 +12,8 @@ from receipts.adapters.aws_clients import client
 from receipts.adapters.sqs.errors import InvalidMessageBody, MessageTooLarge, QueueMissing
 from receipts.adapters.sqs.heartbeat import Heartbeat
 from receipts.adapters.sqs.messages import receive_args
-from receipts.application.ports.queue import MAX_MESSAGE_BYTES
 from receipts.adapters.sqs.queue import ReceiptHandleInvalid, SQSQueue
+from receipts.application.ports.queue import MAX_MESSAGE_BYTES
 
 
 @pytest.fixture

@@ -13,7 +13,9 @@ from receipts.domain.errors import InvalidInput
 
 
 def ocr_body(**extra: object) -> str:
-    return json.dumps({"job_id": str(uuid4()), "image_uri": "s3://bucket/raw-receipts/x.png", **extra})
+    return json.dumps(
+        {"job_id": str(uuid4()), "image_uri": "s3://bucket/raw-receipts/x.png", **extra}
+    )
 
 
 def test_a_body_within_the_limit_parses() -> None:
