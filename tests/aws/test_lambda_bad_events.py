@@ -214,9 +214,11 @@ def test_an_upload_whose_job_cannot_be_submitted_is_removed(
 def test_an_sqs_record_over_the_message_limit_is_reported_alone(runtime: Runtime) -> None:
     """Partial batch response: the oversized body is listed; the other record is handled."""
     handle = handlers(runtime)["ocr_results"]
-    oversized = json.dumps({"job_id": "x", "status": "failed", "error": "x" * 300_000})
-    unknown = json.dumps({"job_id": "00000000-0000-0000-0000-000000000000", "status": "pending"})
+    job = runtime.ocr_jobs.submit("s3://bucket/raw-receipts/a.png")
+    oversized = json.dumps({"job_id": str(job), "status": "failed", "error": "x" * 300_000})
+    in_progress = json.dumps({"job_id": str(job), "status": "pending"})
 
-    response = handle(sqs_event(oversized, unknown), None)
+    response = handle(sqs_event(oversized, in_progress), None)
 
     assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    assert runtime.ocr_jobs.get_ocr_job(job).status.value == "pending"
