@@ -224,4 +224,6 @@ def _os_problem(error: OSError) -> str:
     """`No such file or directory: /x/y` (not errno numbers or a traceback)."""
     paths = [str(p) for p in (error.filename, error.filename2) if p is not None]
     problem = error.strerror or type(error).__name__
+    if isinstance(error, FileExistsError):  # mkdir(exist_ok=True) of a path that is a file
+        problem += " and is not a directory"
     return f"{problem}: {' -> '.join(paths)}" if paths else f"{problem}: {error}"
