@@ -10,6 +10,10 @@ from uuid import UUID
 from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from receipts.application.ports.archives import ArchiveLimits
+from receipts.application.ports.label_store import MAX_RECEIPT_WORDS, MAX_RECORD_BYTES
+from receipts.application.ports.queue import MAX_VISIBILITY_TIMEOUT
+
 Mode = Literal["memory", "local", "aws"]
 LogFormat = Literal["auto", "json", "console"]
 
@@ -76,8 +80,13 @@ class Settings(EnvSettings):
         "ocr-results-queue",
         validation_alias=AliasChoices("RECEIPTS_OCR_RESULTS_QUEUE", "OCR_RESULTS_QUEUE_URL"),
     )
-    max_receive_count: int = 5
-    visibility_timeout: float = 900.0
+    max_receive_count: int = Field(5, ge=1)
+    visibility_timeout: float = Field(900.0, ge=0, le=MAX_VISIBILITY_TIMEOUT)
+    # input limits (README "Operations"): a bigger input is refused naming the limit
+    max_jsonl_line_bytes: int = Field(MAX_RECORD_BYTES, ge=1)
+    max_receipt_words: int = Field(MAX_RECEIPT_WORDS, ge=1)
+    max_archive_bytes: int = Field(ArchiveLimits.max_total_bytes, ge=1)
+    max_archive_ratio: float = Field(ArchiveLimits.max_ratio, gt=0)
     table: str = Field(
         "receipts", validation_alias=AliasChoices("RECEIPTS_TABLE", "DYNAMO_TABLE_NAME")
     )
@@ -105,6 +114,12 @@ class Settings(EnvSettings):
     sagemaker_checkpoint_dir: Path | None = None
     sagemaker_processes_per_host: int | None = Field(None, ge=1)
     sagemaker_keep_checkpoints: int = 2
+
+    @property
+    def archive_limits(self) -> ArchiveLimits:
+        return ArchiveLimits(
+            max_total_bytes=self.max_archive_bytes, max_ratio=self.max_archive_ratio
+        )
 
     @property
     def events_dir(self) -> Path:

@@ -21,8 +21,7 @@ from receipts.adapters.sqs.errors import (
     QueueMissing,
     ReceiptHandleInvalid,
 )
-from receipts.adapters.sqs.messages import MAX_MESSAGE_BYTES
-from receipts.application.ports.queue import AsyncMessageQueue
+from receipts.application.ports.queue import MAX_MESSAGE_BYTES, AsyncMessageQueue
 
 T = TypeVar("T")
 

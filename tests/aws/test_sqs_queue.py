@@ -11,8 +11,9 @@ import pytest
 from receipts.adapters.aws_clients import client
 from receipts.adapters.sqs.errors import InvalidMessageBody, MessageTooLarge, QueueMissing
 from receipts.adapters.sqs.heartbeat import Heartbeat
-from receipts.adapters.sqs.messages import MAX_MESSAGE_BYTES, receive_args
+from receipts.adapters.sqs.messages import receive_args
 from receipts.adapters.sqs.queue import ReceiptHandleInvalid, SQSQueue
+from receipts.application.ports.queue import MAX_MESSAGE_BYTES
 
 
 @pytest.fixture

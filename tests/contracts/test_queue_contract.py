@@ -25,7 +25,11 @@ from receipts.adapters.memory.queue import InMemoryQueue, memory_queue, reset_me
 from receipts.adapters.sqlite.queue import SQLiteQueue
 from receipts.adapters.sqs.async_queue import AsyncSQSQueue
 from receipts.adapters.sqs.queue import SQSQueue
-from receipts.application.ports.queue import MessageQueue, ReceiptHandleInvalid
+from receipts.application.ports.queue import (
+    MAX_MESSAGE_BYTES,
+    MessageQueue,
+    ReceiptHandleInvalid,
+)
 
 VISIBILITY = 30.0
 
@@ -382,6 +386,21 @@ def test_other_arguments_are_validated(queue: MessageQueue) -> None:
     [message] = queue.receive()
     with pytest.raises(ValueError):
         queue.change_visibility(message.receipt_handle, -1)
+
+
+def test_a_body_over_sqs_256_kib_is_refused_and_the_largest_one_kept(
+    queue: MessageQueue,
+) -> None:
+    """The memory and SQLite queues took any size, so a body that works locally failed on
+    SQS; now every queue refuses it alike, naming the size and the limit."""
+    largest = "é" * (MAX_MESSAGE_BYTES // 2)  # two bytes each in UTF-8
+
+    with pytest.raises(ValueError, match=r"is 262,145 bytes, over the 262,144-byte limit"):
+        queue.send(largest + "x")
+
+    queue.send(largest)
+    [message] = queue.receive()
+    assert message.body == largest
 
 
 def test_long_poll_is_woken_by_a_send(queue: MessageQueue) -> None:

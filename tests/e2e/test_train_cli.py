@@ -194,31 +194,59 @@ def test_layoutlm_cli_train_takes_the_seeds_flags_and_dataset_snapshots(trained:
 
 
 @pytest.fixture(scope="module")
-def dynamo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Result]:
-    home = tmp_path_factory.mktemp("dynamo")
-    args = ["train", "--dynamo-table", "ReceiptsTable", "--job-name", "dynamo", *TINY]
-    return home, run(home, *args, script="layoutlm-cli")
+def no_model(trained: Trained) -> Result:
+    """A job whose warm-start model is missing: recorded (its data is good), then failed."""
+    missing = str(trained.home / "no-such-model")
+    args = ["train", "--dataset", str(trained.dataset), "--pretrained", missing, *TINY]
+    return run(trained.home, *args, "--epochs", "1", "--job-name", "no-model")
 
 
-def test_dynamo_table_is_accepted_but_the_job_fails_clearly_outside_aws_mode(
-    dynamo: tuple[Path, Result],
+def test_a_failed_training_exits_1_and_the_job_says_why(trained: Trained, no_model: Result) -> None:
+    no_traceback(no_model)
+    assert no_model.returncode == 1, no_model.said
+    assert "no-such-model" in no_model.said
+    job = show(trained.home, "no-model")
+    assert job["status"] == "failed"
+    assert "no-such-model" in job["status_reason"]
+
+
+def test_dynamo_table_outside_aws_mode_is_refused_before_a_job_is_recorded(
+    tmp_path: Path,
 ) -> None:
-    home, result = dynamo
+    args = ["train", "--dynamo-table", "ReceiptsTable", "--job-name", "dynamo", *TINY]
+
+    result = run(tmp_path, *args, script="layoutlm-cli")
 
     no_traceback(result)
-    assert "ReceiptsTable" in result.said and "aws mode" in result.said
-    job = show(home, "dynamo")
-    assert job["status"] == "failed"
-    assert "aws mode" in job["status_reason"]
-
-
-def test_a_failed_training_exits_1(dynamo: tuple[Path, Result]) -> None:
-    _, result = dynamo
-
     assert result.returncode == 1, result.said
+    assert "ReceiptsTable" in result.said and "aws mode" in result.said
+    assert run(tmp_path, "jobs", "list", "--json").json() == []
 
 
 # -- bad input: refused before any job is recorded -------------------------------------------
+
+
+def test_a_mistyped_dataset_is_refused_before_a_job_is_recorded(tmp_path: Path) -> None:
+    """It recorded a job and then failed it (issue 16)."""
+    typo = tmp_path / "recipts.jsonl"
+
+    result = run(tmp_path, "train", "--dataset", str(typo), "--job-name", "typo", *TINY)
+
+    assert result.returncode == 1, result.said
+    no_traceback(result)
+    assert f"{typo}: no such file" in result.said
+    assert run(tmp_path, "jobs", "list", "--json").json() == []
+
+
+def test_empty_receipts_are_a_warning_before_training(trained: Trained, tmp_path: Path) -> None:
+    dataset = tmp_path / "with-empty.jsonl"
+    empty = json.dumps({"receipt_id": "empty", "width": 10, "height": 10, "words": []})
+    dataset.write_text(trained.dataset.read_text() + empty + "\n")
+
+    result = run(tmp_path, "train", "--dataset", str(dataset), *TINY, "--epochs", "1")
+
+    assert result.returncode == 0, result.said
+    assert "warning: skipped 1 receipt(s) with no words" in result.said
 
 
 def test_bad_input_exits_1_naming_every_problem_and_records_no_job(tmp_path: Path) -> None:

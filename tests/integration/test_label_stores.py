@@ -86,6 +86,64 @@ def test_a_bad_line_is_refused_naming_the_line(tmp_path: Path, bad_line: str, pr
     assert str(path) in str(refused.value)
 
 
+@pytest.mark.parametrize(
+    ("words", "problem"),
+    [
+        (None, "line 1: receipt x: no words; expected a list of words"),
+        ("Mart", "line 1: receipt x: words is a str; expected a list of words"),
+    ],
+    ids=["missing", "a-string"],
+)
+def test_a_receipt_without_a_words_list_is_refused_naming_it(
+    tmp_path: Path, words: Any, problem: str
+) -> None:
+    """It was dropped without a word (issue 16); an empty receipt says so with `"words": []`."""
+    bad = {"receipt_id": "x", "width": 100, "height": 100}
+    if words is not None:
+        bad["words"] = words
+    path = write(tmp_path / "r.jsonl", bad, record("b"))
+
+    with pytest.raises(InvalidInput, match=problem):
+        load(path)
+
+
+def test_a_line_over_the_limit_is_refused_without_reading_it_whole(tmp_path: Path) -> None:
+    """One 50 MB line trained "successfully" in 3.6 GB (issue 16); here a 5 KB one against a
+    1 KB limit: refused by number, and the lines after it are still read."""
+    long_line = record("long", [word("x" * 100) for _ in range(50)])
+    path = write(tmp_path / "r.jsonl", record("a"), long_line, "{not json")
+    assert len(json.dumps(long_line)) > 5_000
+
+    with pytest.raises(InvalidInput) as refused:
+        load(path, max_line_bytes=1024)
+
+    assert refused.value.problems == [
+        "line 2: longer than 1,024 bytes (RECEIPTS_MAX_JSONL_LINE_BYTES)",
+        "line 3: not JSON (Expecting property name enclosed in double quotes)",
+    ]
+    alone = write(tmp_path / "alone.jsonl", long_line)
+    at_the_limit = load(alone, max_line_bytes=len(json.dumps(long_line)))
+    assert [r.receipt_id for r in at_the_limit] == ["long"]
+
+
+def test_a_receipt_over_the_word_limit_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path / "r.jsonl", record("a", [word()] * 4), record("b", [word()] * 3))
+
+    with pytest.raises(InvalidInput, match=r"line 1: receipt a: 4 words, over the limit of 3"):
+        load(path, max_words=3)
+    assert len(load(path, max_words=4)) == 2
+
+
+def test_a_file_that_is_not_utf8_or_not_a_file_is_refused_by_line(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(json.dumps(record("a")).encode() + b"\n\xff\xfe{}\n")
+
+    with pytest.raises(InvalidInput, match=r"line 2: not UTF-8 \(byte 1 of the line\)"):
+        load(path)
+    with pytest.raises(InvalidInput, match=r": not a file"):
+        load(tmp_path)
+
+
 def test_a_word_without_a_box_says_so(tmp_path: Path) -> None:
     path = write(tmp_path / "r.jsonl", record("x", [{"text": "Mart", "label": "O"}]))
 

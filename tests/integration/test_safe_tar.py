@@ -200,6 +200,64 @@ def test_limits_on_members_and_sizes(tmp_path: Path, work: Path) -> None:
     extractor.extract(linked, work)  # a hard link takes no bytes
 
 
+class ZerosReader(io.RawIOBase):
+    """`size` zero bytes, read without holding them."""
+
+    def __init__(self, size: int) -> None:
+        self.left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
+        count = min(len(buffer), self.left)
+        buffer[:count] = bytes(count)
+        self.left -= count
+        return count
+
+
+def bomb(path: Path, size: int) -> Path:
+    """A gzipped tar of a small config and `size` zero bytes: about a thousandth its size."""
+    info = tarfile.TarInfo("model.safetensors")
+    info.size = size
+    with tarfile.open(path, "w:gz") as tar:
+        config, data = file("config.json", b"{}")
+        tar.addfile(config, io.BytesIO(data))
+        tar.addfile(info, io.BufferedReader(ZerosReader(size)))
+    return path
+
+
+def test_an_archive_that_unpacks_past_the_ratio_is_refused_before_writing(
+    tmp_path: Path, work: Path
+) -> None:
+    """An 8 MB model.tar.gz that unpacked to 3 GiB was extracted (issue 16); the same shape,
+    4 MiB of zeros in about 4 KB, is refused at its header, and nothing is written."""
+    model = bomb(tmp_path / "model.tar.gz", 4 * 1024**2)
+    assert model.stat().st_size < 20_000
+
+    with pytest.raises(ArchiveRefused, match=r"more than 100 times its [\d,]+ bytes.*bomb"):
+        SafeTarExtractor().extract(model, work / "target")
+
+    assert list(work.iterdir()) == []
+
+
+def test_the_ratio_and_total_limits_are_settings(tmp_path: Path, work: Path) -> None:
+    from receipts.settings import Settings
+
+    model = bomb(tmp_path / "model.tar.gz", 64 * 1024)
+    ratio = 64 * 1024 / model.stat().st_size
+    lenient = Settings(max_archive_ratio=ratio * 2).archive_limits
+    strict = Settings(max_archive_ratio=ratio * 2, max_archive_bytes=1000).archive_limits
+
+    assert [p.name for p in SafeTarExtractor(lenient).extract(model, work / "a")] == [
+        "config.json",
+        "model.safetensors",
+    ]
+    with pytest.raises(ArchiveRefused, match="more than 1,000 bytes"):
+        SafeTarExtractor(strict).extract(model, work / "b")
+    assert not (work / "b").exists()
+
+
 @pytest.mark.parametrize("keep", [0.002, 0.5, 0.9])
 def test_a_damaged_or_foreign_file_is_refused_with_its_name(
     tmp_path: Path, work: Path, keep: float
@@ -212,7 +270,9 @@ def test_a_damaged_or_foreign_file_is_refused_with_its_name(
     foreign.write_bytes(b"PK\3\4 not a tar")
 
     with pytest.raises(
-        ArchiveRefused, match=r"model\.tar\.gz( is damaged| is not a readable|: member .* cannot)"
+        # a prefix of a few hundred bytes still declares the whole member: over the ratio
+        ArchiveRefused,
+        match=r"model\.tar\.gz( is damaged| is not a readable|: member .* cannot| unpacks to more)",
     ):
         SafeTarExtractor().extract(truncated, work)
     with pytest.raises(ArchiveRefused, match=r"model\.zip is not a readable tar archive"):

@@ -78,6 +78,6 @@ def build_export_worker(
         visibility_timeout=visibility_timeout or runtime.settings.visibility_timeout,
         heartbeat_every=heartbeat_every,
         grace_seconds=grace_seconds,
-        extractor=SafeTarExtractor(),
+        extractor=SafeTarExtractor(runtime.settings.archive_limits),
         log=structlog.get_logger("receipts.export_worker").bind(worker=worker_name),
     )

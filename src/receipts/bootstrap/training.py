@@ -3,6 +3,7 @@ prepared for training."""
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +22,7 @@ from receipts.application.ports.training_backend import (
 from receipts.application.ports.training_data import PreparedDataset
 from receipts.application.training.datasets import prepare_dataset
 from receipts.bootstrap import Runtime
-from receipts.domain.config import DataConfig
+from receipts.domain.config import DataConfig, JobConfig
 from receipts.domain.errors import InvalidInput
 from receipts.settings import Settings
 
@@ -35,16 +36,20 @@ BackendFactory = Callable[[Runtime, Any], TrainingBackend]
 
 def label_store_for(data: DataConfig, settings: Settings | None = None) -> LabelStore:
     """`--dataset` (JSONL), or `--dynamo-table` in aws mode (clients from the environment)."""
+    settings = settings or Settings.from_env()
     if data.dataset:
-        return JSONLLabelStore(Path(data.dataset))
+        return JSONLLabelStore(
+            Path(data.dataset),
+            max_line_bytes=settings.max_jsonl_line_bytes,
+            max_words=settings.max_receipt_words,
+        )
     if data.dynamo_table:
-        mode = (settings or Settings.from_env()).mode
-        if mode != "aws":
+        if settings.mode != "aws":
             raise InvalidInput(
                 "data config",
                 [
                     f"dynamo_table {data.dynamo_table!r}: the DynamoDB label store needs aws"
-                    f" mode (RECEIPTS_MODE=aws), not {mode}"
+                    f" mode (RECEIPTS_MODE=aws), not {settings.mode}"
                 ],
             )
         # boto3 loads only when the labels are in DynamoDB
@@ -57,32 +62,45 @@ def label_store_for(data: DataConfig, settings: Settings | None = None) -> Label
     )
 
 
-def load_dataset(spec: TrainingSpec, reporter: TrainingReporter) -> PreparedDataset:
+def read_dataset(
+    config: JobConfig, settings: Settings | None = None
+) -> tuple[PreparedDataset, list[str]]:
+    """The job's prepared data set and what to warn about; raises InvalidInput or
+    ResourceMissing naming what is wrong with the data. `receipts train` calls it before it
+    records a job, the trainer again when it starts."""
+    data, hp = config.data, config.hyperparameters
+    if data.dataset_snapshot_load:
+        dataset = load_snapshot(Path(data.dataset_snapshot_load))
+        if list(dataset.tags) != data.bio_tags():
+            raise InvalidInput(
+                "dataset snapshot",
+                [f"its labels {list(dataset.tags)} differ from the job's {data.bio_tags()}"],
+            )
+        return dataset, []
+    store = label_store_for(data, settings)
+    receipts = list(store.receipts())
+    dataset = prepare_dataset(
+        receipts, data, seed=hp.seed, o_entity_ratio=hp.o_entity_ratio, source=store.source
+    )
+    skipped = getattr(store, "skipped_empty", 0)
+    return dataset, [f"skipped {skipped} receipt(s) with no words"] if skipped else []
+
+
+def load_dataset(
+    spec: TrainingSpec, reporter: TrainingReporter, settings: Settings | None = None
+) -> PreparedDataset:
     """The job's prepared data set; any problem with the data fails the job with its reason."""
     data = spec.config.data
-    hp = spec.config.hyperparameters
     try:
+        dataset, warnings = read_dataset(spec.config, settings)
         if data.dataset_snapshot_load:
-            dataset = load_snapshot(Path(data.dataset_snapshot_load))
-            if list(dataset.tags) != data.bio_tags():
-                raise InvalidInput(
-                    "dataset snapshot",
-                    [f"its labels {list(dataset.tags)} differ from the job's {data.bio_tags()}"],
-                )
             reporter.log(
                 "dataset snapshot loaded",
                 path=data.dataset_snapshot_load,
                 content_hash=dataset.content_hash,
             )
-        else:
-            store = label_store_for(data)
-            receipts = list(store.receipts())
-            dataset = prepare_dataset(
-                receipts, data, seed=hp.seed, o_entity_ratio=hp.o_entity_ratio, source=store.source
-            )
-            skipped = getattr(store, "skipped_empty", 0)
-            if skipped:
-                reporter.log(f"skipped {skipped} receipt(s) with no words", "warning")
+        for warning in warnings:
+            reporter.log(warning, "warning")
         if data.dataset_snapshot_save:
             path = save_snapshot(dataset, Path(data.dataset_snapshot_save))
             reporter.log(
@@ -104,7 +122,7 @@ def layoutlm_trainer(
     from receipts.adapters.torch.trainer import LayoutLMTrainer
 
     return LayoutLMTrainer(
-        load_dataset,
+        functools.partial(load_dataset, settings=runtime.settings),
         output_dir or runtime.settings.artifacts_dir / "runs",
         runtime.artifacts,
         runtime.runs_prefix(),

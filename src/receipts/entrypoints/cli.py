@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -51,6 +52,11 @@ def options(
 ) -> None:
     state = State(Settings.from_env())
     state.override(mode=mode, home=home)
+    if state.settings.home.exists() and not state.settings.home.is_dir():
+        raise typer.BadParameter(
+            f"{state.settings.home} is a file; the home is a directory",
+            param_hint="'--home' / RECEIPTS_HOME",
+        )
     configure_logging(state.settings)
     ctx.obj = state
     ctx.call_on_close(state.close)
@@ -193,6 +199,16 @@ def main() -> None:
     except (DomainError, ResourceMissing, InvalidSettings) as error:
         console.print_error(error)
         sys.exit(2 if isinstance(error, InvalidSettings) else 1)
+    except OSError as error:
+        # a path the command was given (or the home) cannot be read or written
+        console.print_error(_os_problem(error))
+        sys.exit(1)
+    except sqlite3.DatabaseError as error:
+        console.print_error(
+            f"a SQLite file of the local store cannot be read ({error}):"
+            " is --home / RECEIPTS_HOME a receipts home?"
+        )
+        sys.exit(1)
     except (typer.Exit, typer.Abort) as stop:
         sys.exit(getattr(stop, "exit_code", 1))
     except Exception as error:
@@ -204,3 +220,12 @@ def main() -> None:
         raise
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+def _os_problem(error: OSError) -> str:
+    """`No such file or directory: /x/y` (not errno numbers or a traceback)."""
+    paths = [str(p) for p in (error.filename, error.filename2) if p is not None]
+    problem = error.strerror or type(error).__name__
+    if isinstance(error, FileExistsError):  # mkdir(exist_ok=True) of a path that is a file
+        problem += " and is not a directory"
+    return f"{problem}: {' -> '.join(paths)}" if paths else f"{problem}: {error}"

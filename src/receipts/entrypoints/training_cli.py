@@ -117,15 +117,23 @@ def train(
 
 
 def _new_job(runtime: Runtime, params: dict[str, Any]) -> UUID:
+    """Records the job once its flags and its data are valid (a bad one records nothing)."""
+    from receipts.bootstrap.training import read_dataset
+
     name = params["job_name"] or f"receipts-{time.strftime('%Y-%m-%d-%H%M%S')}"
-    draft = {
-        "name": name,
-        "description": params["description"],
-        "created_by": params["created_by"],
-        "tags": _tags(params["tag"] or []),
-        "config": job_config_input(params),  # each config flag is named after its field
-    }
-    return runtime.jobs.create_job(JobDraft.parse(draft))
+    draft = JobDraft.parse(
+        {
+            "name": name,
+            "description": params["description"],
+            "created_by": params["created_by"],
+            "tags": _tags(params["tag"] or []),
+            "config": job_config_input(params),  # each config flag is named after its field
+        }
+    )
+    _, warnings = read_dataset(draft.config, runtime.settings)
+    for warning in warnings:
+        console.err.print(console.styled(("warning", "yellow"), f": {warning}"))
+    return runtime.jobs.create_job(draft)
 
 
 def _interrupted_job(runtime: Runtime, key: str) -> UUID:
@@ -222,20 +230,25 @@ def synthesize(
     from receipts.adapters.jsonl.label_store import to_record
     from receipts.adapters.synthetic.generator import generate_receipt, render
 
+    if output.is_dir():
+        raise typer.BadParameter(f"{output} is a directory; give a file", param_hint="'--output'")
     output.parent.mkdir(parents=True, exist_ok=True)
     if images:
         images.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(output.name + ".partial")
-    with partial.open("w", encoding="utf-8") as out:
-        for index in range(count):
-            receipt, _ = generate_receipt(seed, index)
-            record = to_record(receipt)
-            if images:
-                path = images / f"{receipt.receipt_id}.png"
-                render(seed, index).save(path)
-                record["image"] = str(path.resolve())
-            out.write(json.dumps(record) + "\n")
-    partial.replace(output)
+    try:
+        with partial.open("w", encoding="utf-8") as out:
+            for index in range(count):
+                receipt, _ = generate_receipt(seed, index)
+                record = to_record(receipt)
+                if images:
+                    path = images / f"{receipt.receipt_id}.png"
+                    render(seed, index).save(path)
+                    record["image"] = str(path.resolve())
+                out.write(json.dumps(record) + "\n")
+        partial.replace(output)
+    finally:
+        partial.unlink(missing_ok=True)
     console.out.print(
         f"wrote {count} receipts to {output}" + (f" and images to {images}" if images else "")
     )

@@ -3,7 +3,9 @@
 The stdlib's `data` filter (PEP 706) checks each member as it is written: names and links
 stay inside (leading slashes dropped), no devices or FIFOs, no setuid or group/other write
 bits, owners ignored. Added where it falls short (each case measured on Python 3.11.7):
-- limits (members, bytes per member, bytes in all), checked on every header first;
+- limits (members, bytes per member, bytes in all, and bytes in all over the archive's own
+  size), checked on every header before anything is written: a bomb is refused at the first
+  header that passes a limit;
 - links become hard links to the regular file they end at, never symlinks: symlinks written
   earlier take the filter's realpath past PATH_MAX, out of the target (CVE-2025-4517, fixed
   in 3.11.13); links to anything else are refused;
@@ -19,24 +21,13 @@ import posixpath
 import tarfile
 import tempfile
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 
-from receipts.application.ports.archives import ArchiveRefused
+from receipts.application.ports.archives import ArchiveLimits, ArchiveRefused
 
 __all__ = ["ArchiveLimits", "SafeTarExtractor"]
 
-GiB = 1024**3
 _READ_ERRORS = (tarfile.TarError, OSError, EOFError, zlib.error)
-
-
-@dataclass(frozen=True)
-class ArchiveLimits:
-    """A base LayoutLM checkpoint is about 0.5 GB; the defaults leave room for 20 of them."""
-
-    max_members: int = 10_000
-    max_member_bytes: int = 8 * GiB
-    max_total_bytes: int = 16 * GiB
 
 
 class SafeTarExtractor:
@@ -61,7 +52,7 @@ class SafeTarExtractor:
             return member
 
         with tar:
-            members = self._headers(tar, archive.name)
+            members = self._headers(tar, archive.name, max(1, archive.stat().st_size))
             target.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(prefix=f".{target.name}-", dir=target.parent) as tmp:
                 # links last, so that the file each one names is already written
@@ -80,9 +71,12 @@ class SafeTarExtractor:
                     entry.rename(target / entry.name)
         return sorted(path for path in target.rglob("*") if path.is_file())
 
-    def _headers(self, tar: tarfile.TarFile, archive: str) -> dict[str, tarfile.TarInfo]:
+    def _headers(
+        self, tar: tarfile.TarFile, archive: str, archive_bytes: int
+    ) -> dict[str, tarfile.TarInfo]:
         """Every member by its normalised name, within the limits and none named twice."""
         limits, total, members = self.limits, 0, {}
+        most_total = min(limits.max_total_bytes, int(limits.max_ratio * archive_bytes))
         try:
             for count, member in enumerate(tar, 1):
                 what = f"{archive}: member {member.name!r}"
@@ -90,8 +84,8 @@ class SafeTarExtractor:
                     raise ArchiveRefused(f"{archive} has more than {limits.max_members:,} members")
                 if (size := member.size) > (most := limits.max_member_bytes):
                     raise ArchiveRefused(f"{what} is {size:,} bytes, over the limit of {most:,}")
-                if (total := total + size) > (most := limits.max_total_bytes):
-                    raise ArchiveRefused(f"{archive} unpacks to more than {most:,} bytes")
+                if (total := total + size) > most_total:
+                    raise ArchiveRefused(_over_total(archive, total, limits, archive_bytes))
                 name = posixpath.normpath(member.name.lstrip("/"))
                 if name in members and not member.isdir():
                     raise ArchiveRefused(f"{what} appears twice")
@@ -99,6 +93,16 @@ class SafeTarExtractor:
         except _READ_ERRORS as error:
             raise ArchiveRefused(f"{archive} is damaged: {error}") from None
         return members
+
+
+def _over_total(archive: str, total: int, limits: ArchiveLimits, size: int) -> str:
+    if total > limits.max_total_bytes:
+        most = limits.max_total_bytes
+        return f"{archive} unpacks to more than {most:,} bytes (RECEIPTS_MAX_ARCHIVE_BYTES)"
+    return (
+        f"{archive} unpacks to more than {limits.max_ratio:g} times its {size:,} bytes"
+        " (RECEIPTS_MAX_ARCHIVE_RATIO): a likely decompression bomb"
+    )
 
 
 def _file_behind(link: tarfile.TarInfo, members: dict[str, tarfile.TarInfo], archive: str) -> str:

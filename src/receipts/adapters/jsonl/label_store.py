@@ -6,11 +6,12 @@ import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from filelock import FileLock
 from pydantic import ValidationError
 
+from receipts.application.ports.label_store import MAX_RECEIPT_WORDS, MAX_RECORD_BYTES
 from receipts.domain.boxes import BoundingBox
 from receipts.domain.config import validation_problems
 from receipts.domain.errors import InvalidInput
@@ -23,9 +24,11 @@ MAX_PROBLEMS = 10
 class JSONLLabelStore:
     """Reads (and writes) receipts as JSON lines.
 
-    Loading is strict: a line that is not JSON, a word without a usable box, an unknown
-    label or a duplicate receipt id is refused with the line number, and nothing loads.
-    Receipts with no words are skipped and counted (`skipped_empty`).
+    Loading is strict: a line that is not UTF-8 JSON, a receipt without a `words` list, a
+    word without a usable box, an unknown label or a duplicate receipt id is refused with the
+    line number, and nothing loads. So is a line over `max_line_bytes` (it is skipped
+    without being read into memory whole) and a receipt of more than `max_words` words.
+    Receipts whose `words` is empty are skipped and counted (`skipped_empty`).
 
     Writes (`put`, `set_validation_status`) hold an exclusive lock on a sibling
     `.<name>.lock` file (`filelock`: flock on POSIX, msvcrt on Windows), re-read the file
@@ -34,9 +37,18 @@ class JSONLLabelStore:
     the file's modification stamp.
     """
 
-    def __init__(self, path: Path, *, allow_unknown_labels: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        allow_unknown_labels: bool = False,
+        max_line_bytes: int = MAX_RECORD_BYTES,
+        max_words: int = MAX_RECEIPT_WORDS,
+    ) -> None:
         self.path = Path(path)
         self.allow_unknown_labels = allow_unknown_labels
+        self.max_line_bytes = max_line_bytes
+        self.max_words = max_words
         self.skipped_empty = 0
         self.repaired_boxes = 0
         self._cache: dict[str, Receipt] | None = None
@@ -112,13 +124,15 @@ class JSONLLabelStore:
         self._stamp = self._file_stamp()
         if not self.path.exists():
             raise InvalidInput("data set", [f"{self.path}: no such file"])
+        if not self.path.is_file():
+            raise InvalidInput("data set", [f"{self.path}: not a file (a JSONL file is needed)"])
         self.skipped_empty = 0
         self.repaired_boxes = 0
         problems: list[str] = []
         loaded: dict[str, Receipt] = {}
-        with self.path.open(encoding="utf-8") as lines:
-            for number, line in enumerate(lines, start=1):
-                if not line.strip():
+        with self.path.open("rb") as lines:
+            for number, line in enumerate(self._lines(lines), start=1):
+                if line is not None and not line.strip():
                     continue
                 try:
                     receipt = self._parse(line)
@@ -143,9 +157,27 @@ class JSONLLabelStore:
         self._cache = loaded
         return loaded
 
-    def _parse(self, line: str) -> Receipt | None:
+    def _lines(self, file: BinaryIO) -> Iterator[bytes | None]:
+        """Each line of the file; None for one over `max_line_bytes`, which is read past in
+        pieces of that size, never whole."""
+        limit = self.max_line_bytes
+        while line := file.readline(limit + 1):
+            if len(line) <= limit or line.endswith(b"\n"):
+                yield line
+                continue
+            while (rest := file.readline(limit)) and not rest.endswith(b"\n"):
+                pass
+            yield None
+
+    def _parse(self, line: bytes | None) -> Receipt | None:
+        if line is None:
+            raise ValueError(
+                f"longer than {self.max_line_bytes:,} bytes (RECEIPTS_MAX_JSONL_LINE_BYTES)"
+            )
         try:
-            record: Any = json.loads(line)
+            record: Any = json.loads(line.decode("utf-8"))
+        except UnicodeDecodeError as error:
+            raise ValueError(f"not UTF-8 (byte {error.start + 1} of the line)") from None
         except json.JSONDecodeError as error:
             raise ValueError(f"not JSON ({error.msg})") from None
         if not isinstance(record, dict):
@@ -153,9 +185,20 @@ class JSONLLabelStore:
         receipt_id = str(record.get("receipt_id") or "")
         if not receipt_id:
             raise ValueError("missing receipt_id")
-        raw_words = record.get("words") or []
+        raw_words = record.get("words")
+        if not isinstance(raw_words, list):
+            got = "no words" if raw_words is None else f"words is a {type(raw_words).__name__}"
+            raise ValueError(
+                f"receipt {receipt_id}: {got}; expected a list of words"
+                ' (an empty receipt has "words": [])'
+            )
         if not raw_words:
             return None
+        if len(raw_words) > self.max_words:
+            raise ValueError(
+                f"receipt {receipt_id}: {len(raw_words):,} words, over the limit of"
+                f" {self.max_words:,} (RECEIPTS_MAX_RECEIPT_WORDS)"
+            )
         words = []
         for index, raw in enumerate(raw_words):
             words.append(self._word(receipt_id, index, raw))

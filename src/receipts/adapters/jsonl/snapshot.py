@@ -29,10 +29,12 @@ def load_snapshot(path: Path) -> PreparedDataset:
     if not path.is_file():
         raise InvalidInput("dataset snapshot", [f"{path}: no such file"])
     try:
-        dataset = PreparedDataset.model_validate_json(path.read_text())
+        dataset = PreparedDataset.model_validate_json(path.read_bytes())
     except ValidationError as error:
+        first = error.errors()[0]["msg"]
         raise InvalidInput(
-            "dataset snapshot", [f"{path}: not a snapshot ({error.error_count()} problems)"]
+            "dataset snapshot",
+            [f"{path}: not a snapshot ({error.error_count()} problem(s), the first: {first})"],
         ) from None
     actual = content_hash([*dataset.train, *dataset.validation], dataset.tags)
     if actual != dataset.content_hash:

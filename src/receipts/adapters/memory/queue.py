@@ -14,6 +14,7 @@ from receipts.application.ports.queue import (
     MessageQueue,
     QueueMessage,
     ReceiptHandleInvalid,
+    check_body_size,
     check_delay,
     check_receive_args,
     check_redrive,
@@ -66,6 +67,7 @@ class InMemoryQueue:
 
     def send(self, body: str, *, delay_seconds: int = 0) -> str:
         check_delay(delay_seconds)
+        check_body_size(self._name, body)
         message_id = str(uuid.uuid4())
         with self._changed:
             self._messages[message_id] = _Message(

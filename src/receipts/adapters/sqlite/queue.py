@@ -15,6 +15,7 @@ from receipts.application.ports.queue import (
     MessageQueue,
     QueueMessage,
     ReceiptHandleInvalid,
+    check_body_size,
     check_delay,
     check_receive_args,
     check_redrive,
@@ -94,6 +95,7 @@ class SQLiteQueue:
 
     def send(self, body: str, *, delay_seconds: int = 0) -> str:
         check_delay(delay_seconds)
+        check_body_size(self._name, body)
         message_id = str(uuid.uuid4())
         now = self._clock()
         with self._transaction() as db:

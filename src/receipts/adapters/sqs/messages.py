@@ -18,14 +18,12 @@ from receipts.adapters.sqs.errors import (
 )
 from receipts.application.ports.queue import (
     MAX_BATCH,
+    MAX_MESSAGE_BYTES,
     QueueMessage,
     check_delay,
     check_receive_args,
     check_visibility_timeout,
 )
-
-MAX_MESSAGE_BYTES = 256 * 1024
-"""SQS's limit for one message, and for the sum of a batch's messages."""
 
 _MISSING_QUEUE = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
 _BAD_HANDLE = {"ReceiptHandleIsInvalid", "InvalidParameterValue", "MessageNotInflight"}

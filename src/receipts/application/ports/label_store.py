@@ -8,6 +8,11 @@ from typing import Protocol
 from receipts.domain.labels import ValidationStatus
 from receipts.domain.receipt import Receipt
 
+MAX_RECORD_BYTES = 1024**2
+"""The default largest record of one receipt (a JSONL line): a real receipt is under 25 KB."""
+MAX_RECEIPT_WORDS = 5_000
+"""The default most words of one receipt: a long real one has a few hundred."""
+
 
 class LabelStore(Protocol):
     """Receipts with their words, word labels and the labels' validation status."""

@@ -12,6 +12,20 @@ MAX_VISIBILITY_TIMEOUT = 43_200.0
 MAX_BATCH = 10
 MAX_DELAY_SECONDS = 900
 MAX_WAIT_SECONDS = 20.0
+MAX_MESSAGE_BYTES = 256 * 1024
+"""SQS's limit for one message body (UTF-8 bytes), and for the sum of a batch's bodies."""
+
+
+class MessageTooLarge(ValueError):
+    """A body over MAX_MESSAGE_BYTES; refused before anything is sent."""
+
+    def __init__(self, queue: str, size: int) -> None:
+        super().__init__(
+            f"queue {queue!r}: message body is {size:,} bytes,"
+            f" over the {MAX_MESSAGE_BYTES:,}-byte limit"
+        )
+        self.queue = queue
+        self.size = size
 
 
 class ReceiptHandleInvalid(ValueError):
@@ -26,6 +40,14 @@ class ReceiptHandleInvalid(ValueError):
 def check_delay(delay_seconds: int) -> None:
     if not 0 <= delay_seconds <= MAX_DELAY_SECONDS:
         raise ValueError(f"delay_seconds must be in 0..{MAX_DELAY_SECONDS}, got {delay_seconds}")
+
+
+def check_body_size(queue: str, body: str) -> int:
+    """The body's size in bytes; raises MessageTooLarge over the limit."""
+    size = len(body.encode("utf-8"))
+    if size > MAX_MESSAGE_BYTES:
+        raise MessageTooLarge(queue, size)
+    return size
 
 
 def check_visibility_timeout(timeout: float) -> None:

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from receipts.application.ports.queue import MAX_MESSAGE_BYTES
 from receipts.domain.artifacts import URIText
 from receipts.domain.config import validation_problems
 from receipts.domain.errors import InvalidInput
@@ -19,7 +20,14 @@ class Message(BaseModel):
 
     @classmethod
     def parse(cls, body: str | bytes) -> Self:
-        """Parses a message body; a clear InvalidInput names what is wrong."""
+        """Parses a message body; a clear InvalidInput names what is wrong (a body over the
+        queue's limit is refused unread)."""
+        size = len(body if isinstance(body, bytes) else body.encode("utf-8", "surrogatepass"))
+        if size > MAX_MESSAGE_BYTES:
+            raise InvalidInput(
+                f"{cls.__name__} body",
+                [f"{size:,} bytes, over the {MAX_MESSAGE_BYTES:,}-byte limit of a queue message"],
+            )
         try:
             data: Any = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:

@@ -44,12 +44,16 @@ HEADERS = {
 def respond(
     event: Mapping[str, Any], runtime: Runtime, reports: ReportsFactory = reports_from_env
 ) -> dict[str, Any]:
-    method = str(event.get("requestContext", {}).get("http", {}).get("method", "GET")).upper()
+    http = event.get("requestContext")
+    http = http.get("http") if isinstance(http, Mapping) else None
+    method = str(http.get("method", "GET") if isinstance(http, Mapping) else "GET").upper()
     if method == "OPTIONS":
         return {"statusCode": 204, "headers": HEADERS, "body": ""}
     if method != "GET":
         return _json(405, {"error": f"method {method} not allowed: use GET"})
     params = event.get("queryStringParameters") or {}
+    if not isinstance(params, Mapping) or not all(isinstance(v, str) for v in params.values()):
+        return _json(400, {"error": "the query string must give one text value per name"})
     receipt_id = (params.get("receipt_id") or "").strip()
     image_id = (params.get("image_id") or "").strip()
     if receipt_id and image_id and receipt_id != image_id:
@@ -93,7 +97,9 @@ def make_handler(
     runtime: Callable[[], Runtime] = current_runtime, reports: ReportsFactory = reports_from_env
 ) -> Callable[[Mapping[str, Any], Any], dict[str, Any]]:
     def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-        return respond(event if isinstance(event, Mapping) else {}, runtime(), reports)
+        if not isinstance(event, Mapping):
+            return _json(400, {"error": "the event is not a JSON object"})
+        return respond(event, runtime(), reports)
 
     return handle
 

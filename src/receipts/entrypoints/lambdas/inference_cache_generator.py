@@ -30,10 +30,14 @@ def generate(
 ) -> dict[str, Any]:
     receipt_id = event.get("receipt_id") or event.get("image_id")
     seed = event.get("seed")
+    if not isinstance(receipt_id, str | None):
+        return _refused(f"receipt_id: expected text, got {receipt_id!r}")
     try:
-        outcome = reports(runtime).generate(
-            str(receipt_id) if receipt_id else None, seed=int(seed) if seed is not None else None
-        )
+        seed = int(seed) if seed is not None else None
+    except (TypeError, ValueError):
+        return _refused(f"seed: expected a whole number, got {seed!r}")
+    try:
+        outcome = reports(runtime).generate(receipt_id or None, seed=seed)
     except (ReceiptNotFound, NoGroundTruth, NoLabelledReceipts) as error:
         log.warning("inference cache not updated: %s", error)
         return {"statusCode": 404, "body": {"error": str(error)}}
@@ -56,11 +60,18 @@ def generate(
     }
 
 
+def _refused(problem: str) -> dict[str, Any]:
+    log.warning("inference cache not updated: %s", problem)
+    return {"statusCode": 400, "body": {"error": problem}}
+
+
 def make_handler(
     runtime: Callable[[], Runtime] = current_runtime, reports: ReportsFactory = reports_from_env
 ) -> Callable[[Mapping[str, Any], Any], dict[str, Any]]:
     def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-        return generate(event if isinstance(event, Mapping) else {}, runtime(), reports)
+        if not isinstance(event, Mapping):
+            return _refused("the event is not a JSON object")
+        return generate(event, runtime(), reports)
 
     return handle
 

@@ -15,7 +15,7 @@ aws.sagemaker, job names `layoutlm-*`). The Job is found by its name (the JobNam
 
 A job already ended is left as it is (EventBridge delivers at least once), and a job name
 the store does not know is logged and ignored: a retry could not find it either. A
-malformed event raises InvalidInput naming each bad field.
+malformed event is answered 400 naming each bad field (`queue_export` raises InvalidInput).
 """
 
 from __future__ import annotations
@@ -114,7 +114,8 @@ def queue_export(
     event: object, runtime: Runtime, results_reader: ResultsReader = run_results
 ) -> dict[str, Any]:
     """Applies one state change to its Job; returns what happened (and the export, if any)."""
-    change = parse_event(event).detail
+    parsed = event if isinstance(event, TrainingJobStateChange) else parse_event(event)
+    change = parsed.detail
     name = change.training_job_name
     jobs = runtime.jobs
     try:
@@ -189,7 +190,13 @@ def make_handler(
     runtime: RuntimeProvider = current_runtime, results_reader: ResultsReader = run_results
 ) -> Callable[[Mapping[str, Any], Any], dict[str, Any]]:
     def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-        return queue_export(event, runtime(), results_reader)
+        try:
+            change = parse_event(event)
+        except InvalidInput as error:
+            # EventBridge retries a failed invocation: a malformed event never improves
+            log.warning("queue_export refused: %s", error)
+            return {"statusCode": 400, "error": str(error), "problems": error.problems}
+        return queue_export(change, runtime(), results_reader)
 
     return handle
 

@@ -56,8 +56,16 @@ class BatchResponse(TypedDict):
     batchItemFailures: list[ItemFailure]
 
 
+class Refused(TypedDict):
+    """The answer to an event that is not an SQS batch (a direct invocation)."""
+
+    statusCode: int
+    error: str
+    problems: list[str]
+
+
 RecordHandler = Callable[[SQSRecord], object]
-Handler = Callable[[Mapping[str, Any], Any], BatchResponse]
+Handler = Callable[[Mapping[str, Any], Any], BatchResponse | Refused]
 Service = TypeVar("Service")
 
 
@@ -107,7 +115,12 @@ def results_handler(
     """A handler that records each message's body with the `service` of its invocation
     (obtained before the batch, so a missing resource fails the invocation naming it)."""
 
-    def handle(event: Mapping[str, Any], context: Any) -> BatchResponse:
+    def handle(event: Mapping[str, Any], context: Any) -> BatchResponse | Refused:
+        try:
+            sqs_records(event)
+        except InvalidInput as error:
+            log.warning("%s handler refused the event: %s", what, error)
+            return {"statusCode": 400, "error": str(error), "problems": error.problems}
         current = service()
 
         def one(sqs_record: SQSRecord) -> str:
