@@ -10,6 +10,8 @@ from uuid import UUID
 from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from receipts.domain.job_lease import DEFAULT_LEASE_SECONDS
+
 Mode = Literal["memory", "local", "aws"]
 LogFormat = Literal["auto", "json", "console"]
 
@@ -77,6 +79,10 @@ class Settings(EnvSettings):
         validation_alias=AliasChoices("RECEIPTS_OCR_RESULTS_QUEUE", "OCR_RESULTS_QUEUE_URL"),
     )
     max_receive_count: int = 5
+    job_lease_seconds: float = Field(DEFAULT_LEASE_SECONDS, gt=0)
+    """How long a running job's trainer counts as alive after renewing its lease (every
+    quarter of this); past it, `receipts jobs recover` ends the job interrupted at its last
+    whole checkpoint."""
     visibility_timeout: float = 900.0
     table: str = Field(
         "receipts", validation_alias=AliasChoices("RECEIPTS_TABLE", "DYNAMO_TABLE_NAME")

@@ -39,9 +39,10 @@ from receipts.application.ports.training_backend import (
     TrainingSpec,
 )
 from receipts.application.ports.training_data import PreparedDataset
+from receipts.application.training.leases import LeaseKeeper
 from receipts.application.training.run_training import JobReporter, run_training
 from receipts.bootstrap import Runtime, bootstrap
-from receipts.bootstrap.training import load_dataset
+from receipts.bootstrap.training import lease_terms, load_dataset
 from receipts.domain.errors import JobNotFound
 from receipts.domain.job import Job, JobDraft, JobStatus
 from receipts.domain.job_metric import Evaluation
@@ -189,7 +190,7 @@ def _owned(
     container: ContainerEnv, runtime: Runtime, trainer: LayoutLMTrainer, spec: TrainingSpec
 ) -> int:
     """The container's own job: run_training starts (or resumes) it and ends it."""
-    status = run_training(runtime.jobs, spec.job_id, trainer)
+    status = run_training(runtime.jobs, spec.job_id, trainer, lease=lease_terms(runtime.settings))
     job = runtime.jobs.get_job(spec.job_id)
     if status is JobStatus.SUCCEEDED:
         _write_model(container, spec)
@@ -204,10 +205,16 @@ def _owned(
 def _attached(
     container: ContainerEnv, runtime: Runtime, trainer: LayoutLMTrainer, spec: TrainingSpec
 ) -> int:
-    """The launcher's job: record as it trains, leave the results; the launcher ends it."""
-    reporter = JobReporter(runtime.jobs, spec.job_id)
+    """The launcher's job: record as it trains (renewing the job's lease), leave the
+    results; the launcher ends it."""
+    jobs = runtime.jobs
+    attempt = jobs.get_job(spec.job_id).attempts
+    keeper = LeaseKeeper(jobs, spec.job_id, max(attempt, 1), lease_terms(runtime.settings))
+    reporter = JobReporter(jobs, spec.job_id, lease=keeper)
     try:
-        results = trainer.train(spec, reporter)
+        keeper.renew()
+        with keeper:
+            results = trainer.train(spec, reporter)
     except TrainingInterrupted as stop:
         reporter.log(f"interrupted: {stop.reason}", "warning", checkpoint_uri=stop.checkpoint_uri)
         return EXIT_INTERRUPTED
