@@ -11,6 +11,9 @@ job) the launcher does, from the results this leaves at `<runs prefix>/<job>/res
 without it the container finds the job by name (RECEIPTS_JOB_NAME or SageMaker's
 TRAINING_JOB_NAME), creates it from the hyperparameters if missing, and runs it to its end.
 
+Rank 0 renews the job's lease while it trains (`application/training/leases.py`), so a
+container that dies without a restart leaves a job `receipts jobs recover` can end.
+
 Several processes (hosts times GPUs, or RECEIPTS_SAGEMAKER_PROCESSES_PER_HOST) train
 data-parallel: started without torchrun's variables, the entrypoint re-launches itself
 under torchrun. Only rank 0 opens the event store; it hands the others the TrainingSpec.
