@@ -122,3 +122,28 @@ def test_the_recovered_job_resumes_to_succeeded(killed: Killed) -> None:
     job = show(killed.home, "dead")
     assert job["status"] == "succeeded"
     assert any(e["message"].startswith("resumed at epoch") for e in job["logs"])
+
+
+def test_interrupt_refuses_a_live_lease_and_force_ends_the_job(tmp_path: Path) -> None:
+    from receipts.application.training.leases import LeaseTerms
+    from receipts.bootstrap import bootstrap
+    from receipts.domain.aggregate import utc_now
+    from receipts.domain.job import JobDraft
+    from receipts.settings import Settings
+
+    runtime = bootstrap(Settings(mode="local", home=tmp_path))
+    try:
+        job_id = runtime.jobs.create_job(JobDraft(name="alive"))
+        runtime.jobs.start_attempt(job_id, LeaseTerms().holder, utc_now(), 3600)
+    finally:
+        runtime.close()
+
+    refused = run(tmp_path, "jobs", "interrupt", "alive")
+    forced = run(tmp_path, "jobs", "interrupt", "alive", "--force", "--reason", "[drained]")
+
+    assert refused.returncode == 1, refused.said
+    no_traceback(refused)
+    assert "lease is held by" in refused.said and "--force" in refused.said
+    assert forced.returncode == 0, forced.said
+    assert "failed alive: [drained], before its first whole checkpoint" in forced.said
+    assert show(tmp_path, "alive")["status"] == "failed"
