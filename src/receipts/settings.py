@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from receipts.application.ports.archives import ArchiveLimits
 from receipts.application.ports.label_store import MAX_RECEIPT_WORDS, MAX_RECORD_BYTES
 from receipts.application.ports.queue import MAX_VISIBILITY_TIMEOUT
+from receipts.domain.job_lease import DEFAULT_LEASE_SECONDS
 
 Mode = Literal["memory", "local", "aws"]
 LogFormat = Literal["auto", "json", "console"]
@@ -87,6 +88,10 @@ class Settings(EnvSettings):
     max_receipt_words: int = Field(MAX_RECEIPT_WORDS, ge=1)
     max_archive_bytes: int = Field(ArchiveLimits.max_total_bytes, ge=1)
     max_archive_ratio: float = Field(ArchiveLimits.max_ratio, gt=0)
+    job_lease_seconds: float = Field(DEFAULT_LEASE_SECONDS, gt=0)
+    """How long a running job's trainer counts as alive after renewing its lease (every
+    quarter of this); past it, `receipts jobs recover` ends the job interrupted at its last
+    whole checkpoint."""
     table: str = Field(
         "receipts", validation_alias=AliasChoices("RECEIPTS_TABLE", "DYNAMO_TABLE_NAME")
     )

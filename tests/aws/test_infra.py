@@ -103,6 +103,7 @@ def test_every_function_has_its_own_role_and_its_handler_is_a_real_callable(
         "StartTrainingFunction",
         "QueueExportFunction",
         "ExportResultsFunction",
+        "RecoverJobsFunction",
         "OcrResultsFunction",
         "OcrUploadFunction",
         "InferenceCacheGeneratorFunction",

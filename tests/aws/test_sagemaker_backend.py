@@ -111,6 +111,9 @@ class Reporter:
     def run_config(self, data: dict[str, Any]) -> None:
         raise AssertionError("the container logs the run config")
 
+    def checkpoint(self, uri: str) -> None:
+        raise AssertionError("the container records its checkpoints")
+
     def cancelled(self) -> bool:
         return self._cancelled
 

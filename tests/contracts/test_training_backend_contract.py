@@ -73,6 +73,9 @@ class Recorder:
     def run_config(self, data: dict[str, Any]) -> None:
         self.calls.append(("run_config", data))
 
+    def checkpoint(self, uri: str) -> None:
+        self.calls.append(("checkpoint", uri))
+
     def cancelled(self) -> bool:
         self.calls.append(("cancelled", self.cancel))
         return self.cancel

@@ -55,6 +55,9 @@ class Recorder:
     def run_config(self, data: dict[str, Any]) -> None:
         self.logs.append("run_config")
 
+    def checkpoint(self, uri: str) -> None:
+        pass
+
     def cancelled(self) -> bool:
         return False
 

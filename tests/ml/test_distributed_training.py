@@ -293,6 +293,10 @@ def test_with_the_launchers_job_id_it_records_and_leaves_results_without_ending_
     assert results is not None and results.epochs_run == 1
     assert results.best_checkpoint_uri == runtime.runs_prefix() + "attached/best/"
     assert (c.model_dir / "model.safetensors").is_file()
+    # the container renewed the job's lease with each whole checkpoint it wrote
+    lease = runtime.jobs.lease_of(job_id)
+    assert lease is not None and lease.attempt == 1
+    assert lease.checkpoint_uri is not None and "/checkpoint-" in lease.checkpoint_uri
 
 
 def test_a_restarted_container_resumes_from_its_checkpoint_and_ends_identical(

@@ -88,6 +88,9 @@ class Reporter:
     def run_config(self, data: dict[str, Any]) -> None:
         pass
 
+    def checkpoint(self, uri: str) -> None:
+        pass
+
     def cancelled(self) -> bool:
         self.checks += 1
         return self.cancel_after is not None and self.checks > self.cancel_after

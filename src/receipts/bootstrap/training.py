@@ -21,6 +21,7 @@ from receipts.application.ports.training_backend import (
 )
 from receipts.application.ports.training_data import PreparedDataset
 from receipts.application.training.datasets import prepare_dataset
+from receipts.application.training.leases import LeaseTerms
 from receipts.bootstrap import Runtime
 from receipts.domain.config import DataConfig, JobConfig
 from receipts.domain.errors import InvalidInput
@@ -32,6 +33,11 @@ if TYPE_CHECKING:
 
 # (runtime, the start-training request or None) → the backend that trains the job
 BackendFactory = Callable[[Runtime, Any], TrainingBackend]
+
+
+def lease_terms(settings: Settings) -> LeaseTerms:
+    """How this process's trainers hold their jobs' leases (`RECEIPTS_JOB_LEASE_SECONDS`)."""
+    return LeaseTerms(seconds=settings.job_lease_seconds)
 
 
 def label_store_for(data: DataConfig, settings: Settings | None = None) -> LabelStore:

@@ -19,6 +19,7 @@ from receipts.entrypoints import (
     exports_cli,
     insight_cli,
     ocr_cli,
+    recovery_cli,
     report_cli,
     training_cli,
 )
@@ -33,9 +34,12 @@ app = typer.Typer(
     add_completion=False,
     help="Train, track, export and serve LayoutLM receipt models.",
 )
-jobs_app = typer.Typer(no_args_is_help=True, help="List, inspect and cancel training jobs.")
+jobs_app = typer.Typer(
+    no_args_is_help=True, help="List, inspect, cancel, interrupt and recover training jobs."
+)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(exports_cli.app, name="exports")
+jobs_app.add_typer(recovery_cli.app)  # no name: `jobs recover`, `jobs interrupt`
 for module in (training_cli, export_worker, export_cli, ocr_cli, report_cli, insight_cli):
     app.add_typer(module.app)  # no name: its commands join the root's
 

@@ -21,7 +21,7 @@ from receipts.application.training.run_training import run_training
 from receipts.bootstrap import Runtime
 from receipts.bootstrap.export import ExporterUnavailable, build_export_worker, exporter_for
 from receipts.bootstrap.ocr import build_ocr_worker, model_cache
-from receipts.bootstrap.training import label_store_for, layoutlm_trainer
+from receipts.bootstrap.training import label_store_for, layoutlm_trainer, lease_terms
 from receipts.domain.config import DataConfig
 from receipts.domain.job import JobDraft
 from receipts.domain.receipt import Receipt
@@ -100,7 +100,7 @@ def run_demo(runtime: Runtime, receipts: int = DEMO_RECEIPTS, epochs: int = 12) 
         )
     )
     trainer = layoutlm_trainer(runtime, progress=RichTrainingProgress(out))
-    status = run_training(runtime.jobs, job_id, trainer)
+    status = run_training(runtime.jobs, job_id, trainer, lease=lease_terms(runtime.settings))
     job = runtime.jobs.get_job(job_id)
     out.print(f"3. job {status.value}" + (f": {job.status_reason}" if job.status_reason else ""))
     out.print(console.evaluations_table(runtime.jobs.evaluations_of(job_id)))

@@ -11,6 +11,9 @@ job) the launcher does, from the results this leaves at `<runs prefix>/<job>/res
 without it the container finds the job by name (RECEIPTS_JOB_NAME or SageMaker's
 TRAINING_JOB_NAME), creates it from the hyperparameters if missing, and runs it to its end.
 
+Rank 0 renews the job's lease while it trains (`application/training/leases.py`), so a
+container that dies without a restart leaves a job `receipts jobs recover` can end.
+
 Several processes (hosts times GPUs, or RECEIPTS_SAGEMAKER_PROCESSES_PER_HOST) train
 data-parallel: started without torchrun's variables, the entrypoint re-launches itself
 under torchrun. Only rank 0 opens the event store; it hands the others the TrainingSpec.
@@ -39,9 +42,10 @@ from receipts.application.ports.training_backend import (
     TrainingSpec,
 )
 from receipts.application.ports.training_data import PreparedDataset
+from receipts.application.training.leases import LeaseKeeper
 from receipts.application.training.run_training import JobReporter, run_training
 from receipts.bootstrap import Runtime, bootstrap
-from receipts.bootstrap.training import load_dataset
+from receipts.bootstrap.training import lease_terms, load_dataset
 from receipts.domain.errors import JobNotFound
 from receipts.domain.job import Job, JobDraft, JobStatus
 from receipts.domain.job_metric import Evaluation
@@ -189,7 +193,7 @@ def _owned(
     container: ContainerEnv, runtime: Runtime, trainer: LayoutLMTrainer, spec: TrainingSpec
 ) -> int:
     """The container's own job: run_training starts (or resumes) it and ends it."""
-    status = run_training(runtime.jobs, spec.job_id, trainer)
+    status = run_training(runtime.jobs, spec.job_id, trainer, lease=lease_terms(runtime.settings))
     job = runtime.jobs.get_job(spec.job_id)
     if status is JobStatus.SUCCEEDED:
         _write_model(container, spec)
@@ -204,10 +208,16 @@ def _owned(
 def _attached(
     container: ContainerEnv, runtime: Runtime, trainer: LayoutLMTrainer, spec: TrainingSpec
 ) -> int:
-    """The launcher's job: record as it trains, leave the results; the launcher ends it."""
-    reporter = JobReporter(runtime.jobs, spec.job_id)
+    """The launcher's job: record as it trains (renewing the job's lease), leave the
+    results; the launcher ends it."""
+    jobs = runtime.jobs
+    attempt = jobs.get_job(spec.job_id).attempts
+    keeper = LeaseKeeper(jobs, spec.job_id, max(attempt, 1), lease_terms(runtime.settings))
+    reporter = JobReporter(jobs, spec.job_id, lease=keeper)
     try:
-        results = trainer.train(spec, reporter)
+        keeper.renew()
+        with keeper:
+            results = trainer.train(spec, reporter)
     except TrainingInterrupted as stop:
         reporter.log(f"interrupted: {stop.reason}", "warning", checkpoint_uri=stop.checkpoint_uri)
         return EXIT_INTERRUPTED

@@ -10,6 +10,7 @@ from uuid import UUID
 
 import typer
 
+from receipts.application.training.leases import sweep
 from receipts.bootstrap import Runtime
 from receipts.domain.errors import InvalidInput
 from receipts.domain.job import JobDraft, JobStatus
@@ -138,6 +139,17 @@ def _new_job(runtime: Runtime, params: dict[str, Any]) -> UUID:
 
 def _interrupted_job(runtime: Runtime, key: str) -> UUID:
     job = runtime.jobs.find_job(key)
+    if job.status is JobStatus.RUNNING:
+        # a trainer that died (SIGKILL, OOM, a lost node) left it running: once its lease
+        # has expired it is ended here as `receipts jobs recover` would
+        [recovery] = sweep(runtime.jobs, [job.id])
+        if recovery.outcome in ("interrupted", "failed"):
+            console.err.print(console.styled((recovery.outcome, "yellow"), f": {recovery.detail}"))
+        job = runtime.jobs.get_job(job.id)
+        if job.status is JobStatus.RUNNING:
+            raise InvalidInput(
+                "--resume", [f"job {job.name} is running, not interrupted: {recovery.detail}"]
+            )
     if job.status is not JobStatus.INTERRUPTED:
         raise InvalidInput("--resume", [f"job {job.name} is {job.status.value}, not interrupted"])
     return job.id
@@ -151,7 +163,7 @@ def _run_training(
     console.out.print(console.styled("job ", (job.name, "bold"), f" ({job.id})"))
     # torch loads only once the job is valid: bad input is refused in well under a second
     from receipts.application.training.run_training import run_training
-    from receipts.bootstrap.training import layoutlm_trainer
+    from receipts.bootstrap.training import layoutlm_trainer, lease_terms
 
     trainer = layoutlm_trainer(
         runtime,
@@ -159,7 +171,7 @@ def _run_training(
         progress=RichTrainingProgress(console.out),
         keep_checkpoints=keep_checkpoints,
     )
-    status = run_training(runtime.jobs, job_id, trainer)
+    status = run_training(runtime.jobs, job_id, trainer, lease=lease_terms(runtime.settings))
     job = runtime.jobs.get_job(job_id)
     if status is JobStatus.SUCCEEDED and job.results:
         r = job.results

@@ -102,6 +102,9 @@ class SilentReporter:
     def run_config(self, data: dict[str, Any]) -> None:
         pass
 
+    def checkpoint(self, uri: str) -> None:
+        pass
+
     def cancelled(self) -> bool:
         return False
 
@@ -428,6 +431,8 @@ class LayoutLMTrainer:
                 "config": t.spec.config.model_dump(mode="json"),
             }
             save_checkpoint(path, t.model, t.tokenizer, state, t.optimizer, t.scheduler)
+            # whole now (renamed into place): recorded on the job's lease before any pruning
+            t.reporter.checkpoint(directory_uri(path))
         return path
 
     def _interrupted(self, checkpoint: Path) -> TrainingInterrupted:

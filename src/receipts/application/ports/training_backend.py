@@ -51,8 +51,14 @@ class TrainingReporter(Protocol):
 
     def run_config(self, data: dict[str, Any]) -> None: ...
 
+    def checkpoint(self, uri: str) -> None:
+        """A whole, resumable checkpoint was just written at `uri` (before any older one is
+        pruned): it is where the job resumes should its trainer die."""
+        ...
+
     def cancelled(self) -> bool:
-        """Whether the job was cancelled; trainers check it between steps."""
+        """Whether the job was cancelled (or its attempt ended elsewhere); trainers check it
+        between steps and stop."""
         ...
 
 

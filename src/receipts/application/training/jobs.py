@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
@@ -12,6 +14,7 @@ from receipts.application.event_sourcing.conflicts import retry_on_conflict
 from receipts.application.event_sourcing.persistence import PydanticApplication
 from receipts.domain.errors import DuplicateJobName, JobNotFound
 from receipts.domain.job import Job, JobDraft, JobResults, JobStatus
+from receipts.domain.job_lease import JobLease
 from receipts.domain.job_log import JobLog, LogEntry
 from receipts.domain.job_metric import Evaluation, JobMetric
 from receipts.domain.job_name import JobName
@@ -58,24 +61,82 @@ class Jobs(PydanticApplication):
             return self.get_job_by_name(key)
 
     def start_job(self, job_id: UUID) -> None:
-        job = self.get_job(job_id)
-        job.start()
-        self.save(job)
+        self.change_job(job_id, Job.start)
 
     def succeed_job(self, job_id: UUID, results: JobResults) -> None:
-        job = self.get_job(job_id)
-        job.succeed(results)
-        self.save(job)
+        self.change_job(job_id, lambda job: job.succeed(results))
 
     def fail_job(self, job_id: UUID, reason: str) -> None:
-        job = self.get_job(job_id)
-        job.fail(reason)
-        self.save(job)
+        self.change_job(job_id, lambda job: job.fail(reason))
 
     def cancel_job(self, job_id: UUID, reason: str = "cancelled by user") -> None:
-        job = self.get_job(job_id)
-        job.cancel(reason)
-        self.save(job)
+        self.change_job(job_id, lambda job: job.cancel(reason))
+
+    def change_job(self, job_id: UUID, command: Callable[[Job], None]) -> Job:
+        """Runs `command` on the job and saves it. When another save of the job won the
+        race (a trainer succeeding while a person cancels), the command is decided again
+        on the state that save left: it then applies, or raises the rule it breaks
+        (IllegalTransition), never a storage conflict."""
+
+        def change() -> Job:
+            job = self.get_job(job_id)
+            command(job)
+            self.save(job)
+            return job
+
+        return retry_on_conflict(change)
+
+    def start_attempt(self, job_id: UUID, holder: str, now: datetime, lease_seconds: float) -> Job:
+        """Starts (or resumes) the job and gives the new attempt its lease, in one save: a
+        running attempt always has a lease. The lease starts at the resume checkpoint."""
+
+        def start() -> Job:
+            job = self.get_job(job_id)
+            job.start()
+            lease = self.lease_of(job_id) or JobLease(job_id=job_id)
+            lease.renew(job.attempts, holder, now, lease_seconds, job.resume_checkpoint_uri)
+            self.save(job, lease)
+            return job
+
+        return retry_on_conflict(start)
+
+    def end_attempt(self, job_id: UUID, attempt: int, command: Callable[[Job], None]) -> JobStatus:
+        """Ends the job's `attempt` with `command` (succeed, fail, interrupt) unless the
+        attempt was ended already (cancelled by a person, interrupted by a sweep, taken
+        over by a later attempt), which then wins; the job's status either way."""
+
+        def end() -> JobStatus:
+            job = self.get_job(job_id)
+            if job.status is not JobStatus.RUNNING or job.attempts != attempt:
+                return job.status
+            command(job)
+            self.save(job)
+            return job.status
+
+        return retry_on_conflict(end)
+
+    def renew_lease(
+        self,
+        job_id: UUID,
+        attempt: int,
+        holder: str,
+        now: datetime,
+        seconds: float,
+        checkpoint_uri: str | None = None,
+    ) -> None:
+        def renew() -> None:
+            lease = self.lease_of(job_id)
+            if lease is None:
+                self.get_job(job_id)  # a lease exists only for a job that exists
+                lease = JobLease(job_id=job_id)
+            lease.renew(attempt, holder, now, seconds, checkpoint_uri)
+            self.save(lease)
+
+        retry_on_conflict(renew)
+
+    def lease_of(self, job_id: UUID) -> JobLease | None:
+        lease: JobLease | None = self.get_if_exists(JobLease.id_for(job_id))
+        return lease
 
     def apply_training_status(
         self,
@@ -119,9 +180,7 @@ class Jobs(PydanticApplication):
         return retry_on_conflict(apply)
 
     def interrupt_job(self, job_id: UUID, checkpoint_uri: str | None, reason: str) -> None:
-        job = self.get_job(job_id)
-        job.interrupt(checkpoint_uri, reason)
-        self.save(job)
+        self.change_job(job_id, lambda job: job.interrupt(checkpoint_uri, reason))
 
     def record_evaluation(self, job_id: UUID, evaluation: Evaluation) -> bool:
         series = self._metric_series(job_id)

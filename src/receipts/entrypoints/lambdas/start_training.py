@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from receipts.application.ports.training_backend import TrainingBackend, TrainingSpec
 from receipts.application.training.run_training import run_training
 from receipts.bootstrap import Runtime
-from receipts.bootstrap.training import training_backend_for
+from receipts.bootstrap.training import lease_terms, training_backend_for
 from receipts.domain.config import split_hyperparameter_map, validation_problems
 from receipts.domain.errors import DuplicateJobName, InvalidInput
 from receipts.domain.job import JobDraft, Priority
@@ -142,7 +142,7 @@ def start_training(
         return _response(
             201, **body, status="running", backend=backend.name, training_job_arn=external_id
         )
-    status = run_training(jobs, job_id, backend)
+    status = run_training(jobs, job_id, backend, lease=lease_terms(runtime.settings))
     job = jobs.get_job(job_id)
     results = job.results.model_dump(mode="json") if job.results else None
     return _response(
