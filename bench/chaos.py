@@ -174,6 +174,8 @@ def trainer_killed(campaign: Campaign, dataset: Path) -> Tally:
         "chaos-train",
         "--max-seq-length",
         "128",
+        "--stride",
+        "32",
     )
     trainer = campaign.spawn("train", *args)
     runs = campaign.home / "artifacts" / "runs"
