@@ -95,7 +95,7 @@ class Lane:
     """One job queue and its workers: a new worker (process) whenever one dies."""
 
     queue: MessageQueue
-    build: Callable[[SimulatedProcess], QueueWorker[Any, str]]
+    build: Callable[[SimulatedProcess], QueueWorker[Any, Any]]
     faults: Faults
     batch: int
     outcomes: Counter[str]
@@ -120,7 +120,7 @@ class Lane:
                 queue.expire()
         self.processes.clear()
 
-    def _spawn(self, faults: Faults) -> tuple[SimulatedProcess, QueueWorker[Any, str]]:
+    def _spawn(self, faults: Faults) -> tuple[SimulatedProcess, QueueWorker[Any, Any]]:
         rival = self._rival if faults is not NO_FAULTS else None
         process = SimulatedProcess(faults=faults, rival=rival)
         worker = self.build(process)

@@ -21,7 +21,7 @@ class SimulatedOCREngine:
     name = "simulated"
 
     def recognize(self, image_path: Path) -> OCRResult:
-        words = []
+        words: list[OCRWord] = []
         for line_id, line in enumerate(_LINES):
             for column, text in enumerate(line):
                 x0, y0 = 10 + 60 * column, 10 + 30 * line_id
