@@ -6,6 +6,8 @@ Everything runs in local mode (SQLite, files) in a fresh RECEIPTS_HOME, with sho
 visibility timeouts (RECEIPTS_VISIBILITY_TIMEOUT) and a low redrive limit. Experiments, in
 order (each uses what the one before left):
 
+First a tiny model is trained to success (its export is queued; its model reads receipts).
+
 - `trainer-killed-mid-checkpoint` (issue 16, failure 2): `receipts train` (tiny model) is
   killed once its first epoch checkpoint appears; recovery (`jobs recover` where it exists),
   then `train --resume`.
@@ -176,6 +178,8 @@ def trainer_killed(campaign: Campaign, dataset: Path) -> Tally:
         "128",
         "--stride",
         "32",
+        "--tags",
+        "skip-coreml-export=true",
     )
     trainer = campaign.spawn("train", *args)
     runs = campaign.home / "artifacts" / "runs"
@@ -293,6 +297,23 @@ def main(argv: list[str] | None = None) -> int:
     dataset = home / "receipts.jsonl"
     campaign.receipts("synthesize", "--output", str(dataset), "--count", "60", check=True)
     print(f"home: {home}")
+    # a job that succeeds: its export is queued (export experiment), its model reads receipts
+    campaign.receipts(
+        "train",
+        "--dataset",
+        str(dataset),
+        "--model-size",
+        "tiny",
+        "--epochs",
+        "1",
+        "--max-seq-length",
+        "128",
+        "--stride",
+        "32",
+        "--job-name",
+        "chaos-base",
+        check=True,
+    )
 
     tallies = [
         trainer_killed(campaign, dataset),
