@@ -69,6 +69,7 @@ class Campaign:
     logs: Path
     env: dict[str, str]
     started: Counter[str] = field(default_factory=Counter)
+    children: list[subprocess.Popen[str]] = field(default_factory=list)
 
     def receipts(self, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -78,7 +79,14 @@ class Campaign:
     def spawn(self, name: str, *args: str) -> subprocess.Popen[str]:
         self.started[name] += 1
         log = (self.logs / f"{name}-{self.started[name]}.log").open("w")
-        return subprocess.Popen([*CLI, *args], env=self.env, stdout=log, stderr=log, text=True)
+        child = subprocess.Popen([*CLI, *args], env=self.env, stdout=log, stderr=log, text=True)
+        self.children.append(child)
+        return child
+
+    def kill_children(self) -> None:
+        for child in self.children:
+            if child.poll() is None:
+                kill(child)
 
     def has_command(self, *words: str) -> bool:
         return self.receipts(*words, "--help").returncode == 0
@@ -184,7 +192,8 @@ def trainer_killed(campaign: Campaign, dataset: Path) -> Tally:
     trainer = campaign.spawn("train", *args)
     runs = campaign.home / "artifacts" / "runs"
     seen = wait_for(
-        lambda: trainer.poll() is not None or any(runs.glob("*/checkpoint-*")), timeout=600
+        lambda: trainer.poll() is not None or any(runs.glob("chaos-train/checkpoint-*")),
+        timeout=600,
     )
     if seen and trainer.poll() is None:
         kill(trainer)
@@ -315,12 +324,15 @@ def main(argv: list[str] | None = None) -> int:
         check=True,
     )
 
-    tallies = [
-        trainer_killed(campaign, dataset),
-        export_killed(campaign),
-        ocr_two_workers(campaign, home / "images", args.images),
-        ocr_killed_between(campaign, home / "images", args.images),
-    ]
+    try:
+        tallies = [
+            trainer_killed(campaign, dataset),
+            export_killed(campaign),
+            ocr_two_workers(campaign, home / "images", args.images),
+            ocr_killed_between(campaign, home / "images", args.images),
+        ]
+    finally:
+        campaign.kill_children()  # none outlives the campaign
     header = ("experiment", "once", "twice", "lost", "stuck", "notes")
     rows = [
         (t.name, str(t.once), str(t.twice), str(t.lost), str(t.stuck), "; ".join(t.notes))
