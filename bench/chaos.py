@@ -186,7 +186,7 @@ def trainer_killed(campaign: Campaign, dataset: Path) -> Tally:
         "128",
         "--stride",
         "32",
-        "--tags",
+        "--tag",
         "skip-coreml-export=true",
     )
     trainer = campaign.spawn("train", *args)
