@@ -233,7 +233,7 @@ def export_killed(campaign: Campaign) -> Tally:
         campaign.receipts("exports", "retry", "--all")
     else:
         tally.notes.append("no `exports retry`")
-    campaign.spawn("export", *worker, "--continuous", "--wait-seconds", "1").wait()
+    campaign.spawn("export", *worker, "--continuous", "--until-empty", "--wait-seconds", "1").wait()
     return classify(
         campaign, tally, "export", campaign.completions("export succeeded", "export_id")
     )
