@@ -134,6 +134,17 @@ def test_simulate_reports_lifecycles_per_second(tmp_path: Path) -> None:
     assert "mode: memory" in result.said
 
 
+def test_simulate_with_faults_reports_faults_and_invariants(tmp_path: Path) -> None:
+    result = run(tmp_path, "simulate", "--faults", "--jobs", "16", "--seed", "5")
+
+    assert "faults injected:" in result.said and "crash" in result.said
+    assert "16 lifecycles in" in result.said and "wall time" in result.said
+    violated = "invariants violated:" in result.said
+    assert result.returncode == (1 if violated else 0), result.said
+    assert violated or "invariants: all hold" in result.said
+    no_traceback(result)
+
+
 def test_invalid_mode_in_environment_exits_2(tmp_path: Path) -> None:
     result = run(tmp_path, "jobs", "list", RECEIPTS_MODE="bogus")
 

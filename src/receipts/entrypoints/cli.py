@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from receipts.application.invariants import Violation
 from receipts.application.ports.resources import ResourceMissing
 from receipts.domain.errors import DomainError
 from receipts.domain.job import JobStatus
@@ -148,17 +150,27 @@ def simulate(
     epochs: Annotated[int, typer.Option(min=1, help="Simulated epochs per job.")] = 3,
     fail_rate: Annotated[float, typer.Option(min=0, max=1, help="Chance an epoch fails.")] = 0.05,
     skip_rate: Annotated[float, typer.Option(min=0, max=1, help="Share tagged skip-export.")] = 0.1,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    seed: Annotated[int, typer.Option(help="Random seed (of the lifecycles and the faults).")] = 0,
     store: Annotated[
         Mode, typer.Option(help="Where the lifecycles are recorded (memory by default).")
     ] = "memory",
+    faults: Annotated[
+        bool,
+        typer.Option(
+            "--faults",
+            help="Kill workers and the trainer at random points, expire visibility, duplicate,"
+            " re-order and poison deliveries; exit 1 on any invariant violated.",
+        ),
+    ] = False,
 ) -> None:
-    """Run N complete lifecycles and report lifecycles/s."""
-    from receipts.entrypoints.simulation import simulate_lifecycles
+    """Run N complete lifecycles, report lifecycles/s, and check the invariants."""
+    from receipts.adapters.simulated.faults import Faults
+    from receipts.entrypoints.simulation import DEFAULT_FAULT_RATES, simulate_lifecycles
 
     state = ctx.ensure_object(State)
     state.override(mode=store)
     runtime = state.runtime()
+    started = time.perf_counter()
     with counting_bar() as progress:
         task = progress.add_task("lifecycles", total=jobs)
         report = simulate_lifecycles(
@@ -168,6 +180,7 @@ def simulate(
             fail_rate=fail_rate,
             skip_rate=skip_rate,
             seed=seed,
+            faults=Faults(DEFAULT_FAULT_RATES, seed=seed) if faults else None,
             on_progress=lambda done: progress.update(task, completed=done),
         )
     console.out.print(f"mode: {runtime.settings.mode}")
@@ -176,11 +189,32 @@ def simulate(
         f"exports: {dict(report.export_statuses)} (skipped by tag: {report.skipped_exports})"
     )
     console.out.print(f"OCR jobs: {dict(report.ocr_statuses)}")
+    if faults:
+        console.out.print(f"faults injected: {dict(report.faults)}")
+        console.out.print(f"deaths by point: {dict(report.crash_points.most_common())}")
     console.out.print(
         f"{report.lifecycles} lifecycles in {report.seconds:.2f} s:"
-        f" {report.per_second:,.0f} lifecycles/s",
+        f" {report.per_second:,.0f} lifecycles/s; invariants checked in"
+        f" {report.check_seconds:.2f} s; wall time {time.perf_counter() - started:.2f} s",
         style="bold",
     )
+    _print_violations(report.violations)
+
+
+def _print_violations(violations: list[Violation], shown: int = 3) -> None:
+    """Counts by invariant and a few examples of each; exit 1 when there is any."""
+    if not violations:
+        console.out.print("invariants: all hold", style="green")
+        return
+    by_invariant: dict[str, list[Violation]] = {}
+    for violation in violations:
+        by_invariant.setdefault(violation.invariant.value, []).append(violation)
+    console.out.print(f"invariants violated: {len(violations)}", style="bold red")
+    for invariant, found in by_invariant.items():
+        console.out.print(f"  {invariant}: {len(found)}", style="red")
+        for violation in found[:shown]:
+            console.out.print(f"    {violation.subject}: {violation.detail}", markup=False)
+    raise typer.Exit(1)
 
 
 @app.command()

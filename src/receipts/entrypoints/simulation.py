@@ -1,20 +1,72 @@
-"""`receipts simulate`: complete lifecycles driven through the real applications."""
+"""`receipts simulate`: complete lifecycles driven through the real applications and workers.
+
+A lifecycle: create a job, train it (simulated, metrics per epoch), succeed or fail; the
+policy requests an export, the real `ExportWorker` exports it; an image is submitted and the
+real `OCRWorker` reads it (simulated engine and model). With `faults`, the workers and the
+trainer run as `SimulatedProcess`es that die at random points, stall past their visibility
+(a rival worker takes their messages), get duplicate and re-ordered deliveries, and share
+their queues with poison messages (`adapters/simulated/faults.py`). Lifecycles then run in
+rounds; after each, the queues are drained to quiescence: a dead worker is replaced by a
+new one and the messages it held become visible again, until every queue is empty (what
+the redrive moves to a dead-letter queue stays there). At the end the invariants
+(`application/invariants.py`) are checked.
+"""
 
 from __future__ import annotations
 
 import random
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
+from receipts.adapters.memory.label_store import InMemoryLabelStore
+from receipts.adapters.simulated.exporter import SimulatedExporter
+from receipts.adapters.simulated.faults import (
+    NO_FAULTS,
+    FaultKind,
+    Faults,
+    FaultyArtifacts,
+    FaultyExporter,
+    FaultyQueue,
+    ProcessDied,
+    SimulatedProcess,
+)
+from receipts.adapters.simulated.ocr import SimulatedOCREngine, SimulatedPredictor
+from receipts.adapters.simulated.training_backend import SimulatedTrainingBackend
 from receipts.application.export.export_worker import ExportWorker
+from receipts.application.invariants import Violation, check_invariants
+from receipts.application.ocr.model_cache import ModelCache
+from receipts.application.ocr.ocr_worker import OCRWorker
+from receipts.application.ports.queue import MessageQueue
+from receipts.application.queueing.queue_worker import QueueWorker
 from receipts.application.training.run_training import run_training
 from receipts.bootstrap import Runtime
-from receipts.bootstrap.export import exporter_for
-from receipts.bootstrap.training import simulated_backend
 from receipts.domain.job import JobDraft
-from receipts.domain.ocr_job import OCROutcome, RoutingDecision
+
+DEFAULT_FAULT_RATES = {
+    FaultKind.CRASH: 0.01,  # per point a worker or the trainer passes (about 25 a lifecycle)
+    FaultKind.EXPIRY: 0.005,  # per point, while the worker holds a message
+    FaultKind.DUPLICATE: 0.05,  # per delivery
+    FaultKind.REORDER: 0.5,  # per batch of two or more
+    FaultKind.POISON: 0.1,  # per round
+}
+ROUND = 8
+"""Lifecycles per round when faults are injected (a batch for the workers to take)."""
+POISON_BODIES = ("not json {", '{"job_id": "neither an id nor a request"}')
+
+
+class SilentLog:
+    """The workers' log when nothing should reach the console (faults make many errors)."""
+
+    def info(self, event: str, **fields: Any) -> None: ...
+
+    def warning(self, event: str, **fields: Any) -> None: ...
+
+    def error(self, event: str, **fields: Any) -> None: ...
 
 
 @dataclass
@@ -25,10 +77,65 @@ class SimulationReport:
     export_statuses: Counter[str] = field(default_factory=Counter)
     ocr_statuses: Counter[str] = field(default_factory=Counter)
     skipped_exports: int = 0
+    faults: Counter[str] = field(default_factory=Counter)
+    crash_points: Counter[str] = field(default_factory=Counter)
+    violations: list[Violation] = field(default_factory=list)
+    check_seconds: float = 0.0
 
     @property
     def per_second(self) -> float:
         return self.lifecycles / self.seconds if self.seconds else float("inf")
+
+    def violations_by_invariant(self) -> Counter[str]:
+        return Counter(v.invariant.value for v in self.violations)
+
+
+@dataclass
+class Lane:
+    """One job queue and its workers: a new worker (process) whenever one dies."""
+
+    queue: MessageQueue
+    build: Callable[[SimulatedProcess], QueueWorker[Any, Any]]
+    faults: Faults
+    batch: int
+    outcomes: Counter[str]
+    processes: list[SimulatedProcess] = field(default_factory=list)
+
+    def drain(self) -> None:
+        """Workers take messages until a receive finds none; each death spawns another."""
+        while True:
+            process, worker = self._spawn(self.faults)
+            try:
+                worker.serve(continuous=True, batch=self.batch, on_handled=self._count)
+                return
+            except ProcessDied:
+                continue
+            finally:
+                process.bury()
+
+    def expire(self) -> None:
+        """The messages every past worker held become visible (their visibility ran out)."""
+        for process in self.processes:
+            for queue in process.queues:
+                queue.expire()
+        self.processes.clear()
+
+    def _spawn(self, faults: Faults) -> tuple[SimulatedProcess, QueueWorker[Any, Any]]:
+        rival = self._rival if faults is not NO_FAULTS else None
+        process = SimulatedProcess(faults=faults, rival=rival)
+        worker = self.build(process)
+        self.processes.append(process)
+        return process, worker
+
+    def _rival(self, stalled: SimulatedProcess) -> None:
+        process, worker = self._spawn(NO_FAULTS)
+        try:
+            worker.serve(continuous=True, batch=self.batch, on_handled=self._count)
+        finally:
+            process.bury()
+
+    def _count(self, outcome: str) -> None:
+        self.outcomes[outcome] += 1
 
 
 def simulate_lifecycles(
@@ -39,60 +146,133 @@ def simulate_lifecycles(
     fail_rate: float = 0.1,
     skip_rate: float = 0.1,
     seed: int = 0,
+    faults: Faults | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> SimulationReport:
-    """Each lifecycle: create a job, train (metrics per epoch), succeed or fail, the policy
-    requests an export, the worker exports it, and one OCR job is submitted and completed."""
+    """Runs `jobs` lifecycles (with `faults`, in rounds of ROUND), then checks the invariants."""
+    faults = faults or NO_FAULTS
     rng = random.Random(seed)
-    backend = simulated_backend(runtime, fail_rate=fail_rate)
-    worker = ExportWorker(
-        exports=runtime.exports,
-        jobs_queue=runtime.queues.export_jobs,
-        results_queue=runtime.queues.export_results,
-        artifacts=runtime.artifacts,
-        exporter=exporter_for("simulated"),
-        worker_name="simulate",
-    )
     report = SimulationReport(lifecycles=jobs, seconds=0.0)
-    run_id = f"{time.time_ns():x}"
-    started = time.perf_counter()
-    for index in range(jobs):
-        skip = rng.random() < skip_rate
-        job_id = runtime.jobs.create_job(
-            JobDraft(
-                name=f"sim-{run_id}-{index}",
-                created_by="simulate",
-                config={"hyperparameters": {"epochs": epochs, "seed": seed + index}},
-                tags={"skip-coreml-export": "true"} if skip else {},
-            )
-        )
-        status = run_training(runtime.jobs, job_id, backend)
-        report.job_statuses[status.value] += 1
-        for outcome in worker.drain():
-            report.export_statuses[outcome] += 1
-        if skip and status.value == "succeeded":
-            report.skipped_exports += 1
-        _simulate_ocr(runtime, index, rng)
-        report.ocr_statuses["completed"] += 1
-        if on_progress:
-            on_progress(index + 1)
-    runtime.queues.export_results.receive(max_messages=10)
-    report.seconds = time.perf_counter() - started
+    with tempfile.TemporaryDirectory(prefix="receipts-simulate-") as scratch:
+        lanes = _lanes(runtime, faults, report, Path(scratch))
+        run_id = f"{time.time_ns():x}"
+        started = time.perf_counter()
+        size = 1 if faults is NO_FAULTS else ROUND
+        for first in range(0, jobs, size):
+            for index in range(first, min(jobs, first + size)):
+                _train(
+                    runtime,
+                    report,
+                    faults,
+                    rng,
+                    f"sim-{run_id}-{index}",
+                    epochs,
+                    fail_rate,
+                    skip_rate,
+                    seed + index,
+                )
+                image_uri = runtime.artifacts_uri(f"images/sim-{run_id}-{index}.png")
+                runtime.artifacts.put_bytes(image_uri, b"simulated image")
+                runtime.ocr_jobs.submit(image_uri, ocr_engine="stub", submitted_by="simulate")
+            if faults.roll(FaultKind.POISON):
+                faults.count(FaultKind.POISON)
+                rng.choice(lanes).queue.send(rng.choice(POISON_BODIES))
+            _settle(lanes, runtime.settings.max_receive_count)
+            if on_progress:
+                on_progress(min(jobs, first + size))
+        report.seconds = time.perf_counter() - started
+    # TODO(issue 16): run the recovery sweeps here once they exist (expired training
+    # leases → interrupted, dead letters → failed), as an operator's `jobs recover` would
+    checked = time.perf_counter()
+    report.violations = check_invariants(runtime.catalog(), runtime.artifacts)
+    report.check_seconds = time.perf_counter() - checked
+    report.faults, report.crash_points = faults.injected, faults.crash_points
     return report
 
 
-def _simulate_ocr(runtime: Runtime, index: int, rng: random.Random) -> None:
-    image_uri = runtime.artifacts_uri(f"images/sim-{index}.png")
-    ocr_id = runtime.ocr_jobs.submit(image_uri, ocr_engine="stub", submitted_by="simulate")
-    for message in runtime.queues.ocr_jobs.receive(max_messages=1):
-        runtime.ocr_jobs.start(ocr_id, "simulate")
-        confident = rng.random() < 0.7
-        runtime.ocr_jobs.complete(
-            ocr_id,
-            OCROutcome(
-                word_count=rng.randint(20, 120),
-                routing=RoutingDecision.AUTO_ACCEPT if confident else RoutingDecision.NEEDS_REVIEW,
-                routing_reason="simulated",
-            ),
+def _train(
+    runtime: Runtime,
+    report: SimulationReport,
+    faults: Faults,
+    rng: random.Random,
+    name: str,
+    epochs: int,
+    fail_rate: float,
+    skip_rate: float,
+    seed: int,
+) -> None:
+    skip = rng.random() < skip_rate
+    job_id = runtime.jobs.create_job(
+        JobDraft(
+            name=name,
+            created_by="simulate",
+            config={"hyperparameters": {"epochs": epochs, "seed": seed}},
+            tags={"skip-coreml-export": "true"} if skip else {},
         )
-        runtime.queues.ocr_jobs.delete(message.receipt_handle)
+    )
+    trainer = SimulatedProcess(faults=faults)
+    artifacts = FaultyArtifacts(runtime.artifacts, trainer, "trainer")
+    backend = SimulatedTrainingBackend(artifacts, runtime.runs_prefix(), fail_rate=fail_rate)
+    try:
+        status = run_training(runtime.jobs, job_id, backend).value
+    except ProcessDied:
+        status = "died"
+    report.job_statuses[status] += 1
+    if skip and status == "succeeded":
+        report.skipped_exports += 1
+
+
+def _settle(lanes: list[Lane], max_receive_count: int) -> None:
+    """Drains every lane; while messages remain (held by dead or stalled workers, or
+    handled without being deleted), lets their visibility expire and drains again."""
+    for _ in range(3 * max_receive_count + 3):
+        for lane in lanes:
+            lane.drain()
+        for lane in lanes:
+            lane.expire()
+        if not any(lane.queue.approximate_count() for lane in lanes):
+            return
+
+
+def _lanes(runtime: Runtime, faults: Faults, report: SimulationReport, scratch: Path) -> list[Lane]:
+    queues = runtime.queues
+    visibility = runtime.settings.visibility_timeout
+
+    def export_worker(process: SimulatedProcess) -> ExportWorker:
+        worker = ExportWorker(
+            exports=runtime.exports,
+            jobs_queue=FaultyQueue(queues.export_jobs, process, "export"),
+            results_queue=FaultyQueue(queues.export_results, process, "export-results"),
+            artifacts=FaultyArtifacts(runtime.artifacts, process, "export"),
+            exporter=FaultyExporter(SimulatedExporter(), process),
+            worker_name="simulate-export",
+            visibility_timeout=visibility,
+            log=SilentLog(),
+        )
+        process.on_death = lambda: worker.request_stop(immediately=True)
+        return worker
+
+    # the simulated model, and the records in memory: never the home's real OCR labels
+    models = ModelCache(runtime.artifacts, scratch, lambda *_, **__: SimulatedPredictor(), "sim")
+    labels = InMemoryLabelStore(source="simulate")
+    engine = SimulatedOCREngine()
+
+    def ocr_worker(process: SimulatedProcess) -> OCRWorker:
+        return OCRWorker(
+            ocr_jobs=runtime.ocr_jobs,
+            jobs_queue=FaultyQueue(queues.ocr_jobs, process, "ocr"),
+            results_queue=FaultyQueue(queues.ocr_results, process, "ocr-results"),
+            artifacts=FaultyArtifacts(runtime.artifacts, process, "ocr"),
+            labels=labels,
+            engines=lambda _: engine,
+            models=models,
+            results_prefix=runtime.artifacts_uri(""),
+            worker_name="simulate-ocr",
+            visibility_timeout=visibility,
+            log=SilentLog(),
+        )
+
+    return [
+        Lane(queues.export_jobs, export_worker, faults, 1, report.export_statuses),
+        Lane(queues.ocr_jobs, ocr_worker, faults, 10, report.ocr_statuses),
+    ]

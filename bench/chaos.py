@@ -1,0 +1,348 @@
+"""The crash campaign: real worker and trainer processes killed with SIGKILL at chosen points.
+
+    .venv/bin/python bench/chaos.py [--images 12] [--keep HOME]
+
+Everything runs in local mode (SQLite, files) in a fresh RECEIPTS_HOME, with short
+visibility timeouts (RECEIPTS_VISIBILITY_TIMEOUT) and a low redrive limit. Experiments, in
+order (each uses what the one before left):
+
+First a tiny model is trained to success (its export is queued; its model reads receipts).
+
+- `trainer-killed-mid-checkpoint` (issue 16, failure 2): `receipts train` (tiny model) is
+  killed once its first epoch checkpoint appears; recovery (`jobs recover` where it exists),
+  then `train --resume`.
+- `export-killed-mid-conversion` (failure 3): `export-worker --exporter onnx` is killed
+  mid-conversion as often as the redrive allows; recovery (`exports retry` where it exists),
+  then a worker drains the queue.
+- `ocr-two-workers` (failure 1): two `ocr-worker --continuous --stub-ocr` on one queue
+  whose visibility (5 s) is shorter than their batch of 10 takes.
+- `ocr-killed-between-messages`: an OCR worker killed right after it completed a job; a
+  new one drains.
+
+Each experiment prints, per piece of work (job, export, OCR job): processed once, twice
+(completed by two attempts, from the workers' logs), lost (ended failed, or published
+files missing or partial: `application/invariants.py`), stuck (not terminal, not
+resumable). The goal is once = all, twice = lost = stuck = 0.
+
+TODO: `--aws`, the same experiments against the moto server `tests/conftest.py` starts
+(RECEIPTS_MODE=aws, AWS_ENDPOINT_URL, RECEIPTS_CREATE_RESOURCES=true).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from receipts.adapters.synthetic.generator import generate_receipt, render
+from receipts.application.invariants import Invariant, check_invariants
+from receipts.bootstrap import bootstrap
+from receipts.settings import Settings
+
+CLI = [sys.executable, "-c", "from receipts.entrypoints.cli import main; main()"]
+VISIBILITY = 5
+MAX_RECEIVES = 2
+
+
+@dataclass
+class Tally:
+    name: str
+    once: int = 0
+    twice: int = 0
+    lost: int = 0
+    stuck: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Campaign:
+    home: Path
+    logs: Path
+    env: dict[str, str]
+    started: Counter[str] = field(default_factory=Counter)
+    children: list[subprocess.Popen[str]] = field(default_factory=list)
+
+    def receipts(self, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*CLI, *args], env=self.env, capture_output=True, text=True, check=check, timeout=900
+        )
+
+    def spawn(self, name: str, *args: str) -> subprocess.Popen[str]:
+        self.started[name] += 1
+        log = (self.logs / f"{name}-{self.started[name]}.log").open("w")
+        child = subprocess.Popen([*CLI, *args], env=self.env, stdout=log, stderr=log, text=True)
+        self.children.append(child)
+        return child
+
+    def kill_children(self) -> None:
+        for child in self.children:
+            if child.poll() is None:
+                kill(child)
+
+    def has_command(self, *words: str) -> bool:
+        return self.receipts(*words, "--help").returncode == 0
+
+    def completions(self, event: str, key: str) -> Counter[str]:
+        """How often each id was logged with `event`, across every worker's log."""
+        counts: Counter[str] = Counter()
+        for path in self.logs.glob("*.log"):
+            for line in path.read_text().splitlines():
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(entry, dict) and entry.get("event") == event and key in entry:
+                    counts[str(entry[key])] += 1
+        return counts
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, every: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(every)
+    return False
+
+
+def kill(process: subprocess.Popen[str]) -> None:
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+def logged(campaign: Campaign, name: str, event: str) -> bool:
+    path = campaign.logs / f"{name}-{campaign.started[name]}.log"
+    return path.is_file() and f'"event": "{event}"' in path.read_text()
+
+
+def classify(
+    campaign: Campaign,
+    tally: Tally,
+    kind: str,
+    done: Counter[str],
+    skip: frozenset[str] = frozenset(),
+) -> Tally:
+    """Each job / export / OCR job of `kind` (but those in `skip`) counted once, twice, lost
+    or stuck."""
+    runtime = bootstrap(Settings(mode="local", home=campaign.home, log_level="error"))
+    try:
+        catalog = runtime.catalog()
+        violations = check_invariants(catalog, runtime.artifacts)
+        if kind == "job":
+            items = {str(j.job_id): j.status.value for j in catalog.all()}
+        elif kind == "export":
+            items = {
+                str(e.export_id): e.status.value
+                for j in catalog.all()
+                for e in catalog.exports_of(j.job_id)
+            }
+        else:
+            items = {
+                str(r.ocr_job_id): r.status.value
+                for status in ("pending", "processing", "completed", "failed")
+                for r in catalog.ocr_jobs_by_status(status)
+            }
+    finally:
+        runtime.close()
+    broken = {
+        v.subject.rsplit(" ", 1)[-1] for v in violations if v.invariant is not Invariant.SETTLED
+    }
+    for item, status in items.items():
+        if item in skip:
+            continue
+        if status in ("pending", "queued", "running", "processing"):
+            tally.stuck += 1
+        elif status in ("failed", "cancelled") or item in broken:
+            tally.lost += 1
+        elif done[item] > 1:
+            tally.twice += 1
+        else:
+            tally.once += 1
+    return tally
+
+
+def trainer_killed(campaign: Campaign, dataset: Path) -> Tally:
+    tally = Tally("trainer-killed-mid-checkpoint")
+    args = (
+        "train",
+        "--dataset",
+        str(dataset),
+        "--model-size",
+        "tiny",
+        "--epochs",
+        "3",
+        "--job-name",
+        "chaos-train",
+        "--max-seq-length",
+        "128",
+        "--stride",
+        "32",
+        "--tag",
+        "skip-coreml-export=true",
+    )
+    trainer = campaign.spawn("train", *args)
+    runs = campaign.home / "artifacts" / "runs"
+    seen = wait_for(
+        lambda: trainer.poll() is not None or any(runs.glob("chaos-train/checkpoint-*")),
+        timeout=600,
+    )
+    if seen and trainer.poll() is None:
+        kill(trainer)
+    else:
+        trainer.wait()
+        tally.notes.append(f"trainer exited {trainer.returncode} before a checkpoint")
+    if campaign.has_command("jobs", "recover"):
+        campaign.receipts("jobs", "recover")
+    else:
+        tally.notes.append("no `jobs recover`")
+    resumed = campaign.receipts("train", *args[1:], "--resume", "chaos-train")
+    if resumed.returncode:
+        tally.notes.append(f"resume: {(resumed.stderr or resumed.stdout).strip()[-80:]}")
+    return classify(campaign, tally, "job", Counter())
+
+
+def export_killed(campaign: Campaign) -> Tally:
+    tally = Tally("export-killed-mid-conversion")
+    worker = (
+        "export-worker",
+        "--exporter",
+        "onnx",
+        "--visibility-timeout",
+        str(VISIBILITY),
+        "--heartbeat-every",
+        "1",
+    )
+    for _ in range(MAX_RECEIVES + 1):
+        process = campaign.spawn("export", *worker, "--once", "--wait-seconds", "10")
+        if wait_for(lambda: logged(campaign, "export", "export started"), timeout=60):
+            time.sleep(0.5)  # into the conversion
+            kill(process)
+        else:
+            process.wait()
+        time.sleep(VISIBILITY + 1)
+    if campaign.has_command("exports", "retry"):
+        campaign.receipts("exports", "retry", "--all")
+    else:
+        tally.notes.append("no `exports retry`")
+    campaign.spawn("export", *worker, "--continuous", "--until-empty", "--wait-seconds", "1").wait()
+    return classify(
+        campaign, tally, "export", campaign.completions("export succeeded", "export_id")
+    )
+
+
+def submit_images(campaign: Campaign, images: Path, count: int, seed: int) -> None:
+    images.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index in range(count):
+        receipt, _ = generate_receipt(seed, index)
+        path = images / f"receipt-{seed}-{index}.png"
+        render(seed, index).save(path)
+        words = [
+            {"text": w.text, "box": w.box.as_list(), "line_id": w.line_id} for w in receipt.words
+        ]
+        sidecar = {"width": receipt.width, "height": receipt.height, "words": words}
+        path.with_name(path.name + ".ocr.json").write_text(json.dumps(sidecar))
+        paths.append(str(path))
+    campaign.receipts("ocr-submit", *paths, "--engine", "stub", check=True)
+
+
+def ocr_two_workers(campaign: Campaign, images: Path, count: int) -> Tally:
+    tally = Tally("ocr-two-workers")
+    submit_images(campaign, images / "two", count, seed=101)
+    worker = ("ocr-worker", "--continuous", "--stub-ocr", "--wait-seconds", "1")
+    both = [campaign.spawn("ocr", *worker), campaign.spawn("ocr", *worker)]
+    for process in both:
+        process.wait()
+    codes = [p.returncode for p in both]
+    if any(codes):
+        tally.notes.append(f"worker exit codes {codes}")
+    done = campaign.completions("OCR job completed", "ocr_job_id")
+    return classify(campaign, tally, "ocr", done)
+
+
+def ocr_killed_between(campaign: Campaign, images: Path, count: int) -> Tally:
+    tally = Tally("ocr-killed-between-messages")
+    earlier = frozenset(campaign.completions("OCR job completed", "ocr_job_id")) | frozenset(
+        campaign.completions("OCR job started", "ocr_job_id")
+    )
+    submit_images(campaign, images / "between", count, seed=202)
+    worker = ("ocr-worker", "--continuous", "--stub-ocr", "--batch", "1", "--wait-seconds", "1")
+    process = campaign.spawn("ocr", *worker)
+    if wait_for(lambda: logged(campaign, "ocr", "OCR job completed"), timeout=300, every=0.02):
+        kill(process)
+    time.sleep(VISIBILITY + 1)
+    campaign.spawn("ocr", *worker).wait()
+    done = campaign.completions("OCR job completed", "ocr_job_id")
+    return classify(campaign, tally, "ocr", done, skip=earlier)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=12, help="OCR jobs per OCR experiment")
+    parser.add_argument("--keep", type=Path, help="run in this home and keep it")
+    args = parser.parse_args(argv)
+    home = args.keep or Path(tempfile.mkdtemp(prefix="receipts-chaos-"))
+    logs = home / "worker-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECEIPTS_")}
+    env.update(
+        RECEIPTS_HOME=str(home),
+        RECEIPTS_MODE="local",
+        RECEIPTS_LOG_FORMAT="json",
+        RECEIPTS_VISIBILITY_TIMEOUT=str(VISIBILITY),
+        RECEIPTS_MAX_RECEIVE_COUNT=str(MAX_RECEIVES),
+        NO_COLOR="1",
+    )
+    campaign = Campaign(home, logs, env)
+    dataset = home / "receipts.jsonl"
+    campaign.receipts("synthesize", "--output", str(dataset), "--count", "60", check=True)
+    print(f"home: {home}")
+    # a job that succeeds: its export is queued (export experiment), its model reads receipts
+    campaign.receipts(
+        "train",
+        "--dataset",
+        str(dataset),
+        "--model-size",
+        "tiny",
+        "--epochs",
+        "1",
+        "--max-seq-length",
+        "128",
+        "--stride",
+        "32",
+        "--job-name",
+        "chaos-base",
+        check=True,
+    )
+
+    try:
+        tallies = [
+            trainer_killed(campaign, dataset),
+            export_killed(campaign),
+            ocr_two_workers(campaign, home / "images", args.images),
+            ocr_killed_between(campaign, home / "images", args.images),
+        ]
+    finally:
+        campaign.kill_children()  # none outlives the campaign
+    header = ("experiment", "once", "twice", "lost", "stuck", "notes")
+    rows = [
+        (t.name, str(t.once), str(t.twice), str(t.lost), str(t.stuck), "; ".join(t.notes))
+        for t in tallies
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+    return 0 if all(t.twice == t.lost == t.stuck == 0 for t in tallies) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
