@@ -242,6 +242,16 @@ class FaultyArtifacts:
         self.process.point(f"{self.role}:download_dir")
         return self.store.download_dir(prefix, directory)
 
+    def publish_dir(self, staging: str, prefix: str) -> bool:
+        self.process.point(f"{self.role}:publish_dir")
+        published = self.store.publish_dir(staging, prefix)
+        self.process.point(f"{self.role}:publish_dir-done")
+        return published
+
+    def delete_dir(self, prefix: str) -> None:
+        self.process.point(f"{self.role}:delete_dir")
+        self.store.delete_dir(prefix)
+
 
 class FaultyExporter:
     """An `Exporter` that may die before or after converting."""
