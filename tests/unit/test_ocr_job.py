@@ -26,6 +26,7 @@ COMMANDS: dict[OCRStatus, tuple[str, Callable[[OCRJob], None], type[OCRJob.Event
     P.PROCESSING: ("start processing", lambda job: job.start("mac-1"), OCRJob.ProcessingStarted),
     P.COMPLETED: ("complete", lambda job: job.complete(OUTCOME), OCRJob.Completed),
     P.FAILED: ("fail", lambda job: job.fail("image unreadable"), OCRJob.Failed),
+    P.PENDING: ("retry", lambda job: job.retry("operator"), OCRJob.Resubmitted),
 }
 PATHS = {
     P.PENDING: [],
@@ -89,8 +90,9 @@ def test_every_illegal_transition_is_refused_and_records_nothing(
     assert job.status is before
 
 
-def test_terminal_statuses_are_completed_and_failed() -> None:
-    assert OCR_STATUS.terminal == {P.COMPLETED, P.FAILED}
+def test_a_failed_job_can_be_retried_and_only_a_completed_one_is_final() -> None:
+    assert OCR_STATUS.terminal == {P.COMPLETED}
+    assert {p for p in P if ocr_job_in(p).is_terminal} == {P.COMPLETED, P.FAILED}
 
 
 def test_a_new_ocr_job_is_pending_and_counts_its_attempts() -> None:
