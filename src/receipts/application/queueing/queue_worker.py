@@ -130,6 +130,11 @@ class QueueWorker(ABC, Generic[Request, Outcome]):
         finally:
             self._holding = None
 
+    @property
+    def lease(self) -> VisibilityHeartbeat | None:
+        """The heartbeat holding the batch being handled (None between batches)."""
+        return self._holding
+
     def _let_go(self, message: QueueMessage) -> None:
         if self._holding is not None:
             self._holding.let_go(message)
