@@ -18,6 +18,21 @@ class IllegalTransition(DomainError):
         self.status = status
 
 
+class StaleAttempt(DomainError):
+    """A worker tried to end an attempt that another attempt has replaced or ended."""
+
+    def __init__(
+        self, entity: str, entity_id: UUID, action: str, attempt: int, current: int
+    ) -> None:
+        super().__init__(
+            f"{entity} {entity_id} cannot {action} attempt {attempt}: it is no longer the"
+            f" current attempt (attempt {current} is the latest)"
+        )
+        self.entity_id = entity_id
+        self.attempt = attempt
+        self.current = current
+
+
 class NotFound(DomainError, LookupError):
     entity = "entity"
 
@@ -51,21 +66,3 @@ class InvalidInput(DomainError, ValueError):
         super().__init__(f"invalid {what}: " + "; ".join(problems))
         self.what = what
         self.problems = problems
-
-
-class StaleAttempt(DomainError):
-    """A worker's attempt tried to finish a job that another attempt has since taken over
-    (or that has ended): only the current attempt of a running job may finish it."""
-
-    def __init__(
-        self, entity: str, entity_id: UUID, attempt: int, current: int, status: str
-    ) -> None:
-        super().__init__(
-            f"{entity} {entity_id}: attempt {attempt} is stale"
-            f" (the job is {status}, its current attempt is {current})"
-        )
-        self.entity = entity
-        self.entity_id = entity_id
-        self.attempt = attempt
-        self.current = current
-        self.status = status

@@ -163,13 +163,13 @@ class OCRJob(Aggregate):
 
     def complete(self, outcome: OCROutcome, attempt: int | None = None) -> None:
         """`attempt`: the worker's attempt, refused (StaleAttempt) unless it is current."""
-        self._check_attempt(attempt)
+        self._check_attempt(attempt, "complete")
         OCR_STATUS.check(self.id, self.status, OCRStatus.COMPLETED, "complete")
         self.trigger_event(self.Completed, outcome=outcome, attempt=attempt)
 
     def fail(self, reason: str, attempt: int | None = None) -> None:
         """`attempt`: as for `complete`; None fails the job whatever attempt runs it."""
-        self._check_attempt(attempt)
+        self._check_attempt(attempt, "fail")
         OCR_STATUS.check(self.id, self.status, OCRStatus.FAILED, "fail")
         self.trigger_event(self.Failed, reason=reason, attempt=attempt)
 
@@ -183,8 +183,9 @@ class OCRJob(Aggregate):
             previous_error=self.error,
         )
 
-    def _check_attempt(self, attempt: int | None) -> None:
+    def _check_attempt(self, attempt: int | None, action: str) -> None:
+        """Only the current attempt of a processing job may end it."""
         if attempt is None:
             return
         if attempt != self.attempts or self.status is not OCRStatus.PROCESSING:
-            raise StaleAttempt("OCR job", self.id, attempt, self.attempts, self.status.value)
+            raise StaleAttempt("OCR job", self.id, action, attempt, self.attempts)
