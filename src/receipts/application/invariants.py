@@ -5,8 +5,9 @@ knows and returns the violations of:
 
 - `one-export`: a succeeded job not tagged to skip its export has exactly one succeeded
   export;
-- `settled`: no job, export or OCR job is left non-terminal, unless it is resumable (an
-  `interrupted` job: `train --resume` continues it);
+- `settled`: no job, export or OCR job is left unfinished, unless it is resumable (an
+  `interrupted` job: `train --resume` continues it); a failed export or OCR job is
+  finished (an operator may retry it);
 - `published-whole`: a succeeded export's bundle holds exactly the files its outcome lists,
   each of the listed size (no file missing, partial, or left over from an attempt); a
   completed OCR job's result files exist and are whole JSON;
@@ -25,10 +26,12 @@ from enum import StrEnum
 from receipts.application.ports.artifact_store import ArtifactNotFound, ArtifactStore
 from receipts.application.ports.read_model import ExportRecord, JobSummary, OCRRecord
 from receipts.application.training.job_views import JobCatalog
-from receipts.domain.export_job import EXPORT_STATUS, ExportStatus
+from receipts.domain.export_job import ENDED as EXPORT_ENDED
+from receipts.domain.export_job import ExportStatus
 from receipts.domain.job import JOB_STATUS, SKIP_EXPORT_TAG, TRUTHY, JobStatus
 from receipts.domain.job_metric import Evaluation
-from receipts.domain.ocr_job import OCR_STATUS, OCRStatus
+from receipts.domain.ocr_job import ENDED as OCR_ENDED
+from receipts.domain.ocr_job import OCRStatus
 
 RESUMABLE = frozenset({JobStatus.INTERRUPTED})
 
@@ -96,7 +99,7 @@ def _export_violations(
     catalog: JobCatalog, export: ExportRecord, artifacts: ArtifactStore
 ) -> list[Violation]:
     subject = f"export {export.export_id}"
-    if export.status not in EXPORT_STATUS.terminal:
+    if export.status not in EXPORT_ENDED:
         return [Violation(Invariant.SETTLED, subject, f"left {export.status.value}")]
     if export.status is not ExportStatus.SUCCEEDED or catalog.exports is None:
         return []
@@ -126,7 +129,7 @@ def bundle_problems(artifacts: ArtifactStore, bundle_uri: str, sizes: dict[str, 
 
 def _ocr_violations(ocr_job: OCRRecord, artifacts: ArtifactStore) -> list[Violation]:
     subject = f"OCR job {ocr_job.ocr_job_id}"
-    if ocr_job.status not in OCR_STATUS.terminal:
+    if ocr_job.status not in OCR_ENDED:
         return [Violation(Invariant.SETTLED, subject, f"left {ocr_job.status.value}")]
     if ocr_job.status is not OCRStatus.COMPLETED:
         return []

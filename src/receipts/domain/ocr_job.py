@@ -11,6 +11,7 @@ from pydantic import Field
 
 from receipts.domain.aggregate import Aggregate, AggregateCreated, ValueObject
 from receipts.domain.artifacts import URIText
+from receipts.domain.errors import StaleAttempt
 from receipts.domain.transitions import StatusMachine
 
 OCREngineName = Literal["tesseract", "vision", "stub"]
@@ -36,9 +37,11 @@ OCR_STATUS = StatusMachine[OCRStatus](
             {OCRStatus.PROCESSING, OCRStatus.COMPLETED, OCRStatus.FAILED}
         ),
         OCRStatus.COMPLETED: frozenset(),
-        OCRStatus.FAILED: frozenset(),
+        OCRStatus.FAILED: frozenset({OCRStatus.PENDING}),  # an operator's retry
     },
 )
+ENDED = frozenset({OCRStatus.COMPLETED, OCRStatus.FAILED})
+"""Where a worker's work on a job ends (a failed job stays failed unless retried)."""
 
 
 class OCRRequest(ValueObject):
@@ -66,7 +69,13 @@ class OCROutcome(ValueObject):
 
 
 class OCRJob(Aggregate):
-    """pending → processing → completed | failed."""
+    """pending → processing → completed | failed; failed → pending (retry).
+
+    Each start is a numbered attempt (1, 2, ...: `attempts` is the current one). A worker
+    finishes the job naming its attempt, and only the current attempt of a processing job
+    may (else StaleAttempt): an attempt taken over by a later one (its message came back
+    to another worker) never completes or fails the job. Saving the event is the
+    conditional write that decides between two attempts racing to finish."""
 
     class Event(Aggregate.Event):
         pass
@@ -74,18 +83,25 @@ class OCRJob(Aggregate):
     class Submitted(Event, AggregateCreated):
         request: OCRRequest
         ocr_job_id: UUID | None = None
+        queued: bool = False
+        """Recorded by a worker from a message already on the queue (nothing to send)."""
 
     class ProcessingStarted(Event):
         worker: str
+        attempt: int = 0
+        """The attempt this start begins (0 in events recorded before attempts had numbers:
+        the next one)."""
 
         def apply(self, aggregate: Any) -> None:
             job: OCRJob = aggregate
             job.status = OCRStatus.PROCESSING
             job.worker = self.worker
-            job.attempts += 1
+            job.attempts = self.attempt or job.attempts + 1
 
     class Completed(Event):
         outcome: OCROutcome
+        attempt: int | None = None
+        """The attempt that completed the job (None: reported from outside, unfenced)."""
 
         def apply(self, aggregate: Any) -> None:
             job: OCRJob = aggregate
@@ -94,11 +110,27 @@ class OCRJob(Aggregate):
 
     class Failed(Event):
         reason: str
+        attempt: int | None = None
+        """The attempt that failed the job (None: failed from outside it, e.g. its message
+        reached the dead-letter queue)."""
 
         def apply(self, aggregate: Any) -> None:
             job: OCRJob = aggregate
             job.status = OCRStatus.FAILED
             job.error = self.reason
+
+    class Resubmitted(Event):
+        """An operator's retry of a failed job: pending again, and queued again (the
+        request is repeated for the dispatcher)."""
+
+        request: OCRRequest
+        requested_by: str
+        previous_error: str | None = None
+
+        def apply(self, aggregate: Any) -> None:
+            job: OCRJob = aggregate
+            job.status = OCRStatus.PENDING
+            job.error = None
 
     @staticmethod
     def create_id(*_: Any, request: OCRRequest, ocr_job_id: UUID | None = None, **__: Any) -> UUID:
@@ -108,7 +140,9 @@ class OCRJob(Aggregate):
         return Aggregate.create_id()
 
     @event(Submitted)
-    def __init__(self, request: OCRRequest, ocr_job_id: UUID | None = None) -> None:
+    def __init__(
+        self, request: OCRRequest, ocr_job_id: UUID | None = None, queued: bool = False
+    ) -> None:
         self.request = request
         self.status = OCRStatus.PENDING
         self.attempts = 0
@@ -118,16 +152,40 @@ class OCRJob(Aggregate):
 
     @property
     def is_terminal(self) -> bool:
-        return self.status in OCR_STATUS.terminal
+        """Completed or failed: nothing more for a worker to do (a retry reopens a failed one)."""
+        return self.status in ENDED
 
-    def start(self, worker: str) -> None:
+    def start(self, worker: str) -> int:
+        """Begins the next attempt (taking over a running one) and returns its number."""
         OCR_STATUS.check(self.id, self.status, OCRStatus.PROCESSING, "start processing")
-        self.trigger_event(self.ProcessingStarted, worker=worker)
+        self.trigger_event(self.ProcessingStarted, worker=worker, attempt=self.attempts + 1)
+        return self.attempts
 
-    def complete(self, outcome: OCROutcome) -> None:
+    def complete(self, outcome: OCROutcome, attempt: int | None = None) -> None:
+        """`attempt`: the worker's attempt, refused (StaleAttempt) unless it is current."""
+        self._check_attempt(attempt, "complete")
         OCR_STATUS.check(self.id, self.status, OCRStatus.COMPLETED, "complete")
-        self.trigger_event(self.Completed, outcome=outcome)
+        self.trigger_event(self.Completed, outcome=outcome, attempt=attempt)
 
-    def fail(self, reason: str) -> None:
+    def fail(self, reason: str, attempt: int | None = None) -> None:
+        """`attempt`: as for `complete`; None fails the job whatever attempt runs it."""
+        self._check_attempt(attempt, "fail")
         OCR_STATUS.check(self.id, self.status, OCRStatus.FAILED, "fail")
-        self.trigger_event(self.Failed, reason=reason)
+        self.trigger_event(self.Failed, reason=reason, attempt=attempt)
+
+    def retry(self, requested_by: str) -> None:
+        """A failed job back to pending (its message is sent again)."""
+        OCR_STATUS.check(self.id, self.status, OCRStatus.PENDING, "retry")
+        self.trigger_event(
+            self.Resubmitted,
+            request=self.request,
+            requested_by=requested_by,
+            previous_error=self.error,
+        )
+
+    def _check_attempt(self, attempt: int | None, action: str) -> None:
+        """Only the current attempt of a processing job may end it."""
+        if attempt is None:
+            return
+        if attempt != self.attempts or self.status is not OCRStatus.PROCESSING:
+            raise StaleAttempt("OCR job", self.id, action, attempt, self.attempts)

@@ -24,6 +24,7 @@ from receipts.application.ports.predictor import ModelUnusable
 from receipts.bootstrap import Runtime
 from receipts.bootstrap.inference import Precision, PredictorRuntime, load_predictor
 from receipts.bootstrap.ocr import build_engine, build_ocr_worker, model_cache
+from receipts.domain.errors import DomainError
 from receipts.domain.labels import ValidationStatus
 from receipts.domain.ocr_job import OCREngineName, OCRStatus
 from receipts.domain.routing import FIELD_NAMES, RoutingPolicy
@@ -248,6 +249,7 @@ def ocr_worker(
     worker = _ready_worker(
         runtime, models, override, policy, worker_name=worker_name, continuous=continuous
     )
+    _fail_dead_letters(runtime, worker)
     pending = runtime.queues.ocr_jobs.approximate_count()
     with stop_on_signals(worker.request_stop), _progress(pending) as on_handled:
         handled = worker.serve(
@@ -291,6 +293,57 @@ def _ready_worker(
         continuous=continuous,
     )
     return worker
+
+
+def _fail_dead_letters(runtime: Runtime, worker: OCRWorker) -> list[UUID]:
+    """Ends `failed` the OCR jobs whose messages are in the dead-letter queue (if any)."""
+    dead_letters = runtime.queues.dead_letters.get(runtime.queues.ocr_jobs.name)
+    if dead_letters is None:
+        return []
+    failed = worker.fail_dead_letters(dead_letters)
+    if failed:
+        worker.log.warning(
+            "OCR jobs failed: their messages were in the dead-letter queue",
+            queue=dead_letters.name,
+            ocr_job_ids=[str(job_id) for job_id in failed],
+        )
+    return failed
+
+
+@app.command("ocr-dead-letters", rich_help_panel=OCR_HELP)
+def ocr_dead_letters(ctx: typer.Context) -> None:
+    """End `failed` every OCR job whose message is in the dead-letter queue (ocr-worker does
+    it at start); `ocr-retry` queues one again."""
+    runtime = ctx.ensure_object(State).runtime()
+    worker = build_ocr_worker(
+        runtime, models=model_cache(runtime), log=structlog.get_logger("receipts.ocr_worker")
+    )
+    failed = _fail_dead_letters(runtime, worker)
+    for job_id in failed:
+        console.out.print(f"{job_id}: failed (its message was in the dead-letter queue)")
+    console.out.print(f"{len(failed)} OCR job(s) failed from the dead-letter queue")
+
+
+@app.command("ocr-retry", rich_help_panel=OCR_HELP)
+def ocr_retry(
+    ctx: typer.Context,
+    job: Annotated[str, typer.Argument(help="A failed OCR job's id.")],
+    requested_by: Annotated[str, typer.Option(help="Recorded on the job.")] = "cli",
+) -> None:
+    """Queue a failed OCR job again (pending, a new message; its next attempt runs it)."""
+    try:
+        job_id = UUID(job)
+    except ValueError:
+        console.fail(f"{job!r} is not an OCR job id (a UUID)", 2)
+    runtime = ctx.ensure_object(State).runtime()
+    try:
+        retried = runtime.ocr_jobs.retry(job_id, requested_by)
+    except DomainError as error:  # unknown, or not failed
+        console.fail(error)
+    console.out.print(
+        f"OCR job {retried.id} queued again on {runtime.queues.ocr_jobs.name}"
+        f" (attempts so far: {retried.attempts})"
+    )
 
 
 @app.command("ocr-jobs", rich_help_panel=OCR_HELP)

@@ -2,7 +2,8 @@
 
 It follows Exports and OCRJobs. A message is sent for every ExportJob.Requested (unless a
 worker recorded it from a message already queued) and ExportJob.Retried, and every
-OCRJob.Submitted. A message is sent only after the event that asks for it
+OCRJob.Submitted (unless a worker recorded it from a message already queued) and
+OCRJob.Resubmitted. A message is sent only after the event that asks for it
 is recorded, and the dispatcher's tracking position is recorded only after the send
 succeeds, so every queued ExportJob / submitted OCRJob reaches its queue at least once,
 also across crashes and processes. Workers are idempotent, so a repeat is harmless.
@@ -34,6 +35,7 @@ class QueueDispatcher(PydanticApplication, ProcessApplication[UUID]):
         get_topic(ExportJob.Requested),
         get_topic(ExportJob.Retried),
         get_topic(OCRJob.Submitted),
+        get_topic(OCRJob.Resubmitted),
     )
     export_queue: MessageQueue | None = None
     ocr_queue: MessageQueue | None = None
@@ -62,7 +64,9 @@ class QueueDispatcher(PydanticApplication, ProcessApplication[UUID]):
                 output_prefix=request.output_prefix,
             )
             self.export_queue.send(message.body())
-        elif isinstance(domain_event, OCRJob.Submitted):
+        elif isinstance(domain_event, OCRJob.Submitted | OCRJob.Resubmitted):
+            if isinstance(domain_event, OCRJob.Submitted) and domain_event.queued:
+                return  # recorded by a worker from a message already on the queue
             ocr = OCRMessage(
                 job_id=domain_event.originator_id,
                 image_uri=domain_event.request.image_uri,

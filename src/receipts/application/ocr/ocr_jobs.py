@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 from uuid import UUID
 
@@ -10,26 +11,38 @@ from pydantic import ValidationError
 
 from receipts.application.event_sourcing.conflicts import retry_on_conflict
 from receipts.application.event_sourcing.persistence import PydanticApplication
+from receipts.application.ports.queue import MessageQueue
+from receipts.application.queueing.messages import DeadOCRMessage
 from receipts.domain.config import validation_problems
-from receipts.domain.errors import InvalidInput, OCRJobNotFound
+from receipts.domain.errors import DomainError, InvalidInput, OCRJobNotFound
 from receipts.domain.ocr_job import OCRJob, OCROutcome, OCRRequest, OCRStatus
 
 ResultRecorded = Literal["completed", "failed", "unchanged"]
+_DEAD_LETTER_VISIBILITY = 300.0
+"""How long a dead letter that ends no job stays hidden while one sweep reads the queue."""
 
 
 class OCRJobs(PydanticApplication):
     name = "OCRJobs"
 
-    def submit(self, image_uri: str, ocr_job_id: UUID | None = None, **fields: object) -> UUID:
-        """Records a pending OCR job (queued by the dispatcher). With `ocr_job_id` (a job
-        queued by hand under its own id) submitting again changes nothing."""
+    def submit(
+        self,
+        image_uri: str,
+        ocr_job_id: UUID | None = None,
+        *,
+        queued: bool = False,
+        **fields: object,
+    ) -> UUID:
+        """Records a pending OCR job (queued by the dispatcher unless `queued`: recorded
+        from a message already on the queue). With `ocr_job_id` (a job queued by hand under
+        its own id) submitting again changes nothing."""
         try:
             request = OCRRequest.model_validate({"image_uri": image_uri, **fields})
         except ValidationError as error:
             raise InvalidInput("OCR job", validation_problems(error)) from None
         if ocr_job_id is not None and self.get_if_exists(ocr_job_id) is not None:
             return ocr_job_id
-        job = OCRJob(request=request, ocr_job_id=ocr_job_id)
+        job = OCRJob(request=request, ocr_job_id=ocr_job_id, queued=queued)
         self.save(job)
         return job.id
 
@@ -41,20 +54,104 @@ class OCRJobs(PydanticApplication):
         return job
 
     def start(self, job_id: UUID, worker: str) -> OCRJob:
-        job = self.get_ocr_job(job_id)
-        job.start(worker)
-        self.save(job)
-        return job
+        """Begins the job's next attempt (`attempts` is its number). Two workers starting at
+        once get two attempts; the later one is current."""
 
-    def complete(self, job_id: UUID, outcome: OCROutcome) -> None:
-        job = self.get_ocr_job(job_id)
-        job.complete(outcome)
-        self.save(job)
+        def record() -> OCRJob:
+            job = self.get_ocr_job(job_id)
+            job.start(worker)
+            self.save(job)
+            return job
 
-    def fail(self, job_id: UUID, reason: str) -> None:
-        job = self.get_ocr_job(job_id)
-        job.fail(reason)
-        self.save(job)
+        return retry_on_conflict(record)
+
+    def complete(self, job_id: UUID, outcome: OCROutcome, attempt: int | None = None) -> None:
+        """Raises StaleAttempt when `attempt` is not the job's current one: the save of the
+        winning attempt's event is the conditional write (a concurrent save is decided
+        again on the state it left)."""
+
+        def record() -> None:
+            job = self.get_ocr_job(job_id)
+            job.complete(outcome, attempt)
+            self.save(job)
+
+        retry_on_conflict(record)
+
+    def fail(self, job_id: UUID, reason: str, attempt: int | None = None) -> None:
+        """As `complete`; without `attempt` it fails the job whatever attempt runs it."""
+
+        def record() -> None:
+            job = self.get_ocr_job(job_id)
+            job.fail(reason, attempt)
+            self.save(job)
+
+        retry_on_conflict(record)
+
+    def retry(self, job_id: UUID, requested_by: str) -> OCRJob:
+        """A failed job back to pending; the dispatcher queues it again. Raises
+        IllegalTransition naming its status when it is not failed."""
+
+        def record() -> OCRJob:
+            job = self.get_ocr_job(job_id)
+            job.retry(requested_by)
+            self.save(job)
+            return job
+
+        return retry_on_conflict(record)
+
+    def fail_dead_letters(
+        self, dead_letters: MessageQueue, publish: Callable[[UUID], None] | None = None
+    ) -> list[UUID]:
+        """Ends `failed`, with the reason, every OCR job whose message is in the dead-letter
+        queue, and deletes those messages (a retry sends a new one); returns the jobs it
+        failed. A job already ended only loses its dead letter (a completed one after
+        `publish(job_id)`, which publishes what its worker could not; when that fails the
+        letter stays); a message queued by hand for a job never recorded records it first.
+        A message naming no job is left for an operator. Running it again changes nothing."""
+        failed: list[UUID] = []
+        while messages := dead_letters.receive(
+            max_messages=10, visibility_timeout=_DEAD_LETTER_VISIBILITY
+        ):
+            for message in messages:
+                try:
+                    job_id = self._fail_dead_letter(message.body, dead_letters.name, publish)
+                except (InvalidInput, DomainError):
+                    continue  # names no job this application can record: stays for an operator
+                if job_id is not None:
+                    failed.append(job_id)
+                dead_letters.delete(message.receipt_handle)
+        return failed
+
+    def _fail_dead_letter(
+        self, body: str, queue: str, publish: Callable[[UUID], None] | None
+    ) -> UUID | None:
+        letter = DeadOCRMessage.parse(body)
+        if self.get_if_exists(letter.job_id) is None:
+            if letter.image_uri is None:
+                raise InvalidInput("dead letter", [f"OCR job {letter.job_id} was never recorded"])
+            self.submit(
+                letter.image_uri,
+                ocr_job_id=letter.job_id,
+                queued=True,
+                ocr_engine=letter.ocr_engine or "tesseract",
+                submitted_by="queue",
+            )
+        reason = (
+            f"its message reached the dead-letter queue {queue}: every delivery of it failed"
+            " or was abandoned (see the worker's log); `receipts ocr-retry` queues it again"
+        )
+
+        def record() -> UUID | None:
+            job = self.get_ocr_job(letter.job_id)
+            if job.status is OCRStatus.COMPLETED and publish is not None:
+                publish(job.id)
+            if job.is_terminal:
+                return None
+            job.fail(reason)
+            self.save(job)
+            return job.id
+
+        return retry_on_conflict(record)
 
     def record_result(
         self, job_id: UUID, outcome: OCROutcome | None, error: str, *, worker: str

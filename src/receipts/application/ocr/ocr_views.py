@@ -7,7 +7,13 @@ from typing import Any
 from receipts.application.ports.read_model import OCRRecord
 from receipts.domain.ocr_job import OCRJob, OCRStatus
 
-OCR_EVENTS = (OCRJob.Submitted, OCRJob.ProcessingStarted, OCRJob.Completed, OCRJob.Failed)
+OCR_EVENTS = (
+    OCRJob.Submitted,
+    OCRJob.ProcessingStarted,
+    OCRJob.Completed,
+    OCRJob.Failed,
+    OCRJob.Resubmitted,
+)
 
 
 def evolve_ocr(record: OCRRecord | None, event: Any, position: int) -> OCRRecord | None:
@@ -31,7 +37,7 @@ def evolve_ocr(record: OCRRecord | None, event: Any, position: int) -> OCRRecord
         changes |= {
             "status": OCRStatus.PROCESSING,
             "worker": event.worker,
-            "attempts": record.attempts + 1,
+            "attempts": event.attempt or record.attempts + 1,
         }
     elif isinstance(event, OCRJob.Completed):
         outcome = event.outcome
@@ -43,4 +49,6 @@ def evolve_ocr(record: OCRRecord | None, event: Any, position: int) -> OCRRecord
         }
     elif isinstance(event, OCRJob.Failed):
         changes |= {"status": OCRStatus.FAILED, "error": event.reason}
+    elif isinstance(event, OCRJob.Resubmitted):
+        changes |= {"status": OCRStatus.PENDING, "error": None}
     return record.model_copy(update=changes)

@@ -1,13 +1,16 @@
 """The OCR worker's use case: one queue message → one OCRJob read, labelled and routed.
 
-For each job: download the image, OCR it, run LayoutLM, upload the OCR result and the
-labels (`ocr_results/<job>.json`, `receipts/<job>/labels.json`), write the word-label
-record (reviewable validation status), record the outcome on the OCRJob and send the
-completion message. Idempotent by job id: a redelivery of a finished job only re-sends its
-completion message. A bad image, an image without words, an engine or a model that cannot
-run fails that job with the reason and the worker goes on; nothing of a failed job stays
-uploaded or recorded. A message that is not an OCR request is left for the dead-letter
-queue.
+For each job: start an attempt (numbered on the OCRJob), download the image, OCR it, run
+LayoutLM, stage the results under the attempt (`result_files`), complete the job naming
+the attempt, and only then, as the attempt that won, publish the results at the seeds'
+paths (`ocr_results/<job>.json`, `receipts/<job>/labels.json`) and the word-label record
+(reviewable validation status), and send the completion message. An attempt that another
+one took over (its message came back to another worker) is refused on completing: it
+removes its own staged files and nothing else (`superseded`). A redelivery of a finished
+job publishes what is missing and re-sends its completion message. A bad image, an image
+without words, an engine or a model that cannot run fails that job with the reason and
+the worker goes on; nothing of a failed job stays uploaded or recorded. A message that is
+not an OCR request (an unknown engine too) is left for the dead-letter queue.
 """
 
 from __future__ import annotations
@@ -24,19 +27,23 @@ from uuid import UUID
 from receipts.application.ocr.model_cache import ModelCache
 from receipts.application.ocr.ocr_jobs import OCRJobs
 from receipts.application.ocr.receipt_reading import ReceiptReading, read_receipt
+from receipts.application.ocr.result_files import published_files, result_uris, staged_files
 from receipts.application.ports.artifact_store import ArtifactNotFound, ArtifactStore
 from receipts.application.ports.label_store import LabelStore
 from receipts.application.ports.ocr_engine import OCREngine, OCREngineUnavailable, OCRFailed
 from receipts.application.ports.predictor import ModelUnusable
-from receipts.application.ports.queue import QueueMessage
+from receipts.application.ports.queue import MessageQueue, QueueMessage
 from receipts.application.queueing.messages import OCRMessage, OCRResultMessage
 from receipts.application.queueing.queue_worker import QueueWorker
 from receipts.domain.artifacts import ArtifactURI, InvalidArtifactURI
-from receipts.domain.errors import OCRJobNotFound
+from receipts.domain.errors import IllegalTransition, OCRJobNotFound, StaleAttempt
 from receipts.domain.ocr_job import OCRJob, OCROutcome, OCRStatus
+from receipts.domain.receipt import Receipt
 from receipts.domain.routing import RoutingPolicy
 
-Handled = Literal["completed", "failed", "duplicate", "resent", "poison", "error"]
+Handled = Literal["completed", "failed", "duplicate", "resent", "superseded", "poison", "error"]
+"""What became of one delivery: `superseded` = another attempt (or an operator) decided the
+job first; this one published nothing."""
 JOB_FAILURES = (OCRFailed, OCREngineUnavailable, ModelUnusable, ArtifactNotFound, ValueError)
 """What fails one job (with its reason) rather than the delivery."""
 
@@ -69,55 +76,55 @@ class OCRWorker(QueueWorker[OCRMessage, Handled]):
     def work(self, message: QueueMessage, request: OCRMessage) -> Handled:
         fields = self.delivery_fields(message, request)
         job = self._job_for(request)
-        resend = partial(self._send_result, job)
+        resend = partial(self._publish_and_send, job.id)
         if seen := self.redelivery(message, job, OCRStatus.PROCESSING, "OCR job", fields, resend):
             return seen
         job = self.ocr_jobs.start(job.id, self.worker_name)
+        attempt = job.attempts
         engine_name = self.engine_override or job.request.ocr_engine
         self.log.info(
             "OCR job started",
             image_uri=job.request.image_uri,
             engine=engine_name,
-            attempt=job.attempts,
+            attempt=attempt,
             **fields,
         )
-        with self.heartbeat(message):
-            result = self._process(job, engine_name)
-        if isinstance(result, Exception):
-            reason = f"{type(result).__name__}: {result}"
-            self.ocr_jobs.fail(job.id, reason)
-            self.log.warning("OCR job failed", reason=reason, **fields)
-        else:
-            self.log.info(
-                "OCR job completed",
-                words=result.word_count,
-                routing=result.routing.value,
-                routing_reason=result.routing_reason,
-                ocr_seconds=round(result.ocr_seconds, 3),
-                inference_seconds=round(result.inference_seconds, 3),
+        reading = self._read(job, engine_name)
+        try:
+            if isinstance(reading, Exception):
+                reason = f"{type(reading).__name__}: {reading}"
+                self.ocr_jobs.fail(job.id, reason, attempt)
+                self.log.warning("OCR job failed", reason=reason, attempt=attempt, **fields)
+            else:
+                self._complete(job.id, attempt, reading)
+                self._log_completed(reading, attempt, fields)
+        except (StaleAttempt, IllegalTransition) as lost:
+            # another attempt (or an operator, or the dead-letter sweep) decided the job:
+            # this one published nothing and leaves what the other one did alone
+            self.log.warning(
+                "OCR attempt superseded: nothing of it was published",
+                attempt=attempt,
+                reason=str(lost),
                 **fields,
             )
+            self.delete(message, fields)
+            return "superseded"
         finished = self.ocr_jobs.get_ocr_job(job.id)
         self._send_result(finished)
         self.delete(message, fields)
         return "completed" if finished.status is OCRStatus.COMPLETED else "failed"
 
-    def _process(self, job: OCRJob, engine_name: str) -> OCROutcome | Exception:
-        """The job's outcome (recorded), or the error that failed it.
-
-        Only what concerns the job itself fails it (its image, its engine, its model). A
-        failure to store the results (a missing table or bucket, a throttled write) is the
-        environment's: whatever was uploaded is removed, the job stays processing and the
-        error propagates, so the message comes back for a retry and then the DLQ."""
-        receipt_id = f"ocr-{job.id}"
+    def _read(self, job: OCRJob, engine_name: str) -> ReceiptReading | Exception:
+        """The job's reading, or the error that fails it: only what concerns the job itself
+        (its image, its engine, its model)."""
         try:
             with tempfile.TemporaryDirectory(prefix="receipts-ocr-") as work:
                 engine = self.engines(engine_name)
                 image = self._download(job.request.image_uri, Path(work), engine_name)
                 predictor = self.models.get(job.request.model_uri)
-                reading = read_receipt(
+                return read_receipt(
                     image,
-                    receipt_id=receipt_id,
+                    receipt_id=receipt_id_of(job.id),
                     engine=engine,
                     predictor=predictor,
                     policy=self.policy,
@@ -125,17 +132,75 @@ class OCRWorker(QueueWorker[OCRMessage, Handled]):
                 )
         except JOB_FAILURES as error:
             return error
+
+    def _complete(self, job_id: UUID, attempt: int, reading: ReceiptReading) -> None:
+        """Stages the results under the attempt, completes the job naming it (refused with
+        StaleAttempt when another attempt took over) and, as the winner, publishes them.
+
+        A failure to store anything (a missing table or bucket, a throttled write) is the
+        environment's, not the job's, and propagates, so the message comes back: before the
+        job is completed the attempt's files are removed and the job stays processing (a
+        retry, then the DLQ); after it, the redelivery (or the dead-letter sweep) publishes
+        what is missing."""
+        staged = staged_files(self.results_prefix, job_id, attempt)
+        documents = {
+            **reading.documents(),
+            "record": reading.labelled_receipt().model_dump_json().encode(),
+        }
         written: list[str] = []
         try:
-            uris = self._upload(job.id, reading, written)
-            # keyed by the job: a retry after a crash from here on overwrites the same record
-            self.labels.put([reading.labelled_receipt()])
-            outcome = outcome_of(reading, uris)
-            self.ocr_jobs.complete(job.id, outcome)
+            for role, uri in staged.items():
+                self.artifacts.put_bytes(uri, documents[role])
+                written.append(uri)
+            self.ocr_jobs.complete(job_id, outcome_of(reading, result_uris(staged)), attempt)
         except Exception:
-            self._undo(written)
+            self._remove(written)  # this attempt's own files: never published
             raise
-        return outcome
+        self.publish(job_id)
+
+    def _publish_and_send(self, job_id: UUID) -> None:
+        """A finished job's redelivery: its results published (again, when a crash or a
+        failing store stopped the winner), then its message."""
+        self.publish(job_id)
+        self._send_result(self.ocr_jobs.get_ocr_job(job_id))
+
+    def publish(self, job_id: UUID) -> None:
+        """Publishes a completed job's staged results (its winning attempt's): the
+        word-label record, then the seeds' `ocr_results/<job>.json`, then
+        `receipts/<job>/labels.json`, whose presence marks the publication done (so a
+        repeat after it rewrites nothing, and a reviewer's verdicts stay). Only a completed
+        job's own attempt files are read: a losing attempt never reaches here."""
+        job = self.ocr_jobs.get_ocr_job(job_id)
+        outcome = job.outcome
+        staged = staged_files(self.results_prefix, job_id, job.attempts)
+        if outcome is None or outcome.result_uris != result_uris(staged):
+            return  # not completed, or completed by a report from elsewhere
+        published = published_files(self.results_prefix, job_id)
+        if self.artifacts.exists(published["labels"]):
+            return
+        record = Receipt.model_validate_json(self.artifacts.get_bytes(staged["record"]))
+        self.labels.put([record])
+        for role in ("ocr", "labels"):
+            self.artifacts.put_bytes(published[role], self.artifacts.get_bytes(staged[role]))
+
+    def fail_dead_letters(self, dead_letters: MessageQueue) -> list[UUID]:
+        """`OCRJobs.fail_dead_letters`, publishing a completed job's results when a failing
+        store kept its winner from it until the message reached the dead-letter queue."""
+        return self.ocr_jobs.fail_dead_letters(dead_letters, publish=self.publish)
+
+    def _log_completed(
+        self, reading: ReceiptReading, attempt: int, fields: dict[str, object]
+    ) -> None:
+        self.log.info(
+            "OCR job completed",
+            words=len(reading.ocr.words),
+            routing=reading.routing.decision.value,
+            routing_reason=reading.routing.reason,
+            ocr_seconds=round(reading.ocr_seconds, 3),
+            inference_seconds=round(reading.inference_seconds, 3),
+            attempt=attempt,
+            **fields,
+        )
 
     def _download(self, image_uri: str, work: Path, engine_name: str) -> Path:
         try:
@@ -151,33 +216,23 @@ class OCRWorker(QueueWorker[OCRMessage, Handled]):
                 )
         return image
 
-    def _upload(self, job_id: UUID, reading: ReceiptReading, written: list[str]) -> dict[str, str]:
-        prefix = ArtifactURI.parse(self.results_prefix)
-        documents = reading.documents()
-        targets = {
-            "ocr": str(prefix.join("ocr_results", f"{job_id}.json")),
-            "labels": str(prefix.join("receipts", str(job_id), "labels.json")),
-        }
-        for role, uri in targets.items():
-            self.artifacts.put_bytes(uri, documents[role])
-            written.append(uri)
-        return targets
-
-    def _undo(self, written: list[str]) -> None:
+    def _remove(self, written: list[str]) -> None:
         for uri in written:
             try:
                 self.artifacts.delete(uri)
             except Exception as error:
-                self.log.warning("could not remove a result", uri=uri, error=str(error))
+                self.log.warning("could not remove a staged result", uri=uri, error=str(error))
 
     def _job_for(self, request: OCRMessage) -> OCRJob:
         try:
             return self.ocr_jobs.get_ocr_job(request.job_id)
         except OCRJobNotFound:
-            # queued by hand (the seeds' upload path without this library): record it first
+            # queued by hand (the seeds' upload path without this library): record it first,
+            # as already queued (the dispatcher sends it no second message)
             self.ocr_jobs.submit(
                 request.image_uri,
                 ocr_job_id=request.job_id,
+                queued=True,
                 ocr_engine=request.ocr_engine or "tesseract",
                 submitted_by="queue",
             )
@@ -187,6 +242,11 @@ class OCRWorker(QueueWorker[OCRMessage, Handled]):
         if self.results_queue is None:
             return
         self.results_queue.send(result_message(job).body())
+
+
+def receipt_id_of(job_id: UUID) -> str:
+    """The word-label record of an OCR job."""
+    return f"ocr-{job_id}"
 
 
 def outcome_of(reading: ReceiptReading, result_uris: dict[str, str]) -> OCROutcome:

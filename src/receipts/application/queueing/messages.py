@@ -12,6 +12,7 @@ from receipts.application.ports.queue import MAX_MESSAGE_BYTES
 from receipts.domain.artifacts import URIText
 from receipts.domain.config import validation_problems
 from receipts.domain.errors import InvalidInput
+from receipts.domain.ocr_job import OCREngineName
 from receipts.domain.quantization import Quantization
 
 
@@ -68,8 +69,19 @@ class ExportResultMessage(Message):
 
 
 class OCRMessage(Message):
+    """An engine this project does not know makes the message poison (not a request)."""
+
     job_id: UUID
     image_uri: URIText
+    ocr_engine: OCREngineName | None = None
+
+
+class DeadOCRMessage(Message):
+    """What a dead-letter sweep needs of an OCR message: the job it names (the rest may be
+    what made it poison)."""
+
+    job_id: UUID
+    image_uri: str | None = None
     ocr_engine: str | None = None
 
 

@@ -2,23 +2,28 @@
 
 Receive, parse each delivery or leave it for the dead-letter queue, do the work without
 letting one failure stop the loop, and delete or release the message without failing when
-the queue does. A worker (`ExportWorker`, `OCRWorker`) supplies only its job: how to parse
-a body (`parse`), what to do with a request (`work`) and the log fields naming one
-(`describe`).
+the queue does. Every message of a received batch is held under one visibility heartbeat
+from the receive until it is handled (deleted, released or left to come back), so none
+expires unattended while the ones before it are worked on. A worker (`ExportWorker`,
+`OCRWorker`) supplies only its job: how to parse a body (`parse`), what to do with a
+request (`work`) and the log fields naming one (`describe`).
 """
 
 from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Generic, Protocol, TypeVar, cast
 
 from receipts.application.ports.queue import MessageQueue, QueueMessage
-from receipts.application.queueing.visibility_heartbeat import VisibilityHeartbeat
+from receipts.application.queueing.visibility_heartbeat import (
+    VisibilityHeartbeat,
+    check_heartbeat,
+)
 from receipts.application.queueing.worker_log import StdlibWorkerLog, WorkerLog
 from receipts.domain.errors import InvalidInput
 
@@ -46,8 +51,9 @@ class QueueWorker(ABC, Generic[Request, Outcome]):
     An outcome is the worker's word for what became of one delivery; two are common to all:
     `poison` (not a request: the queue's redrive moves it to the DLQ) and `error` (the work
     raised: logged, and the message comes back after its visibility timeout).
-    `heartbeat_every`: seconds between visibility extensions while a message is worked on
-    (0: none; None: the worker's default)."""
+    `heartbeat_every`: seconds between visibility extensions while a message is held
+    (0: none; None: a third of the visibility timeout). One loop per worker object: the
+    batch held is the worker's."""
 
     jobs_queue: MessageQueue
     results_queue: MessageQueue | None
@@ -56,6 +62,12 @@ class QueueWorker(ABC, Generic[Request, Outcome]):
     heartbeat_every: float | None = None
     log: WorkerLog = field(default_factory=StdlibWorkerLog, compare=False, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+    _holding: VisibilityHeartbeat | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        every = self.heartbeat_interval()
+        if every > 0 and self.visibility_timeout > 0:
+            check_heartbeat(every, self.visibility_timeout)
 
     @abstractmethod
     def parse(self, body: str) -> Request:
@@ -70,7 +82,7 @@ class QueueWorker(ABC, Generic[Request, Outcome]):
         """Log fields that name the request."""
 
     def default_heartbeat_every(self) -> float:
-        return 0.0
+        return self.visibility_timeout / 3
 
     # -- stopping ---------------------------------------------------------------------------
 
@@ -93,12 +105,39 @@ class QueueWorker(ABC, Generic[Request, Outcome]):
             visibility_timeout=self.visibility_timeout,
         )
         handled = []
-        for message in messages:
-            if self.stopping:
-                self.release(message)
-                continue
-            handled.append(self.handle(message))
+        with self._hold(messages):
+            for message in messages:
+                if self.stopping:
+                    self.release(message)
+                    continue
+                handled.append(self.handle(message))
+                self._let_go(message)  # handled: deleted, or left to come back
         return handled
+
+    @contextmanager
+    def _hold(self, messages: list[QueueMessage]) -> Iterator[None]:
+        """Keeps every message of the batch invisible until it is let go."""
+        every = self.heartbeat_interval()
+        if not messages or every <= 0 or self.visibility_timeout <= 0:
+            yield
+            return
+        self._holding = VisibilityHeartbeat(
+            self.jobs_queue, messages, every=every, timeout=self.visibility_timeout, log=self.log
+        )
+        try:
+            with self._holding:
+                yield
+        finally:
+            self._holding = None
+
+    @property
+    def lease(self) -> VisibilityHeartbeat | None:
+        """The heartbeat holding the batch being handled (None between batches)."""
+        return self._holding
+
+    def _let_go(self, message: QueueMessage) -> None:
+        if self._holding is not None:
+            self._holding.let_go(message)
 
     def drain(self, max_messages: int = 10_000) -> list[Outcome]:
         """Handles messages until the queue has none visible (or a stop is requested)."""
@@ -211,7 +250,8 @@ class QueueWorker(ABC, Generic[Request, Outcome]):
         return self.default_heartbeat_every() if every is None else every
 
     def heartbeat(self, message: QueueMessage) -> AbstractContextManager[object]:
-        """Keeps the message invisible while it is worked on (see `VisibilityHeartbeat`)."""
+        """Keeps the message invisible while it is worked on (see `VisibilityHeartbeat`);
+        `run_once` already holds every message it received this way."""
         every = self.heartbeat_interval()
         if every <= 0 or self.visibility_timeout <= 0:
             return nullcontext()
@@ -221,6 +261,7 @@ class QueueWorker(ABC, Generic[Request, Outcome]):
 
     def delete(self, message: QueueMessage, fields: dict[str, object]) -> None:
         """Deletes a handled message; a failure is logged (a redelivery finds the work done)."""
+        self._let_go(message)
         try:
             self.jobs_queue.delete(message.receipt_handle)
         except Exception as error:
@@ -230,6 +271,7 @@ class QueueWorker(ABC, Generic[Request, Outcome]):
 
     def release(self, message: QueueMessage) -> None:
         """Makes a message visible again at once (another worker takes it)."""
+        self._let_go(message)  # first: no beat may hide it again after this
         try:
             self.jobs_queue.change_visibility(message.receipt_handle, 0)
         except Exception as error:

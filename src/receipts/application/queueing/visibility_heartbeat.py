@@ -1,26 +1,33 @@
-"""Keeps a received message invisible to other consumers while long work runs on it.
+"""Keeps received messages invisible to other consumers while long work runs on them.
 
-Every `every` seconds the message's visibility timeout is set to `timeout` seconds from
-now, through the queue's `change_visibility`, so the message stays hidden as long as the
-work runs and comes back at most `timeout` seconds after a crashed worker's last beat.
-`every` must be shorter than `timeout` and than the visibility timeout the message was
-received with. Each heartbeat beats from a daemon thread of its own, started on entering
-and joined on leaving.
+Every `every` seconds the visibility timeout of each message held is set to `timeout`
+seconds from now, through the queue's `change_visibility`, so a message stays hidden as
+long as it is held and comes back at most `timeout` seconds after a crashed worker's last
+beat. `every` must be shorter than `timeout` and than the visibility timeout the messages
+were received with. Each heartbeat beats from a daemon thread of its own, started on
+entering and joined on leaving; one heartbeat holds a whole received batch, and `let_go`
+ends the beats of one message (waiting for a beat in progress, so none lands after it:
+a release at 0 s or a delete that follows is never undone).
 
-A beat that fails (e.g. the receipt handle is no longer valid: the message was deleted, or
-became visible and was received by someone else) is logged and kept in `error`; the next
-beat is tried, or, with `stop_on_failure`, the heartbeat stops. The work is not
-interrupted either way, because only its caller knows whether finishing it is still
-useful (workers are idempotent by id).
+A beat that fails is logged and kept in `error`. A receipt handle the queue no longer
+knows (the message was deleted, or became visible and was received by someone else) is
+let go; another failure is tried again at the next beat, or, with `stop_on_failure`,
+lets that message go too. The work is not interrupted either way, because only its
+caller knows whether finishing it is still useful (workers fence their attempts).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Protocol, Self
 
-from receipts.application.ports.queue import MAX_VISIBILITY_TIMEOUT, QueueMessage
+from receipts.application.ports.queue import (
+    MAX_VISIBILITY_TIMEOUT,
+    QueueMessage,
+    ReceiptHandleInvalid,
+)
 from receipts.application.queueing.worker_log import StdlibWorkerLog, WorkerLog
 
 __all__ = ["ChangesVisibility", "VisibilityHeartbeat", "check_heartbeat"]
@@ -51,15 +58,16 @@ def check_heartbeat(every: float, timeout: float) -> None:
 class VisibilityHeartbeat:
     """`with VisibilityHeartbeat(queue, message, every=300, timeout=900): work()`.
 
-    `message` is the received message or its receipt handle. The first beat comes `every`
-    seconds after entering, the next `every` seconds after the previous one ended; none
-    comes after leaving (a beat in progress is waited for).
+    `message` is the received message, its receipt handle, or a received batch. The first
+    beat comes `every` seconds after entering, the next `every` seconds after the previous
+    one ended; none comes after leaving (a beat in progress is waited for). `beats` counts
+    the extensions made, `failures` the ones refused.
     """
 
     def __init__(
         self,
         queue: ChangesVisibility,
-        message: QueueMessage | str,
+        message: QueueMessage | str | Sequence[QueueMessage],
         *,
         every: float,
         timeout: float,
@@ -68,11 +76,10 @@ class VisibilityHeartbeat:
     ) -> None:
         check_heartbeat(every, timeout)
         self.queue = queue
-        if isinstance(message, QueueMessage):
-            self.receipt_handle = message.receipt_handle
-            self.message_id: str | None = message.message_id
-        else:
-            self.receipt_handle, self.message_id = message, None
+        batch = [message] if isinstance(message, QueueMessage | str) else list(message)
+        self._held: dict[str, str | None] = dict(map(_handle_and_id, batch))
+        first = next(iter(self._held.items()), ("", None))
+        self.receipt_handle, self.message_id = first
         self.every = every
         self.timeout = timeout
         self.stop_on_failure = stop_on_failure
@@ -82,7 +89,20 @@ class VisibilityHeartbeat:
         self.error: Exception | None = None
         """The last failed beat's error."""
         self._left = threading.Event()
+        self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+
+    @property
+    def held(self) -> list[str]:
+        """The receipt handles still beaten."""
+        with self._lock:
+            return list(self._held)
+
+    def let_go(self, message: QueueMessage | str) -> None:
+        """No more beats for `message` (after a beat in progress has ended)."""
+        handle = message.receipt_handle if isinstance(message, QueueMessage) else message
+        with self._lock:
+            self._held.pop(handle, None)
 
     def __enter__(self) -> Self:
         self._left.clear()
@@ -106,20 +126,24 @@ class VisibilityHeartbeat:
             pass
 
     def beat(self) -> bool:
-        """One extension of the visibility timeout; False once a beat failed with
-        `stop_on_failure`."""
-        try:
-            self.queue.change_visibility(self.receipt_handle, self.timeout)
-        except Exception as error:
-            self._failed(error)
-            return not self.stop_on_failure
-        self.beats += 1
-        return True
+        """One extension of the visibility timeout of every message held; False once none
+        is held."""
+        with self._lock:
+            for handle, message_id in list(self._held.items()):
+                try:
+                    self.queue.change_visibility(handle, self.timeout)
+                except Exception as error:
+                    self._failed(error, message_id)
+                    if self.stop_on_failure or isinstance(error, ReceiptHandleInvalid):
+                        del self._held[handle]
+                    continue
+                self.beats += 1
+            return bool(self._held)
 
-    def _failed(self, error: Exception) -> None:
+    def _failed(self, error: Exception, message_id: str | None) -> None:
         self.error = error
         self.failures += 1
-        ids = {} if self.message_id is None else {"message_id": self.message_id}
+        ids = {} if message_id is None else {"message_id": message_id}
         self.log.warning(
             "heartbeat failed",
             queue=self.queue.name,
@@ -127,3 +151,9 @@ class VisibilityHeartbeat:
             error=f"{type(error).__name__}: {error}",
             failures=self.failures,
         )
+
+
+def _handle_and_id(message: QueueMessage | str) -> tuple[str, str | None]:
+    if isinstance(message, QueueMessage):
+        return message.receipt_handle, message.message_id
+    return message, None
