@@ -25,9 +25,11 @@ def _notices() -> None:
 def test_notices_become_debug_records_and_reach_no_terminal(
     capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.DEBUG, logger="receipts.coreml"):
-        with library.notices_logged("converting"):
-            _notices()
+    with (
+        caplog.at_level(logging.DEBUG, logger="receipts.coreml"),
+        library.notices_logged("converting"),
+    ):
+        _notices()
 
     said = capfd.readouterr()
     assert said.out == "" and said.err == ""
