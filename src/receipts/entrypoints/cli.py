@@ -50,6 +50,7 @@ def options(
     state = State(Settings.from_env())
     state.override(mode=mode, home=home)
     configure_logging(state.settings)
+    console.no_wrapping_when_piped()
     ctx.obj = state
     ctx.call_on_close(state.close)
 
