@@ -26,6 +26,7 @@ from receipts.application.ports.read_model import JobReadModel
 from receipts.application.system import APPLICATIONS, receipts_system
 from receipts.application.training.job_views import JobCatalog
 from receipts.application.training.jobs import Jobs
+from receipts.domain.job import StorageMetadata
 from receipts.settings import Settings
 
 
@@ -88,6 +89,11 @@ class Runtime:
 
     def runs_prefix(self) -> str:
         return self.artifacts_uri("runs/")
+
+    def run_storage(self, job_name: str) -> StorageMetadata:
+        """Where a job's run goes (recorded on the job: the seeds' Job `storage`): its root
+        under the runs prefix, which `best/` and the run results are published to."""
+        return StorageMetadata(output_uri=self.artifacts_uri(f"runs/{job_name}/"))
 
     def artifacts_uri(self, key: str) -> str:
         if self.settings.mode == "aws":
