@@ -112,7 +112,8 @@ def monitor_view(snapshot: MonitorSnapshot, follow: bool = False) -> RenderableT
 def dataset_view(stats: DatasetInsight) -> RenderableType:
     summary: list[str | Text] = [
         Text(stats.source, style="bold"),
-        f"receipts {stats.receipts:,}  lines {stats.lines:,}  words {stats.words:,}"
+        f"receipts {stats.total_receipts:,}  lines {stats.total_lines:,}"
+        f"  words {stats.total_words:,}"
         + (
             f"  (skipped {stats.receipts_without_words} without words)"
             if stats.receipts_without_words

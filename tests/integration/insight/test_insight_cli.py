@@ -179,7 +179,7 @@ def test_dataset_stats_of_a_file_with_a_label_policy(home: Path, tmp_path: Path)
     assert table.exit_code == 0, table.output
     assert "trains on 1 label(s): AMOUNT" in said(table)
     assert "O (dropped)" in said(table)
-    assert data["receipts"] == 30 and data["o_entity_target"] == 1.0
+    assert data["total_receipts"] == 30 and data["o_entity_target"] == 1.0
     assert data["train_balance"]["entity_words"] > 0
 
 
@@ -197,4 +197,4 @@ def test_dataset_stats_defaults_and_refusals(home: Path, tmp_path: Path) -> None
         "".join(json.dumps(to_record(r)) + "\n" for r in generate_receipts(20))
     )
     found = receipts("dataset-stats", "--json")
-    assert found.exit_code == 0 and json.loads(found.stdout)["receipts"] == 20
+    assert found.exit_code == 0 and json.loads(found.stdout)["total_receipts"] == 20
