@@ -124,7 +124,8 @@ def test_monitor_json_is_one_snapshot(local: Runtime) -> None:
 
     snapshot = json.loads(receipts("monitor", "done", "--json", "--follow").stdout)
 
-    assert snapshot["run"]["job_name"] == "done" and snapshot["latest"]["epoch"] == 2
+    assert snapshot["job_name"] == "done" and snapshot["latest"]["epoch"] == 2
+    assert snapshot["latest_epoch"] == 2 and snapshot["latest_f1"] == 0.55
 
 
 def test_compare_prints_differences_epochs_and_label_deltas(local: Runtime) -> None:
