@@ -205,15 +205,17 @@ def _sqs_dead_letter_of(queue: Any, sqs_queue: Any) -> Any:
 
 
 def _sqs_queue(settings: Settings, name_or_url: str, sqs_queue: Any) -> Any:
-    if name_or_url.startswith(("https://", "http://")):
-        return sqs_queue(name_or_url)
+    """The queue a setting names or locates (the seeds give URLs). With `create_resources`
+    a missing one is created, with its DLQ, under the name a URL ends in."""
+    is_url = name_or_url.startswith(("https://", "http://"))
     if not settings.create_resources:
-        return sqs_queue.by_name(name_or_url)
+        return sqs_queue(name_or_url) if is_url else sqs_queue.by_name(name_or_url)
+    name = name_or_url.rstrip("/").rsplit("/", 1)[-1] if is_url else name_or_url
     dead_letter = None
-    if not name_or_url.endswith("-dlq"):
-        dead_letter = sqs_queue.ensure(f"{name_or_url}-dlq")
+    if not name.endswith("-dlq"):
+        dead_letter = sqs_queue.ensure(f"{name}-dlq")
     return sqs_queue.ensure(
-        name_or_url,
+        name,
         visibility_timeout=int(settings.visibility_timeout),
         dead_letter_queue=dead_letter,
         max_receive_count=settings.max_receive_count if dead_letter is not None else None,
