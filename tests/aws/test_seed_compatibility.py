@@ -236,6 +236,16 @@ def test_monitor_table_shows_the_running_job_in_the_seeds_keys(
     assert status["recent_logs"] == ["epoch 1: F1 0.410", "epoch 2: F1 0.560"]
 
 
+def test_an_unwritable_out_is_named(runtime: Runtime, tmp_path: Path) -> None:
+    out = tmp_path / "missing-folder" / "history.json"
+
+    done = seed_cli(runtime, tmp_path, "history", runtime.settings.table, str(out))
+
+    assert done.returncode == 1
+    assert f"cannot write {out}: No such file or directory" in done.said
+    assert "Traceback" not in done.stderr
+
+
 def test_an_unknown_monitor_argument_is_named(runtime: Runtime, tmp_path: Path) -> None:
     done = seed_cli(runtime, tmp_path, "monitor", "ReceiptsTable-dc5be22")
 

@@ -79,8 +79,12 @@ def _emit_json(data: Any, out: Path | None) -> None:
         console.print_json(data)
         return
     partial = out.with_name(out.name + ".partial")
-    partial.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-    partial.replace(out)
+    try:
+        partial.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+        partial.replace(out)
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        console.fail(f"cannot write {out}: {error.strerror or error}")
     console.err.print(f"wrote {out}")
 
 
