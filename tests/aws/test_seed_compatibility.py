@@ -238,6 +238,7 @@ def test_monitor_table_shows_the_running_job_in_the_seeds_keys(
 
 def test_an_unwritable_out_is_named(runtime: Runtime, tmp_path: Path) -> None:
     out = tmp_path / "missing-folder" / "history.json"
+    runtime.catalog()  # creates the table
 
     done = seed_cli(runtime, tmp_path, "history", runtime.settings.table, str(out))
 
