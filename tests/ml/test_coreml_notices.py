@@ -23,8 +23,13 @@ def _notices() -> None:
 
 
 def test_notices_become_debug_records_and_reach_no_terminal(
-    capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # as a library uses it: no command line has routed the logger (an earlier test may have)
+    monkeypatch.setattr(library.log, "handlers", [])
+    monkeypatch.setattr(library.log, "propagate", True)
     with (
         caplog.at_level(logging.DEBUG, logger="receipts.coreml"),
         library.notices_logged("converting"),
