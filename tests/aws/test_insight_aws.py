@@ -112,5 +112,5 @@ def test_dataset_stats_of_the_labels_in_the_single_table(
         store.receipts(), DataConfig(merge_amounts=True), source=store.source
     )
 
-    assert stats.receipts == 12 and stats.source == f"dynamodb://{settings.table}"
+    assert stats.total_receipts == 12 and stats.source == f"dynamodb://{settings.table}"
     assert "AMOUNT" in stats.training_label_counts and stats.problem is None

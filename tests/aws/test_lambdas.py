@@ -355,16 +355,19 @@ def test_unreadable_run_results_are_named(runtime: Runtime) -> None:
     assert runtime.jobs.get_job(job_id).status is JobStatus.RUNNING
 
 
-def test_a_model_archive_without_run_results_is_used_with_a_warning(
+def test_a_model_archive_without_run_results_is_exported_from_the_archive(
     runtime: Runtime, caplog: pytest.LogCaptureFixture
 ) -> None:
     running_job(runtime, "layoutlm-t")
     archive = "s3://bucket/output/layoutlm-t/output/model.tar.gz"
 
-    with caplog.at_level(logging.WARNING, logger="receipts.lambdas"):
+    with caplog.at_level(logging.INFO, logger="receipts.lambdas"):
         queue_export.queue_export(completed("layoutlm-t", archive), runtime)
 
-    assert "the export worker expects a checkpoint prefix" in caplog.text
+    # the worker unpacks model.tar.gz: nothing to warn about, and no claim that it cannot
+    assert "checkpoint prefix" not in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert f"the model archive {archive} (the export worker unpacks it)" in caplog.text
     [message] = drain(runtime.queues.export_jobs)
     assert message["model_s3_uri"] == archive
 

@@ -70,6 +70,6 @@ def test_report_and_dataset_stats_of_the_demo(demo: Demo, tmp_path: Path) -> Non
         "training-curves.png",
         "confusion-matrix.png",
     }
-    assert stats["receipts"] == 60 and stats["presets"] == ["amounts"]
+    assert stats["total_receipts"] == 60 and stats["presets"] == ["amounts"]
     assert stats["content_hash"]  # the same policy and seed as the job: its lineage
     assert stats["content_hash"] == demo.job["results"]["dataset"]["content_hash"]

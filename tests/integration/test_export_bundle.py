@@ -24,7 +24,10 @@ def _checkpoint(directory: Path, config: dict[str, object] | None = None) -> Pat
     (directory / "model.safetensors").write_bytes(b"weights")
     (directory / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\ntotal\n")
     (directory / "trainer_state.json").write_text(
-        json.dumps({"job_name": "receipts-1", "run": {"epoch": 3, "global_step": 90}})
+        # the trainer's state after epoch 2 was the best: `epoch` is the one to train next
+        json.dumps(
+            {"job_name": "receipts-1", "run": {"epoch": 3, "global_step": 90, "best_epoch": 2}}
+        )
     )
     return directory
 
@@ -35,6 +38,7 @@ def test_a_checkpoint_is_read_with_its_labels_and_source(tmp_path: Path) -> None
     source = checkpoint.source()
     assert source["job_name"] == "receipts-1"
     assert source["global_step"] == 90
+    assert source["epoch"] == 2, "the epoch the weights come from, not the next one"
     assert source["weights_sha256"] == hashlib.sha256(b"weights").hexdigest()
 
 
@@ -111,6 +115,7 @@ def test_a_finished_bundle_has_metadata_and_a_manifest_of_every_file(tmp_path: P
     assert weight == {"bytes": 100, "sha256": hashlib.sha256(b"x" * 100).hexdigest()}
     assert manifest["quantization"] == "int8"
     assert manifest["source"]["job_name"] == "receipts-1"
+    assert manifest["source"]["epoch"] == 2
     assert manifest["validation"] == {"f1_delta": 0.001}
     assert "torch" in manifest["libraries"]
     assert report.file_sizes["Model.pkg/Data/weight.bin"] == 100

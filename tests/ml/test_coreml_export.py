@@ -121,6 +121,8 @@ def test_a_bundle_holds_the_package_vocabulary_config_labels_and_manifest(
     found = manifest(bundle)
     assert found["quantization"] == quantization.value
     assert found["source"]["job_name"] == "export-me"
+    run = json.loads((checkpoint / "trainer_state.json").read_text())["run"]
+    assert found["source"]["epoch"] == run["best_epoch"], "best/ holds the best epoch's weights"
     assert found["source"]["weights_sha256"] == sha256_of(checkpoint / "model.safetensors")
     assert {"torch", "transformers", "coremltools"} <= found["libraries"].keys()
     files = {

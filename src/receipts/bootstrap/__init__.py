@@ -26,6 +26,7 @@ from receipts.application.ports.read_model import JobReadModel
 from receipts.application.system import APPLICATIONS, receipts_system
 from receipts.application.training.job_views import JobCatalog
 from receipts.application.training.jobs import Jobs
+from receipts.domain.job import StorageMetadata
 from receipts.settings import Settings
 
 
@@ -88,6 +89,11 @@ class Runtime:
 
     def runs_prefix(self) -> str:
         return self.artifacts_uri("runs/")
+
+    def run_storage(self, job_name: str) -> StorageMetadata:
+        """Where a job's run goes (recorded on the job: the seeds' Job `storage`): its root
+        under the runs prefix, which `best/` and the run results are published to."""
+        return StorageMetadata(output_uri=self.artifacts_uri(f"runs/{job_name}/"))
 
     def artifacts_uri(self, key: str) -> str:
         if self.settings.mode == "aws":
@@ -199,15 +205,17 @@ def _sqs_dead_letter_of(queue: Any, sqs_queue: Any) -> Any:
 
 
 def _sqs_queue(settings: Settings, name_or_url: str, sqs_queue: Any) -> Any:
-    if name_or_url.startswith(("https://", "http://")):
-        return sqs_queue(name_or_url)
+    """The queue a setting names or locates (the seeds give URLs). With `create_resources`
+    a missing one is created, with its DLQ, under the name a URL ends in."""
+    is_url = name_or_url.startswith(("https://", "http://"))
     if not settings.create_resources:
-        return sqs_queue.by_name(name_or_url)
+        return sqs_queue(name_or_url) if is_url else sqs_queue.by_name(name_or_url)
+    name = name_or_url.rstrip("/").rsplit("/", 1)[-1] if is_url else name_or_url
     dead_letter = None
-    if not name_or_url.endswith("-dlq"):
-        dead_letter = sqs_queue.ensure(f"{name_or_url}-dlq")
+    if not name.endswith("-dlq"):
+        dead_letter = sqs_queue.ensure(f"{name}-dlq")
     return sqs_queue.ensure(
-        name_or_url,
+        name,
         visibility_timeout=int(settings.visibility_timeout),
         dead_letter_queue=dead_letter,
         max_receive_count=settings.max_receive_count if dead_letter is not None else None,

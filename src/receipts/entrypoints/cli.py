@@ -64,6 +64,7 @@ def options(
             param_hint="'--home' / RECEIPTS_HOME",
         )
     configure_logging(state.settings)
+    console.no_wrapping_when_piped()
     ctx.obj = state
     ctx.call_on_close(state.close)
 

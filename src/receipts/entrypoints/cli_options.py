@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
 from receipts.domain.config import SECTION_OF
 
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+LogLevel = Annotated[
+    Literal["trace", "debug", "info", "warn", "error"] | None,
+    typer.Option(help="Log level (the seeds' Mac worker's; trace is debug here)."),
+]
 DynamoTable = Annotated[str | None, typer.Option(help="DynamoDB table with the labels (aws mode).")]
 MaxMessages = Annotated[int | None, typer.Option(min=1, help="Stop after this many deliveries.")]
 ValidationSplit = Annotated[float, typer.Option(help="Share of receipts held out.")]

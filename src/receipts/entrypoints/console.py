@@ -27,6 +27,19 @@ if TYPE_CHECKING:  # only for a type: importing it here would load the job catal
 out = Console(markup=False)
 err = Console(stderr=True, markup=False)
 _highlight = ReprHighlighter()
+PIPED_WIDTH = 100_000
+"""Columns of output that is not a terminal: wide enough that nothing wraps."""
+
+
+def no_wrapping_when_piped() -> None:
+    """Output piped to a program or a file is not wrapped at rich's default 80 columns: a
+    line stays one line (a URI stays whole, beside its label) and a table takes its
+    natural width. A terminal keeps wrapping at its width."""
+    for console in (out, err):
+        if not console.is_terminal:
+            console.soft_wrap = True
+            console.width = PIPED_WIDTH
+
 
 STATUS_STYLE = {
     JobStatus.PENDING: "yellow",

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from receipts.application.insight import Insight
-from receipts.application.insight.monitor import MonitorSnapshot
+from receipts.application.insight.monitor import MonitorSnapshot, monitor_json
 from receipts.application.ports.label_store import LabelStore
 from receipts.application.ports.resources import ResourceMissing
 from receipts.bootstrap import Runtime
 from receipts.domain.config import DataConfig, JobConfig
-from receipts.domain.errors import DomainError
+from receipts.domain.errors import DomainError, JobNotFound
 from receipts.domain.job import JobStatus
 from receipts.entrypoints import console, insight_console
 from receipts.entrypoints.cli_options import (
@@ -56,17 +57,53 @@ def _say(message: str, as_json: bool) -> None:
     (console.err if as_json else console.out).print(message)
 
 
+# the seeds' helper scripts (seed 003) take `TABLE [OUT]`: the table to read, and a file for
+# the JSON (else it is printed)
+TableArgument = Annotated[
+    str | None,
+    typer.Argument(
+        metavar="[TABLE]", help="The seeds' DynamoDB table to read (aws mode; default: settings)."
+    ),
+]
+OutArgument = Annotated[
+    Path | None,
+    typer.Argument(
+        metavar="[OUT]", help="Write the JSON to this file instead of printing.", dir_okay=False
+    ),
+]
+
+
+def _emit_json(data: Any, out: Path | None) -> None:
+    """The JSON on stdout, or written whole to `out` (a partial file is never left)."""
+    if out is None:
+        console.print_json(data)
+        return
+    partial = out.with_name(out.name + ".partial")
+    try:
+        partial.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+        partial.replace(out)
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        console.fail(f"cannot write {out}: {error.strerror or error}")
+    console.err.print(f"wrote {out}")
+
+
 @app.command(rich_help_panel=INSIGHT_HELP)
 def history(
     ctx: typer.Context,
+    table: TableArgument = None,
+    out: OutArgument = None,
     status: Annotated[JobStatus | None, typer.Option(help="Only runs with this status.")] = None,
     as_json: AsJson = False,
 ) -> None:
     """Every run with its config, best F1 and epoch, and F1 per epoch; best first."""
+    if table:
+        ctx.ensure_object(State).use_table(table)
+    as_json = as_json or out is not None
     with _refusals():
         found = _insight(ctx).history(status)
     if as_json:
-        console.print_json(found.model_dump(mode="json"))
+        _emit_json(found.model_dump(mode="json"), out)
     if not found.runs:
         if status is None:
             _say(NO_JOBS, as_json)
@@ -82,6 +119,8 @@ def history(
 @app.command("dataset-stats", rich_help_panel=INSIGHT_HELP)
 def dataset_stats(
     ctx: typer.Context,
+    table: TableArgument = None,
+    out: OutArgument = None,
     dataset: Annotated[
         Path | None,
         typer.Option(help="Labelled receipts, JSONL (default: the latest job's, or the demo's)."),
@@ -108,12 +147,12 @@ def dataset_stats(
     from receipts.bootstrap.training import label_store_for
 
     runtime = ctx.ensure_object(State).runtime()
+    as_json = as_json or out is not None
+    params = {**ctx.params, "dynamo_table": dynamo_table or table}  # TABLE: --dynamo-table
     with _refusals():
         # each flag is named after its config field; --job takes the job's config instead
         config = (
-            runtime.jobs.find_job(job).config
-            if job
-            else JobConfig.parse(job_config_input(ctx.params))
+            runtime.jobs.find_job(job).config if job else JobConfig.parse(job_config_input(params))
         )
         data, hp = config.data, config.hyperparameters
         if not (data.dataset or data.dynamo_table):
@@ -134,7 +173,7 @@ def dataset_stats(
             o_entity_ratio=hp.o_entity_ratio,
         )
     if as_json:
-        console.print_json(stats.model_dump(mode="json"))
+        _emit_json(stats.model_dump(mode="json"), out)
     else:
         console.out.print(insight_console.dataset_view(stats))
 
@@ -143,8 +182,14 @@ def dataset_stats(
 def monitor(
     ctx: typer.Context,
     job: Annotated[
-        str | None, typer.Argument(help="Job id or name (default: the running or latest job).")
+        str | None,
+        typer.Argument(
+            metavar="[JOB|TABLE]",
+            help="Job id or name (default: the running or latest job); in aws mode, a name"
+            " that is no job is the seeds' TABLE to watch.",
+        ),
     ] = None,
+    out: OutArgument = None,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Refresh live until the job ends.")
     ] = False,
@@ -155,14 +200,15 @@ def monitor(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (one snapshot).")] = False,
 ) -> None:
     """A run's status, epoch, latest metrics and recent logs; --follow keeps it live."""
-    insight = _insight(ctx)
+    as_json = as_json or out is not None
     with _refusals():
-        snapshot = insight.monitor(job, log_limit=logs)
+        insight, snapshot, asked = _monitored(ctx, job, logs)
+    if as_json:
+        _emit_json(monitor_json(snapshot, asked=asked), out)
     if snapshot is None:
         _say(NO_JOBS, as_json)
         return
     if as_json:
-        console.print_json(snapshot.model_dump(mode="json"))
         return
     if follow and snapshot.active:
         snapshot = _follow(insight, snapshot, interval, logs)
@@ -209,6 +255,27 @@ def report(
     for note in data.notes:
         _say(f"note: {note}", as_json)
     _say(f"report: {page}", as_json)
+
+
+def _monitored(
+    ctx: typer.Context, key: str | None, logs: int
+) -> tuple[Insight, MonitorSnapshot | None, bool]:
+    """The insight, the snapshot and whether a job was named. In aws mode a key that names
+    no job (or when the configured table is missing) is taken as the seeds' TABLE."""
+    state = ctx.ensure_object(State)
+    try:
+        insight = _insight(ctx)
+        return insight, insight.monitor(key, log_limit=logs), key is not None
+    except (JobNotFound, ResourceMissing):
+        if key is None or state.settings.mode != "aws":
+            raise
+    configured = state.settings.table
+    state.use_table(key)
+    try:
+        insight = _insight(ctx)
+        return insight, insight.monitor(None, log_limit=logs), False
+    except ResourceMissing:
+        raise JobNotFound(f"{key} (not in table {configured!r}, and no table {key!r})") from None
 
 
 def _follow(

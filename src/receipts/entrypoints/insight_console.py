@@ -99,7 +99,9 @@ def monitor_view(snapshot: MonitorSnapshot, follow: bool = False) -> RenderableT
     footer = f"as of {iso(snapshot.taken_at)[:19]}"
     if follow:
         footer += " · following until the job ends (Ctrl-C stops)"
-    parts: list[RenderableType] = [Panel(_lines(lines), title="monitor", subtitle=Text(footer))]
+    parts: list[RenderableType] = [
+        Panel(_lines(lines), title="monitor", subtitle=Text(footer), expand=False)
+    ]
     if run.epochs:
         parts.append(epochs_table(run.epochs[-10:], run.best_epoch, "recent evaluations"))
     if snapshot.recent_logs:
@@ -110,7 +112,8 @@ def monitor_view(snapshot: MonitorSnapshot, follow: bool = False) -> RenderableT
 def dataset_view(stats: DatasetInsight) -> RenderableType:
     summary: list[str | Text] = [
         Text(stats.source, style="bold"),
-        f"receipts {stats.receipts:,}  lines {stats.lines:,}  words {stats.words:,}"
+        f"receipts {stats.total_receipts:,}  lines {stats.total_lines:,}"
+        f"  words {stats.total_words:,}"
         + (
             f"  (skipped {stats.receipts_without_words} without words)"
             if stats.receipts_without_words
@@ -166,10 +169,10 @@ def dataset_view(stats: DatasetInsight) -> RenderableType:
         problem = Text.assemble(("cannot train with this policy:", "red"), f" {stats.problem}")
         balance.append(problem)
     return Group(
-        Panel(_lines(summary), title="dataset"),
+        Panel(_lines(summary), title="dataset", expand=False),
         labels,
         trained,
-        Panel(_lines(balance), title="O:entity balance"),
+        Panel(_lines(balance), title="O:entity balance", expand=False),
     )
 
 

@@ -29,7 +29,7 @@ from receipts.domain.labels import ValidationStatus
 from receipts.domain.ocr_job import OCREngineName, OCRStatus
 from receipts.domain.routing import FIELD_NAMES, RoutingPolicy
 from receipts.entrypoints import console
-from receipts.entrypoints.cli_options import AsJson, MaxMessages
+from receipts.entrypoints.cli_options import AsJson, LogLevel, MaxMessages
 from receipts.entrypoints.cli_state import State
 from receipts.entrypoints.progress import counting_bar
 from receipts.entrypoints.signals import stop_on_signals
@@ -93,8 +93,10 @@ def ocr(
     min_confidence: MinConfidenceOption = 0.9,
     require: RequireOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print labels.json.")] = False,
+    log_level: LogLevel = None,
 ) -> None:
     """Read one local receipt image: OCR → LayoutLM → fields → routing (no queue)."""
+    ctx.ensure_object(State).use_log_level(log_level)
     policy = _policy(min_confidence, require)
     chosen = _engine("stub" if stub_ocr else engine)
     model_path = model or _default_model_directory(ctx.ensure_object(State).runtime())

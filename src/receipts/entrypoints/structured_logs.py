@@ -28,6 +28,7 @@ def configure_logging(settings: Settings) -> None:
         if use_json
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
+    _route_stdlib(renderer, level)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -41,3 +42,24 @@ def configure_logging(settings: Settings) -> None:
         cache_logger_on_first_use=True,
     )
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+STDLIB_LOGGERS = ("receipts.coreml",)
+"""Adapters' stdlib loggers whose records the command line renders like its own events."""
+
+
+def _route_stdlib(renderer: structlog.typing.Processor, level: int) -> None:
+    """Records of `STDLIB_LOGGERS` at `level` and above: rendered as structlog events on
+    stderr (below `level`, such as coremltools' notices at debug, they are dropped)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processor=renderer,
+            foreign_pre_chain=[structlog.processors.add_log_level, _timestamp],
+        )
+    )
+    for name in STDLIB_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.setLevel(level)
+        logger.propagate = False

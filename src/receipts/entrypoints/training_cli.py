@@ -129,6 +129,7 @@ def _new_job(runtime: Runtime, params: dict[str, Any]) -> UUID:
             "created_by": params["created_by"],
             "tags": _tags(params["tag"] or []),
             "config": job_config_input(params),  # each config flag is named after its field
+            "storage": runtime.run_storage(name),
         }
     )
     _, warnings = read_dataset(draft.config, runtime.settings)

@@ -27,11 +27,14 @@ def stats(receipts: list[Receipt], ratio: float | None = None, **data: object) -
 def test_counts_receipts_lines_words_and_labels_by_status(receipts: list[Receipt]) -> None:
     found = stats(receipts)
 
-    assert found.receipts == 40 and found.receipts_without_words == 0
-    assert found.words == sum(len(r.words) for r in receipts)
-    assert found.lines == sum(len(r.lines()) for r in receipts)
-    assert found.label_counts == count_labels(receipts)
-    valid = sum(by.get("VALID", 0) for by in found.label_counts.values())
+    assert found.total_receipts == 40 and found.receipts_without_words == 0
+    assert found.total_words == sum(len(r.words) for r in receipts)
+    assert found.total_lines == sum(len(r.lines()) for r in receipts)
+    assert found.label_counts_by_status == count_labels(receipts)
+    assert found.label_counts == {
+        label: by.get("VALID", 0) for label, by in count_labels(receipts).items()
+    }
+    valid = sum(found.label_counts.values())
     assert found.total_valid_labels == valid
     assert sum(found.label_distribution.values()) == pytest.approx(1.0)
     assert found.problem is None and found.content_hash
@@ -49,12 +52,12 @@ def test_presets_merge_and_the_whitelist_drops(receipts: list[Receipt]) -> None:
     assert found.entity_labels == ["AMOUNT", "DATE"]
     assert set(found.training_label_counts) == {"AMOUNT", "DATE"}
     amounts = ("LINE_TOTAL", "SUBTOTAL", "TAX", "GRAND_TOTAL")
-    expected = sum(found.label_counts.get(label, {}).get("VALID", 0) for label in amounts)
+    expected = sum(found.label_counts.get(label, 0) for label in amounts)
     assert found.training_label_counts["AMOUNT"] == expected
     dropped = sum(e.valid for e in found.label_policy if e.trains_as == OUTSIDE)
     assert found.valid_words_dropped_by_whitelist == dropped > 0
     assert found.balance.entity_words == sum(found.training_label_counts.values())
-    assert found.balance.outside_words == found.words - found.balance.entity_words
+    assert found.balance.outside_words == found.total_words - found.balance.entity_words
 
 
 def test_labels_that_are_not_valid_train_as_o(receipts: list[Receipt]) -> None:
@@ -93,5 +96,5 @@ def test_a_policy_that_leaves_nothing_to_train_says_why(receipts: list[Receipt])
 def test_no_receipts_at_all() -> None:
     found = stats([])
 
-    assert (found.receipts, found.words, found.label_distribution) == (0, 0, {})
+    assert (found.total_receipts, found.total_words, found.label_distribution) == (0, 0, {})
     assert found.problem is not None

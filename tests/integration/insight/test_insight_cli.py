@@ -124,7 +124,8 @@ def test_monitor_json_is_one_snapshot(local: Runtime) -> None:
 
     snapshot = json.loads(receipts("monitor", "done", "--json", "--follow").stdout)
 
-    assert snapshot["run"]["job_name"] == "done" and snapshot["latest"]["epoch"] == 2
+    assert snapshot["job_name"] == "done" and snapshot["latest"]["epoch"] == 2
+    assert snapshot["latest_epoch"] == 2 and snapshot["latest_f1"] == 0.55
 
 
 def test_compare_prints_differences_epochs_and_label_deltas(local: Runtime) -> None:
@@ -179,7 +180,7 @@ def test_dataset_stats_of_a_file_with_a_label_policy(home: Path, tmp_path: Path)
     assert table.exit_code == 0, table.output
     assert "trains on 1 label(s): AMOUNT" in said(table)
     assert "O (dropped)" in said(table)
-    assert data["receipts"] == 30 and data["o_entity_target"] == 1.0
+    assert data["total_receipts"] == 30 and data["o_entity_target"] == 1.0
     assert data["train_balance"]["entity_words"] > 0
 
 
@@ -197,4 +198,4 @@ def test_dataset_stats_defaults_and_refusals(home: Path, tmp_path: Path) -> None
         "".join(json.dumps(to_record(r)) + "\n" for r in generate_receipts(20))
     )
     found = receipts("dataset-stats", "--json")
-    assert found.exit_code == 0 and json.loads(found.stdout)["receipts"] == 20
+    assert found.exit_code == 0 and json.loads(found.stdout)["total_receipts"] == 20

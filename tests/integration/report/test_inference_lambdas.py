@@ -133,6 +133,22 @@ def test_a_receipt_is_served_hybrid_and_bad_ids_are_named(
     assert api(get(), None)["statusCode"] == 404  # on demand does not replace latest.json
 
 
+def test_the_seeds_image_id_and_receipt_number_pair_names_the_image_receipt(
+    handlers: tuple[Any, Any], predictor: EchoPredictor
+) -> None:
+    api, _ = handlers
+    wanted = RECEIPTS[2].receipt_id
+
+    # seed 002: `?image_id=<image>&receipt_id=<number of the receipt within the image>`
+    paired = api(get(image_id=wanted, receipt_id="1"), None)
+    unknown = api(get(image_id="nope", receipt_id="1"), None)
+
+    assert paired["statusCode"] == 200, body(paired)
+    assert InferenceResponse.model_validate(body(paired)).receipt_id == wanted
+    assert predictor.calls == [wanted]
+    assert unknown["statusCode"] == 404 and body(unknown)["receipt_id"] == "nope"
+
+
 def test_other_methods_are_refused_and_preflight_is_answered(handlers: tuple[Any, Any]) -> None:
     api, _ = handlers
     post = {**get(), "requestContext": {"http": {"method": "POST"}}}

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import platform
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from receipts.adapters.coreml.library import ct
+from receipts.adapters.coreml.library import ct, notices_logged
 from receipts.adapters.torch.export_model import INPUT_NAMES
 from receipts.adapters.torch.float16_safety import Probe
 
@@ -24,8 +23,7 @@ def compare_with_torch(
     float32 torch model, one unpadded sequence at a time (the package takes batch 1)."""
     if platform.system() != "Darwin":
         return {"coreml_comparison": SKIPPED}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with notices_logged("loading the package"):
         model = ct.models.MLModel(str(package))
     difference, agree, positions = 0.0, 0, 0
     with torch.inference_mode():

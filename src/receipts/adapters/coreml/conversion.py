@@ -6,10 +6,7 @@ coremltools runs on Linux for conversion only; loading a saved package there nee
 
 from __future__ import annotations
 
-import io
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager, redirect_stderr
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -22,6 +19,7 @@ from receipts.adapters.coreml.library import (
     OptimizationConfig,
     ct,
     linear_quantize_weights,
+    notices_logged,
 )
 from receipts.adapters.torch.export_model import (
     INPUT_NAMES,
@@ -61,14 +59,6 @@ class ConversionPlan:
         return WEIGHT_SCHEMES.get(self.quantization)
 
 
-@contextmanager
-def _quietly() -> Iterator[None]:
-    """Without coremltools' progress bars (stderr) and its conversion warnings."""
-    with warnings.catch_warnings(), redirect_stderr(io.StringIO()):
-        warnings.simplefilter("ignore")
-        yield
-
-
 def trace(wrapper: ExportableTokenClassifier, vocab_size: int) -> torch.jit.ScriptModule:
     with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tracer's notes on Python ints in shapes
@@ -93,7 +83,7 @@ def convert(
         "attention_mask": (1, sequence),
     }
     try:
-        with _quietly():
+        with notices_logged("converting"):
             model = ct.convert(
                 traced,
                 convert_to="mlprogram",
@@ -127,21 +117,21 @@ def quantize(model: ct.models.MLModel, scheme: WeightQuantization) -> ct.models.
         weight_threshold=scheme.weight_threshold,
     )
     try:
-        with _quietly():
+        with notices_logged("quantizing"):
             return linear_quantize_weights(model, OptimizationConfig(global_config=config))
     except Exception as error:
         raise ExportFailed(f"coremltools could not quantize the weights: {error}") from error
 
 
 def save(model: ct.models.MLModel, path: Path) -> None:
-    model.save(str(path))
+    with notices_logged("saving"):
+        model.save(str(path))
 
 
 def describe_package(path: Path) -> dict[str, Any]:
     """What a saved package declares (loaded without compiling, as Linux requires):
     inputs with their dtypes and shape ranges, outputs, spec version."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with notices_logged("reading the package"):
         spec = ct.models.MLModel(str(path), skip_model_load=True).get_spec()
 
     def dtype(feature: Any) -> str:

@@ -30,6 +30,7 @@ from receipts.application.ports.read_model import (
     OCRRecord,
     ReadModelChanges,
 )
+from receipts.domain.artifacts import ArtifactURI
 from receipts.domain.job import JobStatus
 from receipts.domain.job_log import LogEntry
 from receipts.domain.job_metric import Evaluation
@@ -169,14 +170,58 @@ def _item(
 
 
 def _job_item(job: JobSummary) -> Item:
-    readable = {"job_id", "name", "status", "created_at", "updated_at", "position", "best_f1"}
-    return _item(keys.job_keys(job), "JOB", job, readable)
+    """The seeds' Job attributes (name, description, status, priority, created_at,
+    created_by, job_config, tags, storage) beside this project's (job_id, updated_at,
+    best_f1, ...)."""
+    readable = {"job_id", "name", "description", "status", "priority", "created_by", "tags"}
+    readable |= {"created_at", "updated_at", "position", "best_f1", "best_checkpoint_uri"}
+    config = job.config.model_dump(mode="json") if job.config else None
+    return _item(
+        keys.job_keys(job), "JOB", job, readable, job_config=config, storage=_storage(job) or None
+    )
+
+
+def _storage(job: JobSummary) -> dict[str, str]:
+    """The seeds' storage map of a job's S3 locations: `bucket` and the prefixes within it
+    (`run_root_prefix`, `checkpoints_prefix`, `logs_prefix`, `best_prefix`)."""
+    uris = {
+        "run_root_prefix": job.storage.output_uri,
+        "checkpoints_prefix": job.storage.checkpoint_uri,
+        "logs_prefix": job.storage.log_uri,
+        "best_prefix": job.best_checkpoint_uri,
+    }
+    storage: dict[str, str] = {}
+    for name, text in uris.items():
+        uri = ArtifactURI.parse(text) if text else None
+        if uri is None or uri.scheme != "s3" or not uri.is_prefix:
+            continue
+        if storage.setdefault("bucket", uri.bucket) == uri.bucket:
+            storage[name] = uri.key
+    return storage
+
+
+METRIC_NAME = "f1"
+"""The seeds' JobMetric `metric_name` of an evaluation: its `metric_value` is the entity F1."""
 
 
 def _metric_item(metric: MetricRecord) -> Item:
+    """An evaluation: its typed attributes (f1, precision, ...) and the seeds' generic ones
+    (`metric_name`, `metric_value` and `value`: the F1, which their queries maximise)."""
     readable = {"epoch", "global_step", "f1", "precision", "recall", "timestamp"}
     key = keys.metric_key(metric)
-    return _item(key, "METRIC", metric, readable, metric.evaluation, job_id=str(metric.job_id))
+    f1 = metric.evaluation.f1
+    return _item(
+        key,
+        "METRIC",
+        metric,
+        readable,
+        metric.evaluation,
+        job_id=str(metric.job_id),
+        metric_name=METRIC_NAME,
+        metric_value=f1,
+        value=f1,
+        step=metric.evaluation.global_step,
+    )
 
 
 def _log_item(log: LogRecord) -> Item:

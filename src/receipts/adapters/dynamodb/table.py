@@ -67,6 +67,8 @@ def _decimal(value: Any) -> Any:
         return Decimal(repr(value))
     if isinstance(value, list):
         return [_decimal(element) for element in value]
+    if isinstance(value, dict):
+        return {key: _decimal(element) for key, element in value.items()}
     return value
 
 

@@ -34,15 +34,18 @@ class ExportableCheckpoint:
         return int(self.config.get("max_position_embeddings", 512))
 
     def source(self) -> dict[str, Any]:
-        """What the manifest records about where the bundle came from."""
+        """What the manifest records about where the bundle came from. `epoch` is the last
+        epoch the weights completed (for `best/`, the best epoch): the trainer's state keeps
+        the epoch to train next, one above it."""
         run = self.state.get("run")
         if not isinstance(run, dict):
             run = {}
+        next_epoch = run.get("epoch")
         return {
             "checkpoint": self.directory.name,
             "weights_sha256": sha256_of(self.weights),
             "job_name": self.state.get("job_name"),
-            "epoch": run.get("epoch"),
+            "epoch": next_epoch - 1 if isinstance(next_epoch, int) else None,
             "global_step": run.get("global_step"),
             "best_f1": run.get("best_f1"),
         }

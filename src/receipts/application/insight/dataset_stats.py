@@ -46,14 +46,21 @@ class Balance(BaseModel):
 
 
 class DatasetInsight(BaseModel):
+    """Its JSON has the keys of seed 003's dataset stats (`total_receipts`, `total_lines`,
+    `label_counts` of VALID words, `total_valid_labels`, `label_distribution`) beside the
+    richer ones."""
+
     model_config = ConfigDict(frozen=True, defer_build=True)
 
     source: str
-    receipts: int
+    total_receipts: int
     receipts_without_words: int
-    lines: int
-    words: int
-    label_counts: dict[str, dict[str, int]]
+    total_lines: int
+    total_words: int
+    label_counts: dict[str, int]
+    """Raw label → VALID words (the seeds' `count_labels_by_category_and_status(label,
+    "VALID")`; O excluded)."""
+    label_counts_by_status: dict[str, dict[str, int]]
     """Raw label → validation status → words (O excluded)."""
     total_valid_labels: int
     label_distribution: dict[str, float]
@@ -115,11 +122,12 @@ def dataset_insight(
     entity_words = sum(training_counts.values())
     insight = DatasetInsight(
         source=source,
-        receipts=len(with_words),
+        total_receipts=len(with_words),
         receipts_without_words=len(raw) - len(with_words),
-        lines=sum(len(r.lines()) for r in with_words),
-        words=words,
-        label_counts=counts,
+        total_lines=sum(len(r.lines()) for r in with_words),
+        total_words=words,
+        label_counts=valid,
+        label_counts_by_status=counts,
         total_valid_labels=total_valid,
         label_distribution={k: v / total_valid for k, v in valid.items()} if total_valid else {},
         presets=list(config.preset_names),

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from receipts.domain.aggregate import Timestamp
 from receipts.domain.config import JobConfig
 from receipts.domain.export_job import ExportStatus
-from receipts.domain.job import JobStatus
+from receipts.domain.job import JobStatus, StorageMetadata
 from receipts.domain.job_log import LogEntry
 from receipts.domain.job_metric import Evaluation
 from receipts.domain.ocr_job import OCRStatus, RoutingDecision
@@ -78,6 +78,7 @@ class JobSummary(BaseModel):
     created_by: str
     tags: dict[str, str]
     config: JobConfig | None = None
+    storage: StorageMetadata = Field(default_factory=StorageMetadata)
     created_at: Timestamp
     updated_at: Timestamp
     best_f1: float | None = None

@@ -69,6 +69,7 @@ def evolve(summary: JobSummary | None, event: Any, position: int = 0) -> JobSumm
             created_by=draft.created_by,
             tags=draft.tags,
             config=draft.config,
+            storage=draft.storage,
             created_at=at,
             updated_at=at,
             position=position,

@@ -2,10 +2,12 @@
 
 - no query parameters: the cached `latest.json`; 404 `{"error": "Cache not found"}` when
   the generator has not run yet;
-- `receipt_id` (or `image_id`: here one id names a receipt and its image; both given must
-  agree): the hybrid: the receipt's cached report, else the model runs now and the copy is
-  cached. 404 names an unknown receipt, 422 a receipt without VALID labels, 503 says no
-  model is configured.
+- `receipt_id` or `image_id` (here one id names a receipt and its image), or seed 002's
+  pair `image_id` + `receipt_id` where `receipt_id` is the receipt's number within its image
+  (digits: the receipt is `image_id`, an image holding one receipt here; otherwise both
+  must name the same receipt): the hybrid: the receipt's cached report, else the model runs
+  now and the copy is cached. 404 names an unknown receipt, 422 a receipt without VALID
+  labels, 503 says no model is configured.
 
 Every answer is JSON with `Access-Control-Allow-Origin: *`. Serving from the cache never
 loads a model (the function stays small; torch is imported only on a miss).
@@ -56,12 +58,14 @@ def respond(
         return _json(400, {"error": "the query string must give one text value per name"})
     receipt_id = (params.get("receipt_id") or "").strip()
     image_id = (params.get("image_id") or "").strip()
+    if receipt_id.isdigit() and image_id:
+        receipt_id = image_id  # seed 002's (image_id, receipt number): the image's receipt
     if receipt_id and image_id and receipt_id != image_id:
         return _json(
             400,
             {
                 "error": "receipt_id and image_id name different receipts; a receipt here has"
-                " one id (give either)",
+                " one id (give either, or image_id with the receipt's number as receipt_id)",
                 "receipt_id": receipt_id,
                 "image_id": image_id,
             },

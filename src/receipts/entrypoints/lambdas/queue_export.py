@@ -155,9 +155,9 @@ def _results_from_event(jobs: Jobs, job: Job, change: TrainingJobDetail) -> JobR
     assert change.model_artifacts is not None  # checked by TrainingJobDetail
     model_uri = change.model_artifacts.s3_model_artifacts
     if not model_uri.endswith("/"):
-        log.warning(
-            "queue_export: job %s has no run results and its model artifacts %s are one"
-            " object (an archive?); the export worker expects a checkpoint prefix",
+        log.info(
+            "queue_export: job %s left no run results: its best checkpoint is the model"
+            " archive %s (the export worker unpacks it)",
             job.name,
             model_uri,
         )
