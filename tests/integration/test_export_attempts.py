@@ -267,6 +267,30 @@ def test_a_crash_between_success_and_publishing_is_finished_by_the_redelivery(
     assert queue.approximate_count() == 0
 
 
+def test_a_success_left_unpublished_until_its_message_reached_the_dlq_is_published_by_the_sweep(
+    runtime: Runtime, queue: MessageQueue, dead_letters: MessageQueue, clock: Clock
+) -> None:
+    export_id = send_request(runtime, queue)
+    crashing = CrashOnPublish(runtime.artifacts)
+    assert worker(runtime, queue, MarkingExporter(), "a", artifacts=crashing).run_once() == [
+        "error"
+    ]
+    for _ in range(3):  # every later delivery dies before it gets to publish
+        clock.now += VISIBILITY + 1
+        queue.receive(max_messages=10)
+    clock.now += VISIBILITY + 1
+    assert queue.receive(max_messages=10) == []  # in the dead-letter queue now
+    export = runtime.exports.get_export(export_id)
+    assert stored(runtime, export.request.bundle_prefix()) == {}
+
+    seen = fail_dead_letters(runtime.exports, runtime.artifacts, dead_letters, deliveries=3)
+
+    assert seen.ended == [export_id] and seen.failed == []
+    assert runtime.exports.get_export(export_id).status is ExportStatus.SUCCEEDED
+    assert stored(runtime, export.request.bundle_prefix())["made-by.txt"] == b"call 1"
+    assert runtime.artifacts.list(export.request.staging_root(export_id)) == []
+
+
 def test_an_export_whose_message_reached_the_dlq_fails_with_the_reason_and_can_be_retried(
     runtime: Runtime, queue: MessageQueue, dead_letters: MessageQueue, clock: Clock
 ) -> None:
@@ -281,8 +305,8 @@ def test_an_export_whose_message_reached_the_dlq_fails_with_the_reason_and_can_b
     assert queue.receive(max_messages=10) == []  # both moved to the dead-letter queue
     assert runtime.exports.get_export(export_id).status is ExportStatus.RUNNING
 
-    dead = fail_dead_letters(runtime.exports, dead_letters, deliveries=3)
-    again = fail_dead_letters(runtime.exports, dead_letters, deliveries=3)
+    dead = fail_dead_letters(runtime.exports, runtime.artifacts, dead_letters, deliveries=3)
+    again = fail_dead_letters(runtime.exports, runtime.artifacts, dead_letters, deliveries=3)
 
     assert dead.failed == [export_id] and len(dead.left) == 1
     assert again.failed == [] and len(again.left) == 1  # idempotent; the unreadable one stays
@@ -294,9 +318,12 @@ def test_an_export_whose_message_reached_the_dlq_fails_with_the_reason_and_can_b
 
     assert runtime.exports.get_export(export_id).status is ExportStatus.QUEUED
     resent = runtime.queues.export_jobs  # the relay sends the retried export's message
+    assert len(resent.receive(visibility_timeout=0)) == 1  # its first worker dies at once
+    runtime.exports.start_export(export_id, "worker-that-dies")
+    # the second delivery of the new message is a new attempt, not a duplicate of attempt 4
     assert worker(runtime, resent, MarkingExporter(), "worker-b").run_once() == ["exported"]
     export = runtime.exports.get_export(export_id)
-    assert (export.status, export.attempts) == (ExportStatus.SUCCEEDED, 4)
+    assert (export.status, export.attempts) == (ExportStatus.SUCCEEDED, 5)
     with pytest.raises(IllegalTransition, match="cannot be retried: it is succeeded"):
         runtime.exports.retry_export(export_id)
 

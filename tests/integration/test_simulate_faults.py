@@ -36,7 +36,8 @@ def test_every_kind_of_fault_is_injected_and_the_queues_end_empty(any_runtime: R
     queues = any_runtime.queues
     assert queues.export_jobs.approximate_count() == 0
     assert queues.ocr_jobs.approximate_count() == 0
-    assert report.ocr_statuses["poison"] >= 1  # poison bodies went round to the DLQ
+    # poison bodies (sent to a lane drawn at random) went round to a DLQ
+    assert report.ocr_statuses["poison"] + report.export_statuses["poison"] >= 1
     dead = sum(q.approximate_count() for q in queues.dead_letters.values())
     assert dead >= report.faults["poison"]
 
@@ -65,12 +66,6 @@ rates = st.fixed_dictionaries(
 )
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 16: fails until attempts are fenced (a stale OCR attempt deletes the winner's"
-    " results), trainers hold leases that a recovery sweep ends, and dead letters fail"
-    " their jobs; the lead removes this mark after merging those fixes",
-)
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rates=rates, seed=st.integers(0, 2**32 - 1), jobs=st.integers(1, 16))
 def test_no_plan_of_faults_breaks_an_invariant(

@@ -146,6 +146,7 @@ class ExportJob(Aggregate):
         def apply(self, aggregate: Any) -> None:
             export: ExportJob = aggregate
             export.status = ExportStatus.QUEUED
+            export.queued_at_attempt = export.attempts
             export.error = None
             export.worker = None
 
@@ -167,9 +168,17 @@ class ExportJob(Aggregate):
         self.request = request
         self.status = ExportStatus.QUEUED
         self.attempts = 0
+        self.queued_at_attempt = 0
+        """`attempts` when an operator last queued it again (0: never)."""
         self.worker: str | None = None
         self.outcome: ExportOutcome | None = None
         self.error: str | None = None
+
+    @property
+    def attempts_since_queued(self) -> int:
+        """Attempts of the current request: a retry queues a new message, whose deliveries
+        are counted from 1 again."""
+        return self.attempts - self.queued_at_attempt
 
     @property
     def is_terminal(self) -> bool:

@@ -131,6 +131,7 @@ class OCRJob(Aggregate):
             job: OCRJob = aggregate
             job.status = OCRStatus.PENDING
             job.error = None
+            job.queued_at_attempt = job.attempts
 
     @staticmethod
     def create_id(*_: Any, request: OCRRequest, ocr_job_id: UUID | None = None, **__: Any) -> UUID:
@@ -146,9 +147,17 @@ class OCRJob(Aggregate):
         self.request = request
         self.status = OCRStatus.PENDING
         self.attempts = 0
+        self.queued_at_attempt = 0
+        """`attempts` when an operator last queued it again (0: never)."""
         self.worker: str | None = None
         self.outcome: OCROutcome | None = None
         self.error: str | None = None
+
+    @property
+    def attempts_since_queued(self) -> int:
+        """Attempts of the current request: a retry queues a new message, whose deliveries
+        are counted from 1 again."""
+        return self.attempts - self.queued_at_attempt
 
     @property
     def is_terminal(self) -> bool:

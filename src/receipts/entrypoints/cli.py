@@ -187,7 +187,8 @@ def simulate(
     console.out.print(f"mode: {runtime.settings.mode}")
     console.out.print(f"jobs: {dict(report.job_statuses)}")
     console.out.print(
-        f"exports: {dict(report.export_statuses)} (skipped by tag: {report.skipped_exports})"
+        f"exports: {dict(report.export_statuses)} (skipped by tag: {report.skipped_exports};"
+        f" retried after their dead letter: {report.retried_exports})"
     )
     console.out.print(f"OCR jobs: {dict(report.ocr_statuses)}")
     if faults:

@@ -127,7 +127,9 @@ def _recover(runtime: Runtime, worker: ExportWorker) -> None:
     dead = runtime.queues.dead_letters.get(worker.jobs_queue.name)
     if dead is None:
         return
-    seen = fail_dead_letters(runtime.exports, dead, runtime.settings.max_receive_count)
+    seen = fail_dead_letters(
+        runtime.exports, runtime.artifacts, dead, runtime.settings.max_receive_count
+    )
     if seen.failed:
         worker.log.warning(
             "exports failed: their message is in the dead-letter queue",

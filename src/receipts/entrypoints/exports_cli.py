@@ -55,7 +55,9 @@ def exports_recover(ctx: typer.Context) -> None:
     if dead is None:
         console.out.print(Text(f"{queue.name} has no dead-letter queue: nothing to recover"))
         return
-    seen = fail_dead_letters(runtime.exports, dead, runtime.settings.max_receive_count)
+    seen = fail_dead_letters(
+        runtime.exports, runtime.artifacts, dead, runtime.settings.max_receive_count
+    )
     for export_id in seen.failed:
         console.out.print(Text(f"failed {export_id}: its message is in {dead.name}"))
     for message_id, why in seen.left.items():

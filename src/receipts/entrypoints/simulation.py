@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,15 +38,18 @@ from receipts.adapters.simulated.faults import (
 )
 from receipts.adapters.simulated.ocr import SimulatedOCREngine, SimulatedPredictor
 from receipts.adapters.simulated.training_backend import SimulatedTrainingBackend
+from receipts.application.export.dead_letters import fail_dead_letters
 from receipts.application.export.export_worker import ExportWorker
 from receipts.application.invariants import Violation, check_invariants
 from receipts.application.ocr.model_cache import ModelCache
 from receipts.application.ocr.ocr_worker import OCRWorker
 from receipts.application.ports.queue import MessageQueue
 from receipts.application.queueing.queue_worker import QueueWorker
+from receipts.application.training.leases import sweep
 from receipts.application.training.run_training import run_training
 from receipts.bootstrap import Runtime
-from receipts.domain.job import JobDraft
+from receipts.domain.aggregate import utc_now
+from receipts.domain.job import JobDraft, JobStatus
 
 DEFAULT_FAULT_RATES = {
     FaultKind.CRASH: 0.01,  # per point a worker or the trainer passes (about 25 a lifecycle)
@@ -81,6 +85,9 @@ class SimulationReport:
     crash_points: Counter[str] = field(default_factory=Counter)
     violations: list[Violation] = field(default_factory=list)
     check_seconds: float = 0.0
+    retried_exports: int = 0
+    """Exports failed from the dead-letter queue (every delivery died) that the harness,
+    as an operator would, queued again with `exports retry`."""
 
     @property
     def per_second(self) -> float:
@@ -138,6 +145,9 @@ class Lane:
         self.outcomes[outcome] += 1
 
 
+RETRY_ROUNDS = 5
+
+
 def simulate_lifecycles(
     runtime: Runtime,
     jobs: int,
@@ -181,8 +191,7 @@ def simulate_lifecycles(
             if on_progress:
                 on_progress(min(jobs, first + size))
         report.seconds = time.perf_counter() - started
-    # TODO(issue 16): run the recovery sweeps here once they exist (expired training
-    # leases → interrupted, dead letters → failed), as an operator's `jobs recover` would
+        report.retried_exports = recover(runtime, lanes)
     checked = time.perf_counter()
     report.violations = check_invariants(runtime.catalog(), runtime.artifacts)
     report.check_seconds = time.perf_counter() - checked
@@ -220,6 +229,33 @@ def _train(
     report.job_statuses[status] += 1
     if skip and status == "succeeded":
         report.skipped_exports += 1
+
+
+def recover(runtime: Runtime, lanes: list[Lane], rounds: int = RETRY_ROUNDS) -> int:
+    """What an operator does once the queues are quiet (the scheduled recover-jobs Lambda
+    and the workers at start do the same sweeps): ends the jobs whose trainer died once
+    their leases have run out (simulated time: the sweep looks one lease length ahead),
+    fails the exports and OCR jobs whose messages reached a dead-letter queue, and retries
+    those exports (`exports retry`; the simulated exporter only fails by dying), up to
+    `rounds` times. Returns how many exports it retried."""
+    running = runtime.catalog().by_status(JobStatus.RUNNING)
+    later = utc_now() + timedelta(seconds=runtime.settings.job_lease_seconds + 1)
+    sweep(runtime.jobs, [job.job_id for job in running], now=later)
+    queues, deliveries = runtime.queues, runtime.settings.max_receive_count
+    ocr = lanes[1].build(SimulatedProcess(faults=NO_FAULTS))
+    assert isinstance(ocr, OCRWorker)
+    ocr.fail_dead_letters(queues.dead_letters[queues.ocr_jobs.name])
+    retried = 0
+    for _ in range(rounds):
+        dead = queues.dead_letters[queues.export_jobs.name]
+        failed = fail_dead_letters(runtime.exports, runtime.artifacts, dead, deliveries).failed
+        if not failed:
+            break
+        for export_id in failed:
+            runtime.exports.retry_export(export_id, "retried by simulate after its worker died")
+        retried += len(failed)
+        _settle(lanes, deliveries)
+    return retried
 
 
 def _settle(lanes: list[Lane], max_receive_count: int) -> None:

@@ -60,11 +60,17 @@ class InMemoryArtifactStore:
         with self._lock:
             return self._range(base)
 
-    def _range(self, base: str) -> builtins.list[str]:
-        """The keys under `base` (the caller holds the lock)."""
+    def _range(self, base: str, *, remove: bool = False) -> builtins.list[str]:
+        """The keys under `base`, taken out of the store with `remove` (the caller holds the
+        lock)."""
         start = bisect.bisect_left(self._keys, base)
         end = bisect.bisect_left(self._keys, base + "\U0010ffff", lo=start)
-        return self._keys[start:end]
+        keys = self._keys[start:end]
+        if remove:
+            del self._keys[start:end]
+            for key in keys:
+                del self._objects[key]
+        return keys
 
     def delete(self, uri: str) -> None:
         key = self._key(uri)
@@ -106,22 +112,21 @@ class InMemoryArtifactStore:
         source = str(parse_uri(staging, self.scheme).as_prefix())
         target = str(parse_uri(prefix, self.scheme).as_prefix())
         with self._lock:  # readers see the old tree or the new one, never a mix
-            staged = self._range(source)
+            staged = {key: self._objects[key] for key in self._range(source)}
             if not staged:
                 return False
-            for key in self._range(target):
-                del self._objects[key]
-            for key in staged:
-                self._objects[target + key.removeprefix(source)] = self._objects.pop(key)
-            self._keys = sorted(self._objects)
+            self._range(source, remove=True)
+            self._range(target, remove=True)
+            for key, data in staged.items():
+                published = target + key.removeprefix(source)
+                bisect.insort(self._keys, published)
+                self._objects[published] = data
         return True
 
     def delete_dir(self, prefix: str) -> None:
         base = str(parse_uri(prefix, self.scheme).as_prefix())
         with self._lock:
-            for key in self._range(base):
-                del self._objects[key]
-            self._keys = sorted(self._objects)
+            self._range(base, remove=True)
 
     def _key(self, uri: str) -> str:
         return str(parse_object_uri(uri, self.scheme))

@@ -36,6 +36,7 @@ class InMemoryJobReadModel:
         self._metrics: dict[UUID, dict[int, MetricRecord]] = {}
         self._logs: dict[UUID, dict[int, LogRecord]] = {}
         self._exports: dict[UUID, ExportRecord] = {}
+        self._exports_by_job: dict[UUID | None, set[UUID]] = {}
         self._ocr_jobs: dict[UUID, OCRRecord] = {}
 
     def position(self, stream: str) -> int:
@@ -45,6 +46,8 @@ class InMemoryJobReadModel:
         _newest(self._summaries, changes.jobs, lambda s: s.job_id)
         self._names.update({s.name: s.job_id for s in changes.jobs.values()})
         _newest(self._exports, changes.exports, lambda e: e.export_id)
+        for export in changes.exports.values():
+            self._exports_by_job.setdefault(export.source_job_id, set()).add(export.export_id)
         _newest(self._ocr_jobs, changes.ocr_jobs, lambda o: o.ocr_job_id)
         for metric in changes.metrics:
             self._metrics.setdefault(metric.job_id, {})[metric.sequence] = metric
@@ -82,7 +85,7 @@ class InMemoryJobReadModel:
         return self._exports.get(export_id)
 
     def exports_of(self, job_id: UUID) -> list[ExportRecord]:
-        found = [e for e in self._exports.values() if e.source_job_id == job_id]
+        found = [self._exports[e] for e in self._exports_by_job.get(job_id, ())]
         return sorted(found, key=lambda e: (e.created_at, str(e.export_id)))
 
     def ocr_job(self, ocr_job_id: UUID) -> OCRRecord | None:

@@ -15,9 +15,12 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from receipts.application.export.exports import Exports
+from receipts.application.export.publishing import publish_bundle
+from receipts.application.ports.artifact_store import ArtifactStore
 from receipts.application.ports.queue import MessageQueue
 from receipts.application.queueing.messages import ExportMessage
 from receipts.domain.errors import ExportJobNotFound, IllegalTransition, InvalidInput
+from receipts.domain.export_job import ExportStatus
 
 _HIDE_SECONDS = 60.0
 """How long a message stays hidden during a pass, so the pass reads each once."""
@@ -37,9 +40,12 @@ def dead_letter_reason(queue: MessageQueue, deliveries: int) -> str:
     return f"moved to the dead-letter queue {queue.name} after {deliveries} deliveries"
 
 
-def fail_dead_letters(exports: Exports, queue: MessageQueue, deliveries: int) -> DeadLetters:
+def fail_dead_letters(
+    exports: Exports, artifacts: ArtifactStore, queue: MessageQueue, deliveries: int
+) -> DeadLetters:
     """Fails the export of every message in the export DLQ `queue`; `deliveries` is the
-    source queue's redrive limit (max_receive_count), named in the reason."""
+    source queue's redrive limit (max_receive_count), named in the reason. A succeeded
+    export whose worker died before publishing its bundle gets it published here."""
     seen = DeadLetters()
     reason = dead_letter_reason(queue, deliveries)
     left: list[str] = []
@@ -53,6 +59,8 @@ def fail_dead_letters(exports: Exports, queue: MessageQueue, deliveries: int) ->
                 left.append(message.receipt_handle)
                 continue
             if export.is_terminal:
+                if export.status is ExportStatus.SUCCEEDED:
+                    publish_bundle(artifacts, export)
                 seen.ended.append(export_id)
             else:
                 try:

@@ -35,6 +35,7 @@ from uuid import UUID
 
 from receipts.application.export.checkpoint_source import fetch_checkpoint
 from receipts.application.export.exports import Exports
+from receipts.application.export.publishing import publish_bundle
 from receipts.application.export.scratch import scratch_prefix
 from receipts.application.ports.archives import ArchiveExtractor
 from receipts.application.ports.artifact_store import PUBLISHED_MARKER, ArtifactStore
@@ -104,7 +105,7 @@ class ExportWorker(QueueWorker[ExportMessage, Handled]):
     def work(self, message: QueueMessage, request: ExportMessage) -> Handled:
         fields = self.delivery_fields(message, request)
         export = self._export_for(request)
-        if export.status is ExportStatus.SUCCEEDED and self._publish(export):
+        if export.status is ExportStatus.SUCCEEDED and publish_bundle(self.artifacts, export):
             # the attempt that succeeded ended before it published (a crash)
             self.log.warning("bundle published on a redelivery", **fields)
         resend = partial(self._send_result, export)
@@ -159,7 +160,7 @@ class ExportWorker(QueueWorker[ExportMessage, Handled]):
             self.log.warning("export failed", reason=reason, **fields)
             return finished
         finished = self.exports.complete_export(export.id, result, attempt)
-        self._publish(finished)
+        publish_bundle(self.artifacts, finished)
         self.log.info(
             "export succeeded",
             bundle_uri=result.bundle_uri,
@@ -176,17 +177,6 @@ class ExportWorker(QueueWorker[ExportMessage, Handled]):
 
     def _in_store(self, uri: str) -> bool:
         return ArtifactURI.parse(uri).scheme == self.artifacts.scheme
-
-    def _publish(self, export: ExportJob) -> bool:
-        """Publishes the bundle the succeeded attempt staged (False when it is already
-        published), then deletes every attempt's staging of this export."""
-        request = export.request
-        if not self._in_store(request.output_prefix):  # reported by another store's worker
-            return False
-        staged = request.staging_prefix(export.id, export.attempts)
-        published = self.artifacts.publish_dir(staged, request.bundle_prefix())
-        self.artifacts.delete_dir(request.staging_root(export.id))
-        return published
 
     def _run_export(
         self, export: ExportJob, attempt: int, message: QueueMessage

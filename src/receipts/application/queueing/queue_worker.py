@@ -39,7 +39,7 @@ class WorkedJob(Protocol):
     @property
     def status(self) -> Enum: ...
     @property
-    def attempts(self) -> int: ...
+    def attempts_since_queued(self) -> int: ...
     @property
     def is_terminal(self) -> bool: ...
 
@@ -239,7 +239,7 @@ class QueueWorker(ABC, Generic[Request, Outcome]):
             self.delete(message, fields)
             self.log.info(f"result re-sent for a finished {what}", status=job.status, **fields)
             return cast(Outcome, "resent")
-        if job.status is running and message.receive_count <= job.attempts:
+        if job.status is running and message.receive_count <= job.attempts_since_queued:
             self.log.info(f"duplicate delivery of a running {what} left alone", **fields)
             return cast(Outcome, "duplicate")
         return None
