@@ -4,8 +4,8 @@ Every `every` seconds the visibility timeout of each message held is set to `tim
 seconds from now, through the queue's `change_visibility`, so a message stays hidden as
 long as it is held and comes back at most `timeout` seconds after a crashed worker's last
 beat. `every` must be shorter than `timeout` and than the visibility timeout the messages
-were received with. Each heartbeat beats from a daemon thread of its own, started on
-entering and joined on leaving; one heartbeat holds a whole received batch, and `let_go`
+were received with. Each heartbeat beats from a daemon thread of its own (`Beating`),
+started on entering and joined on leaving; one heartbeat holds a whole received batch, and `let_go`
 ends the beats of one message (waiting for a beat in progress, so none lands after it:
 a release at 0 s or a delete that follows is never undone).
 
@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 from receipts.application.ports.queue import (
     MAX_VISIBILITY_TIMEOUT,
     QueueMessage,
     ReceiptHandleInvalid,
 )
+from receipts.application.queueing.beating import Beating
 from receipts.application.queueing.worker_log import StdlibWorkerLog, WorkerLog
 
 __all__ = ["ChangesVisibility", "VisibilityHeartbeat", "check_heartbeat"]
@@ -55,7 +55,7 @@ def check_heartbeat(every: float, timeout: float) -> None:
         )
 
 
-class VisibilityHeartbeat:
+class VisibilityHeartbeat(Beating):
     """`with VisibilityHeartbeat(queue, message, every=300, timeout=900): work()`.
 
     `message` is the received message, its receipt handle, or a received batch. The first
@@ -88,9 +88,7 @@ class VisibilityHeartbeat:
         self.failures = 0
         self.error: Exception | None = None
         """The last failed beat's error."""
-        self._left = threading.Event()
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
 
     @property
     def held(self) -> list[str]:
@@ -104,26 +102,9 @@ class VisibilityHeartbeat:
         with self._lock:
             self._held.pop(handle, None)
 
-    def __enter__(self) -> Self:
-        self._left.clear()
-        name = f"heartbeat-{self.message_id or self.receipt_handle[:16]}"
-        self._thread = threading.Thread(target=self._beat_until_left, name=name, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._left.set()
-        if self._thread is not None:
-            self._thread.join()  # a beat in progress ends before the work is called done
-
-    def _beat_until_left(self) -> None:
-        while not self._left.wait(self.every) and self.beat():
-            pass
+    @property
+    def thread_name(self) -> str:
+        return f"heartbeat-{self.message_id or self.receipt_handle[:16]}"
 
     def beat(self) -> bool:
         """One extension of the visibility timeout of every message held; False once none

@@ -21,11 +21,11 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import TracebackType
-from typing import Literal, Self
+from typing import Literal
 from uuid import UUID
 
 from receipts.application.event_sourcing.conflicts import retry_on_conflict
+from receipts.application.queueing.beating import Beating
 from receipts.application.queueing.worker_log import StdlibWorkerLog, WorkerLog
 from receipts.application.training.jobs import Jobs
 from receipts.domain.aggregate import iso, utc_now
@@ -59,7 +59,7 @@ class LeaseTerms:
         return self.seconds / 4
 
 
-class LeaseKeeper:
+class LeaseKeeper(Beating):
     """`with LeaseKeeper(jobs, job_id, attempt, terms): train()` renews the attempt's lease
     from a daemon thread every `terms.every` seconds; `renew(checkpoint_uri)` records a
     whole checkpoint at once. A renewal that fails is logged and tried again at the next
@@ -79,8 +79,6 @@ class LeaseKeeper:
         self.terms = terms
         self.log = log or StdlibWorkerLog("receipts.training")
         self._lock = threading.Lock()  # the beat and a checkpoint never save at once
-        self._left = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def renew(self, checkpoint_uri: str | None = None) -> None:
         with self._lock:
@@ -89,36 +87,25 @@ class LeaseKeeper:
                 self.job_id, self.attempt, t.holder, t.clock(), t.seconds, checkpoint_uri
             )
 
-    def __enter__(self) -> Self:
-        self._left.clear()
-        name = f"lease-{self.job_id}"
-        self._thread = threading.Thread(target=self._beat_until_left, name=name, daemon=True)
-        self._thread.start()
-        return self
+    @property
+    def every(self) -> float:  # type: ignore[override]
+        return self.terms.every
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._left.set()
-        if self._thread is not None:
-            self._thread.join()
+    @property
+    def thread_name(self) -> str:
+        return f"lease-{self.job_id}"
 
-    def _beat_until_left(self) -> None:
-        while not self._left.wait(self.terms.every):
-            try:
-                self.renew()
-            except StaleAttempt as stale:
-                self.log.warning("lease lost", job_id=self.job_id, error=str(stale))
-                return
-            except Exception as error:
-                self.log.warning(
-                    "lease renewal failed",
-                    job_id=self.job_id,
-                    error=f"{type(error).__name__}: {error}",
-                )
+    def beat(self) -> bool:
+        try:
+            self.renew()
+        except StaleAttempt as stale:
+            self.log.warning("lease lost", job_id=self.job_id, error=str(stale))
+            return False
+        except Exception as error:
+            self.log.warning(
+                "lease renewal failed", job_id=self.job_id, error=f"{type(error).__name__}: {error}"
+            )
+        return True
 
 
 @dataclass(frozen=True)
