@@ -22,10 +22,10 @@ from receipts.adapters.simulated.exporter import SimulatedExporter
 from receipts.adapters.sqlite.queue import SQLiteQueue
 from receipts.application.export.dead_letters import fail_dead_letters
 from receipts.application.export.export_worker import ExportWorker
-from receipts.application.export.scratch import SCRATCH_PREFIX, sweep_stale_scratch
 from receipts.application.ports.artifact_store import ArtifactStore
 from receipts.application.ports.exporter import BundleReport
 from receipts.application.ports.queue import MessageQueue
+from receipts.application.queueing.scratch import sweep_stale_scratch
 from receipts.bootstrap import Runtime, bootstrap
 from receipts.domain.errors import IllegalTransition
 from receipts.domain.export_job import ExportRequest, ExportStatus
@@ -335,13 +335,14 @@ def test_scratch_trees_of_dead_processes_are_swept_and_live_ones_kept(tmp_path: 
         text=True,
         check=True,
     )
-    dead = tmp_path / f"{SCRATCH_PREFIX}{gone.stdout.strip()}-abc"
-    alive = tmp_path / f"{SCRATCH_PREFIX}{os.getpid()}-def"
-    unnamed = tmp_path / f"{SCRATCH_PREFIX}xyz"
-    for directory in (dead / "bundle", alive, unnamed):
+    dead = tmp_path / f"receipts-export-{gone.stdout.strip()}-abc"
+    dead_ocr = tmp_path / f"receipts-ocr-{gone.stdout.strip()}-ghi"
+    alive = tmp_path / f"receipts-ocr-{os.getpid()}-def"
+    unnamed = tmp_path / "receipts-export-xyz"
+    for directory in (dead / "bundle", dead_ocr, alive, unnamed):
         directory.mkdir(parents=True)
     (dead / "bundle" / "weights.bin").write_bytes(b"half")
 
-    assert sweep_stale_scratch(tmp_path) == [dead]
+    assert sweep_stale_scratch(tmp_path) == [dead, dead_ocr]
 
     assert sorted(tmp_path.iterdir()) == sorted([alive, unnamed])

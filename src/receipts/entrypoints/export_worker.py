@@ -21,7 +21,7 @@ from rich.text import Text
 
 from receipts.application.export.dead_letters import fail_dead_letters
 from receipts.application.export.export_worker import ExportWorker, Handled
-from receipts.application.export.scratch import sweep_stale_scratch
+from receipts.application.queueing.scratch import sweep_stale_scratch
 from receipts.bootstrap import Runtime
 from receipts.bootstrap.export import ExporterUnavailable, build_export_worker, exporter_for
 from receipts.entrypoints import console

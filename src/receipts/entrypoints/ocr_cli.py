@@ -21,6 +21,7 @@ from receipts.application.ocr.ocr_worker import SIDECAR_SUFFIX, Handled, OCRWork
 from receipts.application.ocr.receipt_reading import ReceiptReading, read_receipt
 from receipts.application.ports.ocr_engine import OCREngine, OCREngineUnavailable, OCRFailed
 from receipts.application.ports.predictor import ModelUnusable
+from receipts.application.queueing.scratch import sweep_stale_scratch
 from receipts.bootstrap import Runtime
 from receipts.bootstrap.inference import Precision, PredictorRuntime, load_predictor
 from receipts.bootstrap.ocr import build_engine, build_ocr_worker, model_cache
@@ -251,6 +252,8 @@ def ocr_worker(
     worker = _ready_worker(
         runtime, models, override, policy, worker_name=worker_name, continuous=continuous
     )
+    for path in sweep_stale_scratch():
+        worker.log.info("stale scratch removed", path=str(path))
     _fail_dead_letters(runtime, worker)
     pending = runtime.queues.ocr_jobs.approximate_count()
     with stop_on_signals(worker.request_stop), _progress(pending) as on_handled:

@@ -36,13 +36,13 @@ from uuid import UUID
 from receipts.application.export.checkpoint_source import fetch_checkpoint
 from receipts.application.export.exports import Exports
 from receipts.application.export.publishing import publish_bundle
-from receipts.application.export.scratch import scratch_prefix
 from receipts.application.ports.archives import ArchiveExtractor
 from receipts.application.ports.artifact_store import PUBLISHED_MARKER, ArtifactStore
 from receipts.application.ports.exporter import Exporter, ExportFailed
 from receipts.application.ports.queue import QueueMessage
 from receipts.application.queueing.messages import ExportMessage, ExportResultMessage
 from receipts.application.queueing.queue_worker import QueueWorker
+from receipts.application.queueing.scratch import scratch_prefix
 from receipts.domain.artifacts import ArtifactURI
 from receipts.domain.errors import ExportJobNotFound, StaleAttempt
 from receipts.domain.export_job import ExportJob, ExportOutcome, ExportRequest, ExportStatus
@@ -239,7 +239,7 @@ class ExportWorker(QueueWorker[ExportMessage, Handled]):
         """Exports in a scratch tree and uploads the bundle to the attempt's staging."""
         started = time.perf_counter()
         request = self._check_request(export.request)
-        with tempfile.TemporaryDirectory(prefix=scratch_prefix()) as scratch:
+        with tempfile.TemporaryDirectory(prefix=scratch_prefix("export")) as scratch:
             work = Path(scratch)
             bundle, unpacked, downloads = work / "bundle", work / "checkpoint", work / "downloads"
             for directory in (bundle, unpacked, downloads):

@@ -35,6 +35,7 @@ from receipts.application.ports.predictor import ModelUnusable
 from receipts.application.ports.queue import MessageQueue, QueueMessage
 from receipts.application.queueing.messages import OCRMessage, OCRResultMessage
 from receipts.application.queueing.queue_worker import QueueWorker
+from receipts.application.queueing.scratch import scratch_prefix
 from receipts.domain.artifacts import ArtifactURI, InvalidArtifactURI
 from receipts.domain.errors import IllegalTransition, OCRJobNotFound, StaleAttempt
 from receipts.domain.ocr_job import OCRJob, OCROutcome, OCRStatus
@@ -118,7 +119,7 @@ class OCRWorker(QueueWorker[OCRMessage, Handled]):
         """The job's reading, or the error that fails it: only what concerns the job itself
         (its image, its engine, its model)."""
         try:
-            with tempfile.TemporaryDirectory(prefix="receipts-ocr-") as work:
+            with tempfile.TemporaryDirectory(prefix=scratch_prefix("ocr")) as work:
                 engine = self.engines(engine_name)
                 image = self._download(job.request.image_uri, Path(work), engine_name)
                 predictor = self.models.get(job.request.model_uri)
