@@ -33,6 +33,7 @@ resumable). The goal is once = all, twice = lost = stuck = 0.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import os
@@ -422,6 +423,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=int, default=12, help="OCR jobs per OCR experiment")
     parser.add_argument("--keep", type=Path, help="run in this home and keep it")
     args = parser.parse_args(argv)
+    if args.aws and not all(importlib.util.find_spec(m) for m in ("boto3", "moto")):
+        parser.error("--aws needs boto3 and moto (the aws and dev extras)")
     home = args.keep or Path(tempfile.mkdtemp(prefix="receipts-chaos-"))
     logs = home / "worker-logs"
     logs.mkdir(parents=True, exist_ok=True)
