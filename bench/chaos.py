@@ -1,10 +1,15 @@
 """The crash campaign: real worker and trainer processes killed with SIGKILL at chosen points.
 
-    .venv/bin/python bench/chaos.py [--images 12] [--keep HOME]
+    .venv/bin/python bench/chaos.py [--aws] [--images 12] [--keep HOME]
 
 Everything runs in local mode (SQLite, files) in a fresh RECEIPTS_HOME, with short
-visibility timeouts (RECEIPTS_VISIBILITY_TIMEOUT) and a low redrive limit. Experiments, in
-order (each uses what the one before left):
+visibility timeouts (RECEIPTS_VISIBILITY_TIMEOUT) and a low redrive limit. With `--aws`
+the same experiments run in aws mode (DynamoDB, SQS, S3) against a moto server the bench
+starts on 127.0.0.1 (a free port), as the tests' `moto_endpoint` does: every process gets
+its AWS_ENDPOINT_URL and test credentials, and RECEIPTS_CREATE_RESOURCES=true with tables,
+queues and a bucket named for this run; trainers still write their run directories under
+RECEIPTS_HOME (`artifacts/runs/`) and publish to the bucket. Experiments, in order (each
+uses what the one before left):
 
 First a tiny model is trained to success (its export is queued; its model reads receipts).
 
@@ -23,15 +28,14 @@ Each experiment prints, per piece of work (job, export, OCR job): processed once
 (completed by two attempts, from the workers' logs), lost (ended failed, or published
 files missing or partial: `application/invariants.py`), stuck (not terminal, not
 resumable). The goal is once = all, twice = lost = stuck = 0.
-
-TODO: `--aws`, the same experiments against the moto server `tests/conftest.py` starts
-(RECEIPTS_MODE=aws, AWS_ENDPOINT_URL, RECEIPTS_CREATE_RESOURCES=true).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -39,9 +43,11 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from uuid import uuid4
 
 from receipts.adapters.synthetic.generator import generate_receipt, render
 from receipts.application.invariants import Invariant, check_invariants
@@ -70,6 +76,8 @@ class Campaign:
     home: Path
     logs: Path
     env: dict[str, str]
+    settings: Settings
+    """What the bench itself reads the outcome with: the children's mode, names and endpoint."""
     started: Counter[str] = field(default_factory=Counter)
     children: list[subprocess.Popen[str]] = field(default_factory=list)
 
@@ -135,7 +143,7 @@ def classify(
 ) -> Tally:
     """Each job / export / OCR job of `kind` (but those in `skip`) counted once, twice, lost
     or stuck."""
-    runtime = bootstrap(Settings(mode="local", home=campaign.home, log_level="error"))
+    runtime = bootstrap(campaign.settings)
     try:
         catalog = runtime.catalog()
         violations = check_invariants(catalog, runtime.artifacts)
@@ -217,7 +225,7 @@ def trainer_killed(campaign: Campaign, dataset: Path) -> Tally:
 
 
 def jobs(campaign: Campaign) -> list[JobSummary]:
-    runtime = bootstrap(Settings(mode="local", home=campaign.home, log_level="error"))
+    runtime = bootstrap(campaign.settings)
     try:
         return runtime.catalog().all()
     finally:
@@ -253,7 +261,7 @@ def export_killed(campaign: Campaign) -> Tally:
 
 
 def failed_exports(campaign: Campaign) -> list[str]:
-    runtime = bootstrap(Settings(mode="local", home=campaign.home, log_level="error"))
+    runtime = bootstrap(campaign.settings)
     try:
         catalog = runtime.catalog()
         return [
@@ -312,28 +320,64 @@ def ocr_killed_between(campaign: Campaign, images: Path, count: int) -> Tally:
     return classify(campaign, tally, "ocr", done, skip=earlier)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--images", type=int, default=12, help="OCR jobs per OCR experiment")
-    parser.add_argument("--keep", type=Path, help="run in this home and keep it")
-    args = parser.parse_args(argv)
-    home = args.keep or Path(tempfile.mkdtemp(prefix="receipts-chaos-"))
-    logs = home / "worker-logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RECEIPTS_")}
-    env.update(
-        RECEIPTS_HOME=str(home),
-        RECEIPTS_MODE="local",
-        RECEIPTS_LOG_FORMAT="json",
-        RECEIPTS_VISIBILITY_TIMEOUT=str(VISIBILITY),
-        RECEIPTS_MAX_RECEIVE_COUNT=str(MAX_RECEIVES),
-        RECEIPTS_JOB_LEASE_SECONDS=str(LEASE),
-        NO_COLOR="1",
-    )
-    campaign = Campaign(home, logs, env)
-    dataset = home / "receipts.jsonl"
+AWS_TEST_ENV = {  # as tests/conftest.py's: never real AWS
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+
+
+@contextmanager
+def moto_server() -> Iterator[None]:
+    """A moto server on 127.0.0.1 (a free port), with this process's environment (which the
+    children inherit) pointed at it, as the tests' `moto_endpoint` and `aws_env` do."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    for key in list(os.environ):
+        if key.startswith("AWS_ENDPOINT_URL_") or key in {"AWS_PROFILE", "AWS_CONFIG_FILE"}:
+            del os.environ[key]
+    os.environ.update(AWS_TEST_ENV, AWS_ENDPOINT_URL=f"http://{host}:{port}")
+    try:
+        yield
+    finally:
+        server.stop()
+
+
+def campaign_settings(home: Path, aws: bool) -> dict[str, str]:
+    """The campaign's settings by field name (each process gets RECEIPTS_<NAME>): in aws
+    mode on tables, queues and a bucket named for this run, created on first use."""
+    fields = {
+        "home": str(home),
+        "mode": "local",
+        "visibility_timeout": str(VISIBILITY),
+        "max_receive_count": str(MAX_RECEIVES),
+        "job_lease_seconds": str(LEASE),
+    }
+    if aws:
+        run = f"chaos-{uuid4().hex[:10]}"
+        fields |= {
+            "mode": "aws",
+            "create_resources": "true",
+            "events_table": f"{run}-events",
+            "table": f"{run}-table",
+            "bucket": f"{run}-bucket",
+            "export_queue": f"{run}-export",
+            "export_results_queue": f"{run}-export-results",
+            "ocr_queue": f"{run}-ocr",
+            "ocr_results_queue": f"{run}-ocr-results",
+        }
+    return fields
+
+
+def run_experiments(campaign: Campaign, images: int) -> list[Tally]:
+    dataset = campaign.home / "receipts.jsonl"
     campaign.receipts("synthesize", "--output", str(dataset), "--count", "60", check=True)
-    print(f"home: {home}")
     # a job that succeeds: its export is queued (export experiment), its model reads receipts
     campaign.receipts(
         "train",
@@ -351,16 +395,18 @@ def main(argv: list[str] | None = None) -> int:
         "chaos-base",
         check=True,
     )
-
     try:
-        tallies = [
+        return [
             trainer_killed(campaign, dataset),
             export_killed(campaign),
-            ocr_two_workers(campaign, home / "images", args.images),
-            ocr_killed_between(campaign, home / "images", args.images),
+            ocr_two_workers(campaign, campaign.home / "images", images),
+            ocr_killed_between(campaign, campaign.home / "images", images),
         ]
     finally:
         campaign.kill_children()  # none outlives the campaign
+
+
+def print_table(tallies: list[Tally]) -> None:
     header = ("experiment", "once", "twice", "lost", "stuck", "notes")
     rows = [
         (t.name, str(t.once), str(t.twice), str(t.lost), str(t.stuck), "; ".join(t.notes))
@@ -369,6 +415,29 @@ def main(argv: list[str] | None = None) -> int:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--aws", action="store_true", help="aws mode, on a moto server")
+    parser.add_argument("--images", type=int, default=12, help="OCR jobs per OCR experiment")
+    parser.add_argument("--keep", type=Path, help="run in this home and keep it")
+    args = parser.parse_args(argv)
+    if args.aws and not all(importlib.util.find_spec(m) for m in ("boto3", "moto")):
+        parser.error("--aws needs boto3 and moto (the aws and dev extras)")
+    home = args.keep or Path(tempfile.mkdtemp(prefix="receipts-chaos-"))
+    logs = home / "worker-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    fields = campaign_settings(home, args.aws)
+    settings = Settings.model_validate({**fields, "log_level": "error"})
+    with moto_server() if args.aws else nullcontext():
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RECEIPTS_")}
+        env.update({f"RECEIPTS_{name.upper()}": value for name, value in fields.items()})
+        env.update(RECEIPTS_LOG_FORMAT="json", NO_COLOR="1")
+        campaign = Campaign(home, logs, env, settings)
+        print(f"home: {home}" + (f" (aws mode, {env['AWS_ENDPOINT_URL']})" if args.aws else ""))
+        tallies = run_experiments(campaign, args.images)
+    print_table(tallies)
     return 0 if all(t.twice == t.lost == t.stuck == 0 for t in tallies) else 1
 
 
