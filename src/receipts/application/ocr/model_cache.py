@@ -66,7 +66,12 @@ class ModelCache:
             written = self.artifacts.download_dir(str(parsed.as_prefix()), staging)
             if not written:
                 raise ModelUnusable(uri, f"no files under {parsed.as_prefix()}")
-            staging.replace(target)
+            try:
+                staging.replace(target)
+            except OSError:
+                if not target.is_dir():
+                    raise
+                # another worker sharing the cache published the same model first: use its
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return target
