@@ -242,19 +242,19 @@ def recover(runtime: Runtime, lanes: list[Lane], rounds: int = RETRY_ROUNDS) -> 
     later = utc_now() + timedelta(seconds=runtime.settings.job_lease_seconds + 1)
     sweep(runtime.jobs, [job.job_id for job in running], now=later)
     queues, deliveries = runtime.queues, runtime.settings.max_receive_count
-    ocr = lanes[1].build(SimulatedProcess(faults=NO_FAULTS))
-    assert isinstance(ocr, OCRWorker)
-    ocr.fail_dead_letters(queues.dead_letters[queues.ocr_jobs.name])
     retried = 0
-    for _ in range(rounds):
+    for round_ in range(rounds + 1):
         dead = queues.dead_letters[queues.export_jobs.name]
         failed = fail_dead_letters(runtime.exports, runtime.artifacts, dead, deliveries).failed
-        if not failed:
+        if not failed or round_ == rounds:
             break
         for export_id in failed:
             runtime.exports.retry_export(export_id, "retried by simulate after its worker died")
         retried += len(failed)
         _settle(lanes, deliveries)
+    ocr = lanes[1].build(SimulatedProcess(faults=NO_FAULTS))
+    assert isinstance(ocr, OCRWorker)
+    ocr.fail_dead_letters(queues.dead_letters[queues.ocr_jobs.name])
     return retried
 
 
