@@ -20,9 +20,8 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
 from receipts.application.training.leases import LeaseHeld, interrupt, sweep
 from receipts.bootstrap import bootstrap
-from receipts.domain.errors import IllegalTransition
+from receipts.domain.errors import IllegalTransition, StaleAttempt
 from receipts.domain.job import JOB_STATUS, JobDraft, JobResults, JobStatus
-from receipts.domain.job_lease import StaleAttempt
 from receipts.settings import Settings
 
 S = JobStatus

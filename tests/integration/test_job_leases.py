@@ -20,9 +20,8 @@ from receipts.application.training.leases import LeaseHeld, LeaseTerms, interrup
 from receipts.application.training.run_training import JobReporter, run_training
 from receipts.bootstrap import Runtime, bootstrap
 from receipts.bootstrap.training import simulated_backend
-from receipts.domain.errors import IllegalTransition
+from receipts.domain.errors import IllegalTransition, StaleAttempt
 from receipts.domain.job import JobDraft, JobResults, JobStatus
-from receipts.domain.job_lease import StaleAttempt
 from receipts.settings import Settings
 
 S = JobStatus

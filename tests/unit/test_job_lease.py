@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from receipts.domain.job_lease import JobLease, StaleAttempt
+from receipts.domain.errors import StaleAttempt
+from receipts.domain.job_lease import JobLease
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -42,7 +43,10 @@ def test_an_older_attempt_cannot_renew() -> None:
     lease.renew(2, "node:2", T0, 60)
     lease.collect_events()
 
-    with pytest.raises(StaleAttempt, match="attempt 1 is over"):
+    with pytest.raises(
+        StaleAttempt,
+        match="cannot renew the lease of attempt 1",
+    ):
         lease.renew(1, "node:1", T0, 60)
     assert lease.collect_events() == []
     assert lease.id == JobLease.id_for(job_id)

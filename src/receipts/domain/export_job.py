@@ -11,7 +11,7 @@ from pydantic import Field
 
 from receipts.domain.aggregate import Aggregate, AggregateCreated, ValueObject, derived_id
 from receipts.domain.artifacts import ArtifactURI, URIText
-from receipts.domain.errors import StaleAttempt
+from receipts.domain.attempts import Attempts
 from receipts.domain.quantization import Quantization
 from receipts.domain.transitions import StatusMachine
 
@@ -96,13 +96,16 @@ class ExportOutcome(ValueObject):
     validation: dict[str, Any] = Field(default_factory=dict)
 
 
-class ExportJob(Aggregate):
+class ExportJob(Attempts[ExportStatus], Aggregate):
     """queued → running → succeeded | failed; failed → queued by an operator's retry.
 
     Every start is a new attempt, numbered by `attempts`. A worker ends only its own
     attempt: `succeed`/`fail` given an `attempt` that is no longer the current running one
     raise StaleAttempt, so of two concurrent attempts only one records its end (the event
     store's optimistic concurrency decides between two saves of the same version)."""
+
+    WHAT = "export job"
+    RUNNING = ExportStatus.RUNNING
 
     class Event(Aggregate.Event):
         pass
@@ -167,18 +170,9 @@ class ExportJob(Aggregate):
     def __init__(self, request: ExportRequest, export_id: UUID | None = None) -> None:
         self.request = request
         self.status = ExportStatus.QUEUED
-        self.attempts = 0
-        self.queued_at_attempt = 0
-        """`attempts` when an operator last queued it again (0: never)."""
         self.worker: str | None = None
         self.outcome: ExportOutcome | None = None
         self.error: str | None = None
-
-    @property
-    def attempts_since_queued(self) -> int:
-        """Attempts of the current request: a retry queues a new message, whose deliveries
-        are counted from 1 again."""
-        return self.attempts - self.queued_at_attempt
 
     @property
     def is_terminal(self) -> bool:
@@ -192,14 +186,14 @@ class ExportJob(Aggregate):
 
     def succeed(self, outcome: ExportOutcome, attempt: int | None = None) -> None:
         """`attempt`: the worker's; None for a result reported from outside (no fence)."""
-        self._check_attempt(attempt, "succeed")
+        self.check_attempt(attempt, "succeed")
         EXPORT_STATUS.check(self.id, self.status, ExportStatus.SUCCEEDED, "succeed")
         self.trigger_event(self.Succeeded, outcome=outcome, attempt=attempt)
 
     def fail(self, reason: str, attempt: int | None = None) -> None:
         """`attempt`: the worker's; None for an end decided outside any attempt (the
         dead-letter queue, a reported result)."""
-        self._check_attempt(attempt, "fail")
+        self.check_attempt(attempt, "fail")
         EXPORT_STATUS.check(self.id, self.status, ExportStatus.FAILED, "fail")
         self.trigger_event(self.Failed, reason=reason, attempt=attempt)
 
@@ -207,10 +201,3 @@ class ExportJob(Aggregate):
         """A failed export goes back to the queue (a new message is sent for it)."""
         EXPORT_STATUS.check(self.id, self.status, ExportStatus.QUEUED, "be retried")
         self.trigger_event(self.Retried, reason=reason, request=self.request)
-
-    def is_current(self, attempt: int) -> bool:
-        return self.status is ExportStatus.RUNNING and attempt == self.attempts
-
-    def _check_attempt(self, attempt: int | None, action: str) -> None:
-        if attempt is not None and not self.is_current(attempt):
-            raise StaleAttempt("export job", self.id, action, attempt, self.attempts)

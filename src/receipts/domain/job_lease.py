@@ -21,23 +21,11 @@ from eventsourcing.domain import event
 from pydantic import Field
 
 from receipts.domain.aggregate import Aggregate, AggregateCreated, Timestamp, derived_id
-from receipts.domain.errors import DomainError
+from receipts.domain.errors import StaleAttempt
 
 DEFAULT_LEASE_SECONDS = 300.0
 """How long a trainer's lease lasts after a renewal unless configured
 (`RECEIPTS_JOB_LEASE_SECONDS`); it renews every quarter of it."""
-
-
-class StaleAttempt(DomainError):
-    """An attempt renewed a lease that a later attempt of its job holds."""
-
-    def __init__(self, job_id: UUID, attempt: int, current: int) -> None:
-        super().__init__(
-            f"job {job_id}: attempt {attempt} is over, the job is on attempt {current}"
-        )
-        self.job_id = job_id
-        self.attempt = attempt
-        self.current = current
 
 
 class JobLease(Aggregate):
@@ -91,7 +79,7 @@ class JobLease(Aggregate):
         """Holds the lease for `attempt` until `seconds` after `now`; a checkpoint of the
         same attempt is kept until a newer one is given. An older attempt is refused."""
         if attempt < self.attempt:
-            raise StaleAttempt(self.job_id, attempt, self.attempt)
+            raise StaleAttempt("job", self.job_id, "renew the lease of", attempt, self.attempt)
         if checkpoint_uri is None and attempt == self.attempt:
             checkpoint_uri = self.checkpoint_uri
         self.trigger_event(

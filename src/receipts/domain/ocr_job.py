@@ -11,7 +11,7 @@ from pydantic import Field
 
 from receipts.domain.aggregate import Aggregate, AggregateCreated, ValueObject
 from receipts.domain.artifacts import URIText
-from receipts.domain.errors import StaleAttempt
+from receipts.domain.attempts import Attempts
 from receipts.domain.transitions import StatusMachine
 
 OCREngineName = Literal["tesseract", "vision", "stub"]
@@ -68,7 +68,7 @@ class OCROutcome(ValueObject):
     inference_seconds: float = Field(0.0, ge=0)
 
 
-class OCRJob(Aggregate):
+class OCRJob(Attempts[OCRStatus], Aggregate):
     """pending → processing → completed | failed; failed → pending (retry).
 
     Each start is a numbered attempt (1, 2, ...: `attempts` is the current one). A worker
@@ -76,6 +76,9 @@ class OCRJob(Aggregate):
     may (else StaleAttempt): an attempt taken over by a later one (its message came back
     to another worker) never completes or fails the job. Saving the event is the
     conditional write that decides between two attempts racing to finish."""
+
+    WHAT = "OCR job"
+    RUNNING = OCRStatus.PROCESSING
 
     class Event(Aggregate.Event):
         pass
@@ -146,18 +149,9 @@ class OCRJob(Aggregate):
     ) -> None:
         self.request = request
         self.status = OCRStatus.PENDING
-        self.attempts = 0
-        self.queued_at_attempt = 0
-        """`attempts` when an operator last queued it again (0: never)."""
         self.worker: str | None = None
         self.outcome: OCROutcome | None = None
         self.error: str | None = None
-
-    @property
-    def attempts_since_queued(self) -> int:
-        """Attempts of the current request: a retry queues a new message, whose deliveries
-        are counted from 1 again."""
-        return self.attempts - self.queued_at_attempt
 
     @property
     def is_terminal(self) -> bool:
@@ -172,13 +166,13 @@ class OCRJob(Aggregate):
 
     def complete(self, outcome: OCROutcome, attempt: int | None = None) -> None:
         """`attempt`: the worker's attempt, refused (StaleAttempt) unless it is current."""
-        self._check_attempt(attempt, "complete")
+        self.check_attempt(attempt, "complete")
         OCR_STATUS.check(self.id, self.status, OCRStatus.COMPLETED, "complete")
         self.trigger_event(self.Completed, outcome=outcome, attempt=attempt)
 
     def fail(self, reason: str, attempt: int | None = None) -> None:
         """`attempt`: as for `complete`; None fails the job whatever attempt runs it."""
-        self._check_attempt(attempt, "fail")
+        self.check_attempt(attempt, "fail")
         OCR_STATUS.check(self.id, self.status, OCRStatus.FAILED, "fail")
         self.trigger_event(self.Failed, reason=reason, attempt=attempt)
 
@@ -191,10 +185,3 @@ class OCRJob(Aggregate):
             requested_by=requested_by,
             previous_error=self.error,
         )
-
-    def _check_attempt(self, attempt: int | None, action: str) -> None:
-        """Only the current attempt of a processing job may end it."""
-        if attempt is None:
-            return
-        if attempt != self.attempts or self.status is not OCRStatus.PROCESSING:
-            raise StaleAttempt("OCR job", self.id, action, attempt, self.attempts)

@@ -29,9 +29,9 @@ from receipts.application.queueing.beating import Beating
 from receipts.application.queueing.worker_log import StdlibWorkerLog, WorkerLog
 from receipts.application.training.jobs import Jobs
 from receipts.domain.aggregate import iso, utc_now
-from receipts.domain.errors import DomainError, IllegalTransition
+from receipts.domain.errors import DomainError, IllegalTransition, StaleAttempt
 from receipts.domain.job import Job, JobStatus
-from receipts.domain.job_lease import DEFAULT_LEASE_SECONDS, JobLease, StaleAttempt
+from receipts.domain.job_lease import DEFAULT_LEASE_SECONDS, JobLease
 
 Clock = Callable[[], datetime]
 Outcome = Literal["interrupted", "failed", "live", "untracked", "ended"]
