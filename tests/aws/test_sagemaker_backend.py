@@ -33,6 +33,7 @@ from receipts.application.ports.training_backend import TrainingSpec
 from receipts.application.training.run_training import run_training
 from receipts.bootstrap import Runtime, bootstrap
 from receipts.domain.config import JobConfig
+from receipts.domain.errors import JobNotFound
 from receipts.domain.job import JobDraft, JobResults, JobStatus
 from receipts.settings import InvalidSettings, Settings
 
@@ -40,7 +41,11 @@ ROLE = "arn:aws:iam::123456789012:role/layoutlm-training"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/layoutlm:latest"
 CONFIG: dict[str, Any] = {
     "hyperparameters": {"epochs": 3, "learning_rate": 6e-5, "o_entity_ratio": 2.0},
-    "data": {"merge_amounts": True, "allowed_labels": ["DATE", "AMOUNT"]},
+    "data": {
+        "merge_amounts": True,
+        "allowed_labels": ["DATE", "AMOUNT"],
+        "dynamo_table": "Receipts",
+    },
     "model": {"model_size": "tiny", "max_seq_length": 128, "stride": 32},
 }
 
@@ -391,6 +396,92 @@ def test_the_start_training_lambda_launches_a_spot_training_job(
     assert described["EnableManagedSpotTraining"] is True
     assert described["HyperParameters"] == to_hyperparameters(job.config)
     assert described["HyperParameters"]["dynamo_table"] == "Receipts"
+
+
+def aws_settings(bucket: str, unique_name: str) -> Settings:
+    return Settings(
+        mode="aws",
+        bucket=bucket,
+        events_table=f"{unique_name}-events",
+        table=unique_name,
+        export_queue=f"{unique_name}-export",
+        export_results_queue=f"{unique_name}-results",
+        ocr_queue=f"{unique_name}-ocr",
+        ocr_results_queue=f"{unique_name}-ocr-results",
+        create_resources=True,
+    )
+
+
+@pytest.fixture
+def launch_env(aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECEIPTS_SAGEMAKER_ROLE_ARN", ROLE)
+    monkeypatch.setenv("RECEIPTS_SAGEMAKER_IMAGE_URI", IMAGE)
+
+
+@pytest.mark.usefixtures("launch_env")
+def test_the_seeds_payload_without_a_data_source_trains_on_the_configured_table(
+    bucket: str, unique_name: str, sagemaker: Any
+) -> None:
+    from receipts.bootstrap.training import sagemaker_backend
+    from receipts.entrypoints.lambdas.start_training import start_training
+
+    runtime = bootstrap(aws_settings(bucket, unique_name))
+    payload = {
+        "job_name": unique_name,
+        "use_spot": False,
+        "hyperparameters": {"epochs": "10", "merge_amounts": "true"},
+    }
+    try:
+        response = start_training(payload, runtime, sagemaker_backend)
+        job = runtime.jobs.get_job_by_name(unique_name)
+    finally:
+        runtime.close()
+
+    assert response["statusCode"] == 201, response
+    assert job.config.data.dynamo_table == unique_name  # the seeds' DYNAMO_TABLE_NAME
+    described = sagemaker.describe_training_job(TrainingJobName=unique_name)
+    assert described["HyperParameters"]["dynamo_table"] == unique_name
+
+
+@pytest.mark.usefixtures("launch_env")
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        ({"dataset": "/nowhere/receipts.jsonl"}, "/nowhere/receipts.jsonl: no such file"),
+        ({"dataset_snapshot_load": "/snapshots/a"}, "SageMaker reads snapshots from S3"),
+    ],
+)
+def test_a_job_sagemaker_could_not_train_is_refused_and_nothing_launched(
+    bucket: str, unique_name: str, sagemaker: Any, data: dict[str, str], problem: str
+) -> None:
+    from receipts.bootstrap.training import sagemaker_backend
+    from receipts.entrypoints.lambdas.start_training import start_training
+
+    runtime = bootstrap(aws_settings(bucket, unique_name))
+    payload = {"job_name": unique_name, "hyperparameters": {"epochs": "1", **data}}
+    try:
+        response = start_training(payload, runtime, sagemaker_backend)
+        with pytest.raises(JobNotFound):
+            runtime.jobs.get_job_by_name(unique_name)
+    finally:
+        runtime.close()
+
+    assert response["statusCode"] == 400, response
+    assert any(problem in p for p in response["body"]["problems"]), response
+    names = [j["TrainingJobName"] for j in sagemaker.list_training_jobs()["TrainingJobSummaries"]]
+    assert unique_name not in names
+
+
+def test_a_job_naming_no_data_source_cannot_train_on_sagemaker(
+    bucket: str, artifacts: S3ArtifactStore, sagemaker: Any, unique_name: str
+) -> None:
+    chosen = backend(bucket, artifacts, sagemaker)
+    nothing = spec(unique_name, dynamo_table=None)
+
+    assert chosen.problems(nothing.config) == [
+        "no data: name a dataset, a dynamo_table or a dataset_snapshot_load"
+    ]
+    assert chosen.problems(spec(unique_name, dynamo_table="Receipts").config) == []
 
 
 def test_the_sagemaker_backend_needs_aws_mode(runtime: Runtime) -> None:

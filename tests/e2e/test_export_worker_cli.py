@@ -66,7 +66,8 @@ def environ(home: Path, **extra: str) -> dict[str, str]:
         RECEIPTS_HOME=str(home),
         RECEIPTS_MODE="local",
         RECEIPTS_LOG_FORMAT="json",
-        PYTHONPATH=str(ROOT),
+        # the root (for tests.e2e.slow_exporter) after the caller's path (the code under test)
+        PYTHONPATH=os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(ROOT)])),
         COLUMNS="200",
         NO_COLOR="1",
         **extra,
@@ -184,6 +185,52 @@ def test_the_queue_options_or_the_seeds_variables_choose_the_queues(
     assert (body["export_id"], body["status"]) == (str(export_id), "succeeded")
     assert body["bundle_uri"] == f"file://{home / 'artifacts' / 'coreml' / 'int8'}/"
     assert (home / "artifacts" / "coreml" / "int8" / "manifest.json").is_file()
+
+
+def send_export(home: Path, checkpoint: Path) -> UUID:
+    """The seeds' message for a checkpoint (which may not exist) on the default queue."""
+    home.mkdir(exist_ok=True)
+    export_id = uuid4()
+    SQLiteQueue(home / "queues.sqlite", "coreml-export-job-queue").send(
+        json.dumps(
+            {
+                "export_id": str(export_id),
+                "job_id": "layoutlm-by-hand",
+                "model_s3_uri": f"file://{checkpoint}/",
+                "quantize": "int8",
+                "output_s3_prefix": f"file://{home / 'artifacts' / 'coreml'}/",
+            }
+        )
+    )
+    return export_id
+
+
+def test_once_exits_1_when_its_export_failed(home: Path) -> None:
+    export_id = send_export(home, home / "no-such-checkpoint")
+
+    done = run(home, "--once", "--exporter", "simulated", "--wait-seconds", "0")
+
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "handled 1 message(s): failed 1" in done.stdout
+    assert "Traceback" not in done.stderr
+    with runtime_at(home) as runtime:
+        assert runtime.exports.get_export(export_id).status is ExportStatus.FAILED
+
+
+def test_continuous_counts_every_outcome_and_exits_1_when_any_failed(home: Path) -> None:
+    [job_id] = succeed_jobs(home, "layoutlm-cli-drained")
+    send_export(home, home / "no-such-checkpoint")
+
+    done = run(
+        home, "--continuous", "--until-empty", "--exporter", "simulated", "--wait-seconds", "0"
+    )
+
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "handled 2 message(s): exported 1, failed 1" in done.stdout
+    with runtime_at(home) as runtime:
+        export = runtime.exports.get_export(ExportJob.auto_id_for(job_id))
+        assert export.status is ExportStatus.SUCCEEDED
+        assert runtime.queues.export_jobs.approximate_count() == 0
 
 
 def start_slow(home: Path, tmp_path: Path, seconds: float, *args: str) -> subprocess.Popen[str]:

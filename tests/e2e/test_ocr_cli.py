@@ -93,3 +93,21 @@ def test_submitted_images_are_processed_by_the_worker_and_reviewable(
     assert statuses == {"VALID"}
     unknown = run(home, "review", "ocr-nope", "--status", "INVALID")
     assert unknown.returncode == 1 and "ocr-nope" in unknown.said
+
+
+def test_the_worker_exits_1_when_a_job_it_handled_failed(tiny_model: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    good = write_receipt_image(tmp_path, 13)  # with its sidecar: the stub engine reads it
+    bare = write_receipt_image(tmp_path, 14, with_sidecar=False)  # no words to stub
+    for image in (bare, good):
+        submitted = run(home, "ocr-submit", str(image), "--engine", "stub")
+        assert submitted.returncode == 0, submitted.said
+
+    once = run(home, "ocr-worker", "--once", "--batch", "1", "--model", str(tiny_model))
+    assert once.returncode == 1, once.said
+    assert "handled 1 message(s): failed 1" in once.said
+    drained = run(home, "ocr-worker", "--continuous", "--model", str(tiny_model))
+    assert drained.returncode == 0, drained.said
+    assert "handled 1 message(s): completed 1" in drained.said
+    jobs = run(home, "ocr-jobs", "--json").json()
+    assert sorted(j["status"] for j in jobs) == ["completed", "failed"]

@@ -82,9 +82,15 @@ def tally(counts: Counter[str]) -> str:
     return ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
 
 
-def handled(counts: Counter[str]) -> None:
-    """A worker's last line: the messages it handled, by outcome."""
+FAILED_OUTCOMES = ("failed", "poison", "error")
+"""A worker's outcomes that count as a failure of the message it handled."""
+
+
+def handled(counts: Counter[str]) -> int:
+    """A worker's last line: the messages it handled, by outcome; returns its exit code:
+    1 when any of them failed (a failed job, a poison message, an unexpected error)."""
     out.print(f"handled {sum(counts.values())} message(s): {tally(counts) or 'none'}")
+    return 1 if any(counts[outcome] for outcome in FAILED_OUTCOMES) else 0
 
 
 def jobs_table(jobs: list[JobSummary]) -> Table:

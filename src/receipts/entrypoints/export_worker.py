@@ -3,8 +3,10 @@
 `--once` handles one message; `--continuous` serves until SIGTERM/SIGINT (or
 `--max-messages`, or `--until-empty`). The first signal lets the current export finish
 within `--grace-seconds`, then the message is released for another worker; a second signal
-releases it at once. The worker exits 0 after a stop. Logs are structlog events (JSON lines
-in aws mode or off a terminal); a terminal gets a live status line.
+releases it at once. The worker exits 1 when any message it handled failed (a failed
+export, a poison message, an unexpected error), else 0, after a stop too. Logs are
+structlog events (JSON lines in aws mode or off a terminal); a terminal gets a live status
+line.
 """
 
 from __future__ import annotations
@@ -145,17 +147,18 @@ def _recover(runtime: Runtime, worker: ExportWorker) -> None:
 
 
 def _finish(state: State, worker: ExportWorker, counts: Counter[str]) -> None:
-    """The tally; exit 1 after an error, and at once when a released export still runs."""
+    """The tally; exit 1 when a message failed, and at once when a released export still
+    runs."""
     worker.log.info("export worker stopped", handled=dict(counts), stopped=worker.stopping)
-    console.handled(counts)
+    code = console.handled(counts)
     if worker.abandoned is not None and worker.abandoned.is_alive():
         # the released export still runs in a thread: leave without waiting for it
         state.close()
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(0)
-    if counts["error"]:
-        raise typer.Exit(1)
+        os._exit(code)
+    if code:
+        raise typer.Exit(code)
 
 
 @contextmanager

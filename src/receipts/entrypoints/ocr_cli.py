@@ -267,9 +267,9 @@ def ocr_worker(
         )
     counts: Counter[str] = Counter(handled)
     worker.log.info("OCR worker stopped", handled=dict(counts), stopped=worker.stopping)
-    console.handled(counts)
-    if counts["error"]:
-        raise typer.Exit(1)
+    code = console.handled(counts)
+    if code:
+        raise typer.Exit(code)
 
 
 def _ready_worker(

@@ -30,6 +30,7 @@ from receipts.application.ports.training_backend import (
     TrainingSpec,
 )
 from receipts.domain.artifacts import ArtifactURI
+from receipts.domain.config import JobConfig
 from receipts.domain.job import JobResults
 from receipts.settings import Settings
 
@@ -159,6 +160,20 @@ class SageMakerTrainingBackend:
             }
         return request
 
+    def problems(self, config: JobConfig) -> list[str]:
+        """What keeps the container from reading the job's data (then nothing is launched)."""
+        data = config.data
+        if not (data.dataset or data.dynamo_table or data.dataset_snapshot_load):
+            return ["no data: name a dataset, a dynamo_table or a dataset_snapshot_load"]
+        problems = []
+        local = data.dataset and not data.dataset.startswith("s3://")
+        if local and not self.settings.input_uri and not Path(str(data.dataset)).is_file():
+            problems.append(f"dataset {data.dataset}: no such file to upload for SageMaker")
+        snapshot = data.dataset_snapshot_load
+        if snapshot and not snapshot.startswith("s3://") and not self.settings.input_uri:
+            problems.append(f"dataset snapshot {snapshot}: SageMaker reads snapshots from S3")
+        return problems
+
     def _input_uri(self, spec: TrainingSpec) -> str | None:
         """The training channel: the configured prefix, the dataset when it is on S3, or a
         local dataset file uploaded next to the run."""
@@ -170,21 +185,16 @@ class SageMakerTrainingBackend:
                 return source
         if data.dataset:
             path = Path(data.dataset)
-            if not path.is_file():
-                raise TrainingFailed(
-                    f"dataset {data.dataset}: no such file to upload for SageMaker"
-                )
             uri = self.runs_prefix.join(spec.job_name, "input", path.name)
             self.artifacts.upload_file(path, str(uri))
             return str(uri)
-        if data.dataset_snapshot_load:
-            raise TrainingFailed(
-                f"dataset snapshot {data.dataset_snapshot_load}: SageMaker reads snapshots from S3"
-            )
         return None  # the container reads the labels from DynamoDB
 
     def _create(self, spec: TrainingSpec, reporter: TrainingReporter | None) -> tuple[str, str]:
         """Creates this run's training job (or finds it created); its name and ARN."""
+        problems = self.problems(spec.config)
+        if problems:
+            raise TrainingFailed("; ".join(problems))
         name = training_job_name(spec.job_name, spec.job_id, spec.resume_from_uri)
         request = self.request(spec, name, self._input_uri(spec))
         try:

@@ -3,7 +3,10 @@
     aws lambda invoke --function-name <start-training> --payload '{"job_name": "layoutlm-x",
       "use_spot": false, "hyperparameters": {"epochs": "10", "merge_amounts": "true"}}'
 
-The payload is validated first (each bad field named; a 400 body and nothing recorded).
+The payload is validated first (each bad field named; a 400 body and nothing recorded). In
+aws mode a payload naming no data source trains on the configured table (the seeds'
+DYNAMO_TABLE_NAME), and a backend that can check the data (SageMaker: a source named, a
+local dataset that exists, a snapshot on S3) refuses a job it could not train, with 400.
 The Job is created through the Jobs application, then handed to the training backend the
 factory returns:
 
@@ -29,7 +32,7 @@ from receipts.application.ports.training_backend import TrainingBackend, Trainin
 from receipts.application.training.run_training import run_training
 from receipts.bootstrap import Runtime
 from receipts.bootstrap.training import lease_terms, training_backend_for
-from receipts.domain.config import split_hyperparameter_map, validation_problems
+from receipts.domain.config import JobConfig, split_hyperparameter_map, validation_problems
 from receipts.domain.errors import DuplicateJobName, InvalidInput
 from receipts.domain.job import JobDraft, Priority
 from receipts.entrypoints.lambdas.runtime import current_runtime
@@ -37,6 +40,7 @@ from receipts.entrypoints.lambdas.runtime import current_runtime
 log = logging.getLogger("receipts.lambdas")
 
 HyperparameterValue = str | int | float | bool
+DATA_SOURCES = ("dataset", "dynamo_table", "dataset_snapshot_load")
 
 
 @runtime_checkable
@@ -47,6 +51,15 @@ class TrainingLauncher(Protocol):
 
     def launch(self, spec: TrainingSpec) -> str:
         """Submits the job; returns the platform's id for it (an ARN). Raises if refused."""
+        ...
+
+
+@runtime_checkable
+class ChecksData(Protocol):
+    """A backend that can tell, before a job is recorded, what keeps it from its data."""
+
+    def problems(self, config: JobConfig) -> list[str]:
+        """Each reason the job could not train there; empty when it can."""
         ...
 
 
@@ -63,9 +76,14 @@ class StartTrainingRequest(BaseModel):
     created_by: str = "start-training"
     tags: dict[str, str] = Field(default_factory=dict)
 
-    def job_draft(self) -> JobDraft:
-        """The new job; every problem (named as in the payload) at once."""
+    def job_draft(self, default_table: str | None = None) -> JobDraft:
+        """The new job; every problem (named as in the payload) at once. A payload naming no
+        data source (`dataset`, `dynamo_table`, `dataset_snapshot_load`) trains on
+        `default_table` when one is given, as the seed trains on its DYNAMO_TABLE_NAME."""
         split = split_hyperparameter_map(self.hyperparameters)
+        data = split.sections["data"]
+        if default_table and not any(data.get(source) for source in DATA_SOURCES):
+            data["dynamo_table"] = default_table
         problems = [
             f"hyperparameters.{name}: unknown hyperparameter (got {self.hyperparameters[name]!r})"
             for name in split.unknown
@@ -112,17 +130,24 @@ def parse_request(event: object) -> StartTrainingRequest:
 def start_training(
     event: object, runtime: Runtime, backend_factory: BackendFactory | None = None
 ) -> dict[str, Any]:
-    """Records and starts one job; returns {statusCode, body} (400/409 record nothing)."""
+    """Records and starts one job; returns {statusCode, body} (400/409 record nothing). In
+    aws mode a payload naming no data source trains on the configured table
+    (`Settings.table`, the seeds' DYNAMO_TABLE_NAME); a job the backend could not train
+    (`ChecksData`) is refused before anything is recorded or launched."""
     try:
         request = parse_request(event)
-        job_id = runtime.jobs.create_job(request.job_draft())
+        aws = runtime.settings.mode == "aws"
+        draft = request.job_draft(default_table=runtime.settings.table if aws else None)
+        backend = backend_factory(runtime, request) if backend_factory else None
+        if isinstance(backend, ChecksData) and (problems := backend.problems(draft.config)):
+            raise InvalidInput("start-training payload", problems)
+        job_id = runtime.jobs.create_job(draft)
     except InvalidInput as error:
         log.warning("start-training refused: %s", "; ".join(error.problems))
         return _response(400, error="invalid payload", problems=error.problems)
     except DuplicateJobName as error:
         return _response(409, error=str(error), job_name=error.name)
     jobs = runtime.jobs
-    backend = backend_factory(runtime, request) if backend_factory else None
     body: dict[str, Any] = {"job_id": str(job_id), "job_name": request.job_name}
     if backend is None:
         log.info("job %s recorded (pending) for a training worker", request.job_name)
