@@ -205,7 +205,7 @@ def test_a_failed_export_is_recorded_and_reported(any_runtime: Runtime) -> None:
 
     export = any_runtime.exports.get_export(ExportJob.auto_id_for(job_id))
     assert export.status is ExportStatus.FAILED
-    assert export.error is not None and "no checkpoint files" in export.error
+    assert export.error is not None and "no model files under it" in export.error
     (result,) = peek(any_runtime.queues.export_results)
     assert result["status"] == "failed"
 

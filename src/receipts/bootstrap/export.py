@@ -9,10 +9,10 @@ from typing import Any
 
 import structlog
 
-from receipts.adapters.archives import SafeTarExtractor
 from receipts.application.export.export_worker import ExportWorker
 from receipts.application.ports.exporter import Exporter, ExportFailed
 from receipts.bootstrap import Runtime
+from receipts.bootstrap.inference import archive_extractor
 
 EXPORTERS: dict[str, tuple[str, str, str | None]] = {
     # name: (module, class, the library it needs)
@@ -78,6 +78,6 @@ def build_export_worker(
         visibility_timeout=visibility_timeout or runtime.settings.visibility_timeout,
         heartbeat_every=heartbeat_every,
         grace_seconds=grace_seconds,
-        extractor=SafeTarExtractor(runtime.settings.archive_limits),
+        extractor=archive_extractor(runtime.settings),
         log=structlog.get_logger("receipts.export_worker").bind(worker=worker_name),
     )

@@ -5,9 +5,10 @@ label store and the model.
   variable, `Settings.inference_cache_bucket`) puts it in another bucket (aws mode).
 - Labels come from the seeds' single table (`DynamoDBLabelStore`, aws mode).
 - The model is `MODEL_S3_URI` (the seed's variable, `Settings.inference_model`: a checkpoint
-  or bundle prefix), else the best checkpoint of the job that succeeded last. It is
-  downloaded once per container under `/tmp/layoutlm-model/` and loaded once (torch is
-  imported only then).
+  or bundle prefix, or SageMaker's `model.tar.gz`), else the best checkpoint of the job that
+  succeeded last. It is downloaded (unpacked) once per container under
+  `/tmp/layoutlm-model/` by `application.model_files`, the loader every consumer shares, and
+  loaded once (torch is imported only then).
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Literal
 
+from receipts.adapters.archives import SafeTarExtractor
 from receipts.application.inference.cache import InferenceCache, InferenceReports, NoModel
+from receipts.application.model_files import ModelDirectories, is_archive
 from receipts.application.ocr.model_cache import ModelCache
 from receipts.application.ports.label_store import LabelStore
 from receipts.application.ports.predictor import ModelUnusable, Predictor
@@ -26,6 +29,7 @@ from receipts.bootstrap import Runtime
 from receipts.domain.errors import DomainError
 from receipts.domain.labels import ValidationStatus
 from receipts.domain.receipt import Receipt
+from receipts.settings import Settings
 
 PredictorRuntime = Literal["auto", "torch", "onnx"]
 Precision = Literal["float32", "bfloat16", "int8"]
@@ -61,6 +65,21 @@ def load_predictor(
 
     return TorchPredictor(
         path, quantize=quantize, threads=threads, job_id=job_id, source_uri=source_uri
+    )
+
+
+def archive_extractor(settings: Settings) -> SafeTarExtractor:
+    """The safe extractor every model loader unpacks archives with, at the settings' limits."""
+    return SafeTarExtractor(settings.archive_limits)
+
+
+def model_directories(runtime: Runtime, cache_dir: Path | None = None) -> ModelDirectories:
+    """The one loader of model URIs (directory, `file://`, store prefix, `model.tar.gz`),
+    caching under `cache_dir` (default: the settings' model cache)."""
+    return ModelDirectories(
+        runtime.artifacts,
+        cache_dir or runtime.settings.model_cache_dir,
+        archive_extractor(runtime.settings),
     )
 
 
@@ -101,14 +120,15 @@ def stored_predictor(runtime: Runtime, uri: str, directory: Path | None = None) 
     per container."""
     with _lock:
         if uri not in _predictors:
-            prefix = uri if uri.endswith("/") else uri + "/"
+            source = uri if is_archive(uri) or uri.endswith("/") else uri + "/"
             models = ModelCache(
                 runtime.artifacts,
                 directory or Path(tempfile.gettempdir()) / "layoutlm-model",
                 load_predictor,
+                extractor=archive_extractor(runtime.settings),
             )
             try:
-                _predictors[uri] = models.get(prefix)
+                _predictors[uri] = models.get(source)
             except ModelUnusable as error:
                 raise NoModel(str(error)) from None
         return _predictors[uri]

@@ -14,7 +14,12 @@ from receipts.application.ports.ocr_engine import OCREngine, OCREngineUnavailabl
 from receipts.application.ports.predictor import Predictor
 from receipts.application.queueing.worker_log import WorkerLog
 from receipts.bootstrap import Runtime
-from receipts.bootstrap.inference import Precision, PredictorRuntime, load_predictor
+from receipts.bootstrap.inference import (
+    Precision,
+    PredictorRuntime,
+    archive_extractor,
+    load_predictor,
+)
 from receipts.domain.ocr_job import OCREngineName
 from receipts.domain.routing import RoutingPolicy
 
@@ -86,6 +91,7 @@ def model_cache(
         runtime.settings.model_cache_dir,
         loader,
         default=model or default_model(runtime),
+        extractor=archive_extractor(runtime.settings),
     )
 
 

@@ -30,9 +30,10 @@ from receipts.application.inference.cache import (
     receipt_file_name,
 )
 from receipts.application.inference.response import InferenceResponse
+from receipts.application.model_files import ModelDirectories, is_remote, local_path
 from receipts.application.ports.label_store import LabelStore
 from receipts.application.ports.predictor import ModelUnusable, Predictor
-from receipts.bootstrap.inference import PredictorRuntime, load_predictor
+from receipts.bootstrap.inference import PredictorRuntime, load_predictor, model_directories
 from receipts.domain.config import DataConfig
 from receipts.domain.labels import MERGE_PRESETS, merge_map
 from receipts.entrypoints import console
@@ -48,10 +49,11 @@ app = typer.Typer()
 def inference_report(
     ctx: typer.Context,
     model: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
-            help="Checkpoint, run directory (its best/) or ONNX bundle; not needed when"
-            " the receipt's report is cached."
+            help="Checkpoint, run directory (its best/) or ONNX bundle: a directory, an"
+            " s3:// (or memory://) prefix or a model.tar.gz; not needed when the receipt's"
+            " report is cached."
         ),
     ] = None,
     dataset: Annotated[
@@ -95,14 +97,12 @@ def inference_report(
             f"unknown preset {', '.join(unknown)} (known: {', '.join(MERGE_PRESETS)})",
             param_hint="--preset",
         )
-    if model is not None and not model.exists():
-        raise typer.BadParameter(f"{model}: no such file or directory", param_hint="--model")
-    model_uri = model.resolve().as_uri() + "/" if model is not None else None
+    model_uri = _model_uri(model)
     store = state.runtime()
     reports = InferenceReports(
         labels=labels,
         cache=InferenceCache(store.artifacts, store.artifacts_uri),
-        predictor=_predictor_loader(model, model_uri, runtime, receipt),
+        predictor=_predictor_loader(model_directories(store), model_uri, runtime, receipt),
         label_map=merge_map(preset) if preset else None,
     )
     try:
@@ -157,15 +157,27 @@ def _label_store(dataset: Path | None, dynamo_table: str | None, settings: Setti
     return label_store_for(source, settings)
 
 
+def _model_uri(model: str | None) -> str | None:
+    """`--model` as the URI reports are cached under: a store URI as given, a local
+    directory as its `file://` URI (one ending in `/`), a local archive as its `file://`."""
+    if model is None or is_remote(model):
+        return model
+    path = local_path(model)
+    if not path.exists():
+        raise typer.BadParameter(f"{model}: no such file or directory", param_hint="--model")
+    return path.resolve().as_uri() + ("" if path.is_file() else "/")
+
+
 def _predictor_loader(
-    model: Path | None, model_uri: str | None, runtime: PredictorRuntime, receipt: str | None
+    models: ModelDirectories, model_uri: str | None, runtime: PredictorRuntime, receipt: str | None
 ) -> Callable[[], Predictor]:
     def load() -> Predictor:
-        if model is None:
+        if model_uri is None:
             what = f"receipt {receipt!r} has no cached report" if receipt else "a report is made"
             raise NoModel(f"{what}: give --model DIR to run a model")
-        with console.err.status(Text(f"loading {model}")):  # a str would be read as markup
-            return load_predictor(model, runtime=runtime, source_uri=model_uri)
+        with console.err.status(Text(f"loading {model_uri}")):  # a str would be markup
+            directory = models.local_directory(model_uri)
+            return load_predictor(directory, runtime=runtime, source_uri=model_uri)
 
     return load
 

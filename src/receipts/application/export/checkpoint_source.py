@@ -1,5 +1,6 @@
 """Where the export worker finds a checkpoint: a prefix (a directory of files) or one
-archive object (SageMaker's `model.tar.gz`), unpacked safely into the worker's scratch.
+archive object (SageMaker's `model.tar.gz`), fetched by `application.model_files` (the
+loader every consumer of a model shares) into the worker's scratch.
 
 The checkpoint is the directory holding `config.json`: the root of what was downloaded or
 its `best/` (a run's folder). Weights must be safetensors: a checkpoint with only pickled
@@ -11,58 +12,35 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from receipts.application.model_files import fetch_model, model_root
 from receipts.application.ports.archives import ArchiveExtractor
-from receipts.application.ports.artifact_store import ArtifactNotFound, ArtifactStore
+from receipts.application.ports.artifact_store import ArtifactStore
 from receipts.application.ports.exporter import ExportFailed
-from receipts.domain.artifacts import ArtifactURI
-from receipts.domain.export_job import ARCHIVE_SUFFIXES
+from receipts.application.ports.predictor import ModelUnusable
 
 SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
 PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "pytorch_model.pt")
 
 
-def is_archive(uri: str) -> bool:
-    parsed = ArtifactURI.parse(uri)
-    return not parsed.is_prefix and parsed.key.lower().endswith(ARCHIVE_SUFFIXES)
-
-
 def fetch_checkpoint(
-    artifacts: ArtifactStore,
-    uri: str,
-    target: Path,
-    downloads: Path,
-    extractor: ArchiveExtractor | None,
+    artifacts: ArtifactStore, uri: str, target: Path, extractor: ArchiveExtractor | None
 ) -> Path:
-    """Downloads (and unpacks) the checkpoint at `uri` under `target`; returns its directory.
-
-    `downloads` holds the archive while it is unpacked. Raises ExportFailed (or
-    ArchiveRefused) naming the problem."""
-    if is_archive(uri):
-        if extractor is None:
-            raise ExportFailed(f"{uri} is an archive and this worker has no archive extractor")
-        archive = downloads / ArtifactURI.parse(uri).key.rsplit("/", 1)[-1]
-        try:
-            artifacts.download_file(uri, archive)
-        except ArtifactNotFound:
-            raise ExportFailed(f"no checkpoint archive at {uri}") from None
-        try:
-            extractor.extract(archive, target)
-        finally:
-            archive.unlink(missing_ok=True)
-    else:
-        prefix = str(ArtifactURI.parse(uri).as_prefix())
-        if not artifacts.download_dir(prefix, target):
-            raise ExportFailed(f"no checkpoint files under {prefix}")
-    return locate_checkpoint(target, uri)
+    """Downloads (and unpacks) the checkpoint at `uri` under `target` (`fetch_model`, the
+    one loader); returns its directory. Raises ExportFailed (or ArchiveRefused) naming the
+    problem."""
+    try:
+        root = fetch_model(artifacts, uri, target, extractor)
+    except ModelUnusable as error:
+        raise ExportFailed(str(error)) from None
+    return locate_checkpoint(root, uri)
 
 
 def locate_checkpoint(root: Path, uri: str) -> Path:
     """The directory with config.json: `root`, `root/best`, or root's one subdirectory."""
     listing = _listing(root)
     candidates: list[tuple[Path, dict[str, bool] | None]] = [(root, listing), (root / "best", None)]
-    visible = [name for name in listing if not name.startswith(".")]
-    if len(visible) == 1 and not listing[visible[0]] and (root / visible[0]).is_dir():
-        candidates.append((root / visible[0], None))  # an archive of one folder (`model/...`)
+    if model_root(root) != root:
+        candidates.append((model_root(root), None))  # an archive of one folder (`model/...`)
     for candidate, files in candidates:
         files = _listing(candidate) if files is None else files
         if files.get("config.json"):

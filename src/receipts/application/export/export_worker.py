@@ -241,11 +241,10 @@ class ExportWorker(QueueWorker[ExportMessage, Handled]):
         request = self._check_request(export.request)
         with tempfile.TemporaryDirectory(prefix=scratch_prefix("export")) as scratch:
             work = Path(scratch)
-            bundle, unpacked, downloads = work / "bundle", work / "checkpoint", work / "downloads"
-            for directory in (bundle, unpacked, downloads):
-                directory.mkdir()
+            bundle, unpacked = work / "bundle", work / "checkpoint"
+            bundle.mkdir()
             checkpoint = fetch_checkpoint(
-                self.artifacts, request.checkpoint_uri, unpacked, downloads, self.extractor
+                self.artifacts, request.checkpoint_uri, unpacked, self.extractor
             )
             report = self.exporter.export(checkpoint, bundle, request.quantization)
             if not report.file_sizes or not any(bundle.iterdir()):
