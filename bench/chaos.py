@@ -98,9 +98,6 @@ class Campaign:
             if child.poll() is None:
                 kill(child)
 
-    def has_command(self, *words: str) -> bool:
-        return self.receipts(*words, "--help").returncode == 0
-
     def completions(self, event: str, key: str) -> Counter[str]:
         """How often each id was logged with `event`, across every worker's log."""
         counts: Counter[str] = Counter()

@@ -33,11 +33,9 @@ class Attempts(Generic[Status]):
     def attempts_since_queued(self) -> int:
         return self.attempts - self.queued_at_attempt
 
-    def is_current(self, attempt: int) -> bool:
-        return self.status is self.RUNNING and attempt == self.attempts
-
     def check_attempt(self, attempt: int | None, action: str) -> None:
         """`attempt` None: an end decided outside any attempt (a reported result, the
         dead-letter queue), not fenced."""
-        if attempt is not None and not self.is_current(attempt):
+        current = self.status is self.RUNNING and attempt == self.attempts
+        if attempt is not None and not current:
             raise StaleAttempt(self.WHAT, self.id, action, attempt, self.attempts)

@@ -17,13 +17,11 @@ from uuid import UUID
 from receipts.application.export.exports import Exports
 from receipts.application.export.publishing import publish_bundle
 from receipts.application.ports.artifact_store import ArtifactStore
-from receipts.application.ports.queue import MessageQueue
+from receipts.application.ports.queue import MessageQueue, QueueMessage
+from receipts.application.queueing.dead_letters import settle_dead_letters
 from receipts.application.queueing.messages import ExportMessage
-from receipts.domain.errors import ExportJobNotFound, IllegalTransition, InvalidInput
+from receipts.domain.errors import IllegalTransition
 from receipts.domain.export_job import ExportStatus
-
-_HIDE_SECONDS = 60.0
-"""How long a message stays hidden during a pass, so the pass reads each once."""
 
 
 @dataclass
@@ -48,27 +46,19 @@ def fail_dead_letters(
     export whose worker died before publishing its bundle gets it published here."""
     seen = DeadLetters()
     reason = dead_letter_reason(queue, deliveries)
-    left: list[str] = []
-    while messages := queue.receive(max_messages=10, visibility_timeout=_HIDE_SECONDS):
-        for message in messages:
-            try:
-                export_id = ExportMessage.parse(message.body).export_id
-                export = exports.get_export(export_id)
-            except (InvalidInput, ExportJobNotFound) as error:
-                seen.left[message.message_id] = str(error)
-                left.append(message.receipt_handle)
-                continue
-            if export.is_terminal:
-                if export.status is ExportStatus.SUCCEEDED:
-                    publish_bundle(artifacts, export)
-                seen.ended.append(export_id)
-            else:
-                try:
-                    exports.fail_export(export_id, reason)
-                    seen.failed.append(export_id)
-                except IllegalTransition:  # ended meanwhile
-                    seen.ended.append(export_id)
-            queue.delete(message.receipt_handle)
-    for handle in left:  # visible again at once, for a person to read
-        queue.change_visibility(handle, 0)
+
+    def settle(message: QueueMessage) -> None:
+        export = exports.get_export(ExportMessage.parse(message.body).export_id)
+        if export.is_terminal:
+            if export.status is ExportStatus.SUCCEEDED:
+                publish_bundle(artifacts, export)
+            seen.ended.append(export.id)
+            return
+        try:
+            exports.fail_export(export.id, reason)
+            seen.failed.append(export.id)
+        except IllegalTransition:  # ended meanwhile
+            seen.ended.append(export.id)
+
+    seen.left = settle_dead_letters(queue, settle)
     return seen

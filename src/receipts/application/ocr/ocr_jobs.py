@@ -11,15 +11,14 @@ from pydantic import ValidationError
 
 from receipts.application.event_sourcing.conflicts import retry_on_conflict
 from receipts.application.event_sourcing.persistence import PydanticApplication
-from receipts.application.ports.queue import MessageQueue
+from receipts.application.ports.queue import MessageQueue, QueueMessage
+from receipts.application.queueing.dead_letters import settle_dead_letters
 from receipts.application.queueing.messages import DeadOCRMessage
 from receipts.domain.config import validation_problems
-from receipts.domain.errors import DomainError, InvalidInput, OCRJobNotFound
+from receipts.domain.errors import InvalidInput, OCRJobNotFound
 from receipts.domain.ocr_job import OCRJob, OCROutcome, OCRRequest, OCRStatus
 
 ResultRecorded = Literal["completed", "failed", "unchanged"]
-_DEAD_LETTER_VISIBILITY = 300.0
-"""How long a dead letter that ends no job stays hidden while one sweep reads the queue."""
 
 
 class OCRJobs(PydanticApplication):
@@ -109,17 +108,13 @@ class OCRJobs(PydanticApplication):
         letter stays); a message queued by hand for a job never recorded records it first.
         A message naming no job is left for an operator. Running it again changes nothing."""
         failed: list[UUID] = []
-        while messages := dead_letters.receive(
-            max_messages=10, visibility_timeout=_DEAD_LETTER_VISIBILITY
-        ):
-            for message in messages:
-                try:
-                    job_id = self._fail_dead_letter(message.body, dead_letters.name, publish)
-                except (InvalidInput, DomainError):
-                    continue  # names no job this application can record: stays for an operator
-                if job_id is not None:
-                    failed.append(job_id)
-                dead_letters.delete(message.receipt_handle)
+
+        def settle(message: QueueMessage) -> None:
+            job_id = self._fail_dead_letter(message.body, dead_letters.name, publish)
+            if job_id is not None:
+                failed.append(job_id)
+
+        settle_dead_letters(dead_letters, settle)  # one naming no job stays for an operator
         return failed
 
     def _fail_dead_letter(

@@ -77,6 +77,7 @@ class LeaseKeeper(Beating):
         self.job_id = job_id
         self.attempt = attempt
         self.terms = terms
+        self.every = terms.every
         self.log = log or StdlibWorkerLog("receipts.training")
         self._lock = threading.Lock()  # the beat and a checkpoint never save at once
 
@@ -86,10 +87,6 @@ class LeaseKeeper(Beating):
             self.jobs.renew_lease(
                 self.job_id, self.attempt, t.holder, t.clock(), t.seconds, checkpoint_uri
             )
-
-    @property
-    def every(self) -> float:  # type: ignore[override]
-        return self.terms.every
 
     @property
     def thread_name(self) -> str:
